@@ -1,0 +1,7 @@
+"""``python -m acecoder`` is the ``acecoder`` command."""
+
+import sys
+
+from acecoder.cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""The ``acecoder`` command: ``acecoder <verb> [options]``.
+
+Each verb lives in its own module and imports what it needs when it runs, so ``acecoder --help`` stays fast and
+light. ``main(argv)`` returns the exit code, which makes every verb callable from tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from acecoder.cli import demo
+
+VERBS = {"demo": demo}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acecoder", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for name, module in VERBS.items():
+        verb_parser = subparsers.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(verb_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return int(VERBS[arguments.verb].run(arguments) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

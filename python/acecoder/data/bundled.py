@@ -1,0 +1,34 @@
+"""Files bundled with the package, found through the package itself so an installed acecoder needs no checkout.
+
+``mbpp_plus_sample.jsonl``: 120 MBPP+ tasks (Apache-2.0, github.com/evalplus/mbppplus_release), each with its
+canonical solution and one mechanical mutant of it (see ``acecoder.data.mutants``), and the task's assert tests
+split one per statement. It is the default input of ``acecoder demo``. Regenerate with
+``python -m acecoder.data.mutants --output python/acecoder/data/bundled/mbpp_plus_sample.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BUNDLED_DIRECTORY = Path(__file__).with_name("bundled")
+DEMO_SAMPLE = BUNDLED_DIRECTORY / "mbpp_plus_sample.jsonl"
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Reads a JSON-lines file; a malformed line raises ``ValueError`` naming the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    return rows
+
+
+def load_demo_sample() -> list[dict]:
+    """Rows ``{task_id, variant, program, tests}`` of the bundled MBPP+ sample."""
+    return load_jsonl(DEMO_SAMPLE)

@@ -1,0 +1,410 @@
+"""Run (program, tests) jobs in sandboxed, parallel workers: the typed face of the Rust engine.
+
+Why this shape: the caller may be a data pipeline running millions of jobs or an RL trainer holding tens of GB of
+GPU state, so the engine never forks the caller. It starts small zygote workers once (``Engine``), each forks one
+child per job, and every blocking call releases the GIL. ``run_batch`` keeps one engine per configuration alive
+for the life of the process, which makes it cheap to call thousands of times from a reward function.
+
+A program that fails, hangs, crashes or misbehaves is a *result* (``ExecResult.status``), never an exception;
+only bad arguments (``TypeError``/``ValueError``) and failures of the engine itself (``EngineError``) raise.
+
+Example::
+
+    from acecoder.exec import run_batch
+    results = run_batch(["def add(a, b):\\n    return a + b\\n"], [["assert add(1, 2) == 3"]])
+    results[0].pass_rate  # 1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import dataclasses
+import enum
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from acecoder import _engine
+
+__all__ = [
+    "DEFAULT_PRELOAD",
+    "Engine",
+    "EngineClosedError",
+    "EngineError",
+    "ExecResult",
+    "IOTest",
+    "Limits",
+    "Status",
+    "TestResult",
+    "WorkerStartError",
+    "run_batch",
+    "shutdown_shared_engines",
+]
+
+EngineError = _engine.EngineError
+WorkerStartError = _engine.WorkerStartError
+EngineClosedError = _engine.EngineClosedError
+
+# Modules a typical HumanEval/MBPP/AceCode solution imports: importing them once in the zygote makes every job's
+# `import` free. Only the standard library, so workers stay small and fork fast.
+DEFAULT_PRELOAD: tuple[str, ...] = (
+    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
+    "functools", "hashlib", "heapq", "itertools", "json", "math", "operator", "random", "re", "statistics",
+    "string", "typing",
+)  # fmt: skip
+
+
+class Status(str, enum.Enum):
+    """Outcome of a test, or of a whole job (the first test that did not pass decides the job's status)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY_EXCEEDED = "memory_exceeded"
+    OUTPUT_EXCEEDED = "output_exceeded"
+    KILLED = "killed"
+    SANDBOX_ERROR = "sandbox_error"
+    NOT_RUN = "not_run"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may use. Times are CPU seconds (the verdict); wall-clock is only a generous backstop."""
+
+    test_cpu_seconds: float = field(default=4.0, metadata={"help": "CPU time one test may use."})
+    program_cpu_seconds: float = field(default=10.0, metadata={"help": "CPU time for the program's top level."})
+    wall_multiplier: float = field(default=3.0, metadata={"help": "Wall backstop = CPU limit x this + slack."})
+    wall_slack_seconds: float = field(default=2.0, metadata={"help": "Added to every wall-clock backstop."})
+    memory_bytes: int = field(default=2 << 30, metadata={"help": "Address space a job may add to its worker's."})
+    output_bytes: int = field(default=8 << 20, metadata={"help": "Cap on stdout and on stderr; also max file size."})
+    capture_bytes: int = field(default=4096, metadata={"help": "Tail of stdout/stderr kept in each result."})
+    open_files: int = field(default=256, metadata={"help": "Open file descriptors per job."})
+
+    def __post_init__(self) -> None:
+        for name in ("test_cpu_seconds", "program_cpu_seconds", "wall_multiplier"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"Limits.{name} must be a positive number, got {value!r}")
+        if self.wall_multiplier < 1:
+            raise ValueError("Limits.wall_multiplier must be >= 1 (wall time is never below CPU time)")
+        if not isinstance(self.wall_slack_seconds, (int, float)) or self.wall_slack_seconds < 0:
+            raise ValueError(f"Limits.wall_slack_seconds must be >= 0, got {self.wall_slack_seconds!r}")
+        minimums = {"memory_bytes": 16 << 20, "output_bytes": 1024, "capture_bytes": 0, "open_files": 16}
+        for name, minimum in minimums.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"Limits.{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class IOTest:
+    """A stdin/stdout test: the program runs as ``__main__`` with ``stdin``; its stdout must equal ``stdout``
+    after whitespace normalisation (and, with ``float_tolerance``, numbers may differ by that much, absolute or
+    relative to the expected value)."""
+
+    stdin: str
+    stdout: str
+    float_tolerance: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stdin, str) or not isinstance(self.stdout, str):
+            raise TypeError("IOTest.stdin and IOTest.stdout must be str")
+        if self.float_tolerance is not None and not (
+            isinstance(self.float_tolerance, (int, float)) and self.float_tolerance >= 0
+        ):
+            raise ValueError(f"IOTest.float_tolerance must be >= 0 or None, got {self.float_tolerance!r}")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Outcome of one test."""
+
+    __test__ = False  # not a pytest class
+
+    status: Status
+    exception_type: str | None = None
+    message: str | None = None
+    cpu_time: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Outcome of one (program, tests) job."""
+
+    status: Status
+    passed: int
+    total: int
+    tests: list[TestResult]
+    wall_time: float = 0.0
+    cpu_time: float = 0.0
+    peak_memory: int = 0
+    stdout: str = ""
+    stderr: str = ""
+    exception_type: str | None = None
+    message: str | None = None
+
+    @property
+    def pass_rate(self) -> float:
+        """Passed tests over all tests (0.0 for a job without tests)."""
+        return self.passed / self.total if self.total else 0.0
+
+    @classmethod
+    def from_json(cls, text: str) -> ExecResult:
+        raw = json.loads(text)
+        tests = [
+            TestResult(Status(test["status"]), test.get("exception_type"), test.get("message"), test["cpu_time"])
+            for test in raw["tests"]
+        ]
+        return cls(
+            status=Status(raw["status"]),
+            passed=raw["passed"],
+            total=raw["total"],
+            tests=tests,
+            wall_time=raw["wall_time"],
+            cpu_time=raw["cpu_time"],
+            peak_memory=raw["peak_memory"],
+            stdout=raw.get("stdout", ""),
+            stderr=raw.get("stderr", ""),
+            exception_type=raw.get("exception_type"),
+            message=raw.get("message"),
+        )
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (statuses as strings)."""
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["pass_rate"] = self.pass_rate
+        for test in data["tests"]:
+            test["status"] = test["status"].value
+        return data
+
+
+
+def _encode_test(test: object, where: str) -> dict:
+    if isinstance(test, str):
+        return {"kind": "assert", "code": test}
+    if isinstance(test, IOTest):
+        return {"kind": "io", "stdin": test.stdin, "stdout": test.stdout, "float_tolerance": test.float_tolerance}
+    raise TypeError(f"{where} must be a str (a Python statement) or an IOTest, got {type(test).__name__}")
+
+
+def _encode_jobs(programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]], seed: int) -> list[bytes]:
+    """Validates the arguments and turns them into the engine's JSON job frames."""
+    if isinstance(programs, (str, bytes)) or not isinstance(programs, Sequence):
+        raise TypeError(f"programs must be a sequence of str, got {type(programs).__name__}")
+    if isinstance(tests, (str, bytes)) or not isinstance(tests, Sequence):
+        raise TypeError(f"tests must be a sequence of sequences of tests, got {type(tests).__name__}")
+    if len(programs) != len(tests):
+        raise ValueError(f"got {len(programs)} programs but {len(tests)} test lists: one list per program")
+    jobs = []
+    for index, (program, program_tests) in enumerate(zip(programs, tests)):
+        if not isinstance(program, str):
+            raise TypeError(f"programs[{index}] must be a str, got {type(program).__name__}")
+        if isinstance(program_tests, (str, bytes)) or not isinstance(program_tests, Sequence):
+            raise TypeError(
+                f"tests[{index}] must be a sequence of tests (e.g. a list of assert strings), "
+                f"got {type(program_tests).__name__}"
+            )
+        encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
+        kinds = {test["kind"] for test in encoded}
+        if len(kinds) > 1:
+            raise ValueError(f"tests[{index}] mixes assert strings and IOTest cases; use one kind per program")
+        payload = json.dumps({"program": program, "tests": encoded, "seed": seed}, ensure_ascii=False)
+        try:
+            jobs.append(payload.encode("utf-8"))
+        except UnicodeEncodeError:  # lone surrogates: keep the job, replace what cannot be encoded
+            jobs.append(payload.encode("utf-8", "replace"))
+    return jobs
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _worker_sys_path() -> list[str]:
+    """The caller's import path, so programs can import what the caller can (workers run with ``-I -S``)."""
+    return [entry for entry in sys.path if entry and os.path.isdir(entry)]
+
+
+class Engine:
+    """A pool of sandboxed zygote workers. Use as a context manager, or call ``close()``.
+
+    Args:
+        workers: number of workers; ``None`` means one per usable CPU.
+        limits: per-job resource limits (``Limits()`` by default).
+        preload: modules every worker imports once before forking jobs.
+        seccomp: install the seccomp filter in each job (no new processes, no network). Leave on.
+        python: interpreter for the workers; the caller's own by default.
+        seed: seed for ``random`` (and numpy, if loaded) in every job.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        *,
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        seccomp: bool = True,
+        python: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        if workers is None:
+            workers = _usable_cpus()
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+        if limits is None:
+            limits = Limits()
+        if not isinstance(limits, Limits):
+            raise TypeError(f"limits must be an acecoder.exec.Limits, got {type(limits).__name__}")
+        if isinstance(preload, str) or not all(isinstance(name, str) for name in preload):
+            raise TypeError("preload must be a sequence of module names")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        self.workers = workers
+        self.limits = limits
+        self.seed = seed
+        config = {
+            "python": python or sys.executable,
+            "workers": workers,
+            "limits": dataclasses.asdict(limits),
+            "sys_path": _worker_sys_path(),
+            "preload": list(preload),
+            "sandbox_library": _engine.__file__,
+            "seccomp": bool(seccomp),
+            "scratch_root": None,
+        }
+        self._pool = _engine.NativePool(json.dumps(config))
+        self._closed = False
+
+    # --- running ---
+
+    def run(
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[str | IOTest]],
+        *,
+        callback: Callable[[int, ExecResult], object] | None = None,
+    ) -> list[ExecResult]:
+        """Runs every program against its tests; results in input order.
+
+        ``callback(index, result)``, if given, is called as each job finishes (in completion order), e.g. to
+        advance a progress bar.
+        """
+        if callback is None:
+            batch = self._submit(programs, tests)
+            return [ExecResult.from_json(text) for text in batch.collect()]
+        results: list[ExecResult | None] = [None] * len(programs)
+        for index, result in self.stream(programs, tests):
+            results[index] = result
+            callback(index, result)
+        return results  # type: ignore[return-value]
+
+    def stream(
+        self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]
+    ) -> Iterator[tuple[int, ExecResult]]:
+        """Yields ``(index, result)`` as each job finishes. Leaving the loop early cancels the jobs not started."""
+        batch = self._submit(programs, tests)
+        try:
+            while True:
+                item = batch.next()
+                if item is None:
+                    return
+                index, text = item
+                yield index, ExecResult.from_json(text)
+        finally:
+            batch.cancel()
+
+    async def run_async(
+        self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]
+    ) -> list[ExecResult]:
+        """``run`` for asyncio code (e.g. TRL's async reward functions): the event loop keeps running meanwhile."""
+        batch = self._submit(programs, tests)
+        try:
+            texts = await asyncio.to_thread(batch.collect)
+        except asyncio.CancelledError:
+            batch.cancel()
+            raise
+        return [ExecResult.from_json(text) for text in texts]
+
+    def _submit(self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]) -> _engine.NativeBatch:
+        jobs = _encode_jobs(programs, tests, self.seed)
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        return self._pool.submit(jobs)
+
+    # --- lifecycle ---
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live workers."""
+        return list(self._pool.worker_pids())
+
+    def close(self) -> None:
+        """Stops every worker and removes its scratch space. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None and not getattr(self, "_closed", True):
+            pool.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running"
+        return f"Engine(workers={self.workers}, {state})"
+
+
+_shared_engines: dict[str, Engine] = {}
+_shared_lock = threading.Lock()
+
+
+def run_batch(
+    programs: Sequence[str],
+    tests: Sequence[Sequence[str | IOTest]],
+    **options: object,
+) -> list[ExecResult]:
+    """Runs jobs through a shared engine, created on first use for these ``options`` and reused afterwards.
+
+    ``options`` are ``Engine``'s keyword arguments (``workers``, ``limits``, ``preload``, ``seccomp``, ``python``,
+    ``seed``). Shared engines close when the process exits (or with ``shutdown_shared_engines()``).
+    """
+    key = repr(sorted(options.items()))
+    with _shared_lock:
+        engine = _shared_engines.get(key)
+        if engine is None or engine.closed:
+            engine = Engine(**options)  # type: ignore[arg-type]
+            _shared_engines[key] = engine
+    return engine.run(programs, tests)
+
+
+def shutdown_shared_engines() -> None:
+    """Closes every engine that ``run_batch`` created."""
+    with _shared_lock:
+        engines = list(_shared_engines.values())
+        _shared_engines.clear()
+    for engine in engines:
+        engine.close()
+
+
+atexit.register(shutdown_shared_engines)

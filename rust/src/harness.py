@@ -1,0 +1,622 @@
+"""acecoder zygote harness: one warm worker process of the execution engine.
+
+Started by the engine as ``python -I -S -c HARNESS CONFIG_JSON``; it imports only the standard library (plus the
+modules named in the config's ``preload``) and the engine's own shared library through ``ctypes``, which enters the
+sandbox. It then serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
+
+Per job the zygote forks a child. The child redirects its stdio, closes every other descriptor, enters the sandbox
+(rlimits, seccomp), runs the program and then each test, and writes one record per step to a private pipe. The
+zygote watches that pipe and the child's pidfd with a wall-clock deadline: a test that hangs, crashes or kills its
+process costs only itself, because the zygote records the verdict for that test and forks a fresh child that
+re-runs the program and continues with the next test.
+
+Verdicts: a test is ``passed`` only if the zygote received the harness's own end-of-test record for it with that
+status, stamped with a per-child random nonce. Anything else (exit, signal, closed pipe, forged or garbled
+records) is not a pass.
+"""
+
+import builtins
+import ctypes
+import gc
+import json
+import os
+import select
+import signal
+import struct
+import sys
+import time
+
+FRAME_HEADER = struct.Struct("<I")
+EXIT_DONE = 0  # the child finished its work and reported every step
+EFBIG = 27  # errno of a write past RLIMIT_FSIZE
+
+# Saved before any untrusted code runs: programs may patch builtins, but the harness keeps its own references.
+_compile = builtins.compile
+_exec = builtins.exec
+_BaseException = builtins.BaseException
+_isinstance = builtins.isinstance
+
+
+class _TestTimeout(BaseException):
+    """Raised inside a test by the CPU-time signal; a BaseException so `except Exception` in programs misses it."""
+
+
+# ---------------------------------------------------------------------------------------------------------- framing
+
+
+def read_exact(fd, count):
+    chunks = []
+    while count:
+        chunk = os.read(fd, count)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd):
+    header = read_exact(fd, FRAME_HEADER.size)
+    if header is None:
+        return None
+    (length,) = FRAME_HEADER.unpack(header)
+    payload = read_exact(fd, length)
+    if payload is None:
+        return None
+    return payload
+
+
+def write_frame(fd, payload):
+    data = FRAME_HEADER.pack(len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def truncate(text, limit=1000):
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# ------------------------------------------------------------------------------------------------------ the zygote
+
+
+class Zygote:
+    def __init__(self, config):
+        self.config = config
+        self.limits = config["limits"]
+        self.scratch = config["scratch"]
+        self.seccomp = bool(config.get("seccomp", True))
+        self.enter_sandbox = None
+        library = config.get("sandbox_library")
+        if library:
+            shared_library = ctypes.CDLL(library)
+            if shared_library.acecoder_prepare_sandbox() != 0:
+                raise RuntimeError("cannot compile the seccomp filter")
+            function = shared_library.acecoder_enter_sandbox
+            function.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+            function.restype = ctypes.c_int
+            self.enter_sandbox = function
+        self.error_buffer = ctypes.create_string_buffer(512)
+        self.stdout_file = os.memfd_create("acecoder-stdout", 0)
+        self.stderr_file = os.memfd_create("acecoder-stderr", 0)
+        self.devnull = os.open(os.devnull, os.O_RDONLY)
+        os.makedirs(self.scratch, exist_ok=True)
+        self.scratch_device = os.stat(self.scratch).st_dev
+
+    # --- one job ---
+
+    def run_job(self, job):
+        started = time.monotonic()
+        tests = job["tests"]
+        self.usage = {"cpu": 0.0, "peak": 0}
+        if tests and all(test["kind"] == "io" for test in tests):
+            result = self.run_io_job(job)
+        elif any(test["kind"] == "io" for test in tests):
+            raise ValueError("a job mixes io and assert tests")
+        else:
+            result = self.run_assert_job(job)
+        result["total"] = len(tests)
+        result["passed"] = sum(1 for test in result["tests"] if test["status"] == "passed")
+        result["status"] = job_status(result)
+        result["wall_time"] = time.monotonic() - started
+        result["cpu_time"] = self.usage["cpu"]
+        result["peak_memory"] = self.usage["peak"]
+        result["stdout"] = self.tail(self.stdout_file)
+        result["stderr"] = self.tail(self.stderr_file)
+        self.clean_scratch()
+        return result
+
+    def run_assert_job(self, job):
+        tests = job["tests"]
+        count = len(tests)
+        verdicts = [None] * count
+        result = {"tests": verdicts, "exception_type": None, "message": None}
+        first = 0
+        while True:
+            outcome = self.run_child(job, first, io_case=None)
+            program = outcome["program"]
+            if program is None or program["status"] != "passed":
+                failure = program or outcome["death"]
+                result["exception_type"] = failure.get("exception_type")
+                result["message"] = failure.get("message")
+                result["program_status"] = failure["status"]
+                for index in range(first, count):
+                    verdicts[index] = not_run()
+                break
+            for index, verdict in outcome["tests"].items():
+                if index >= first and verdicts[index] is None:
+                    verdicts[index] = verdict
+            missing = [index for index in range(first, count) if verdicts[index] is None]
+            if not missing:
+                break
+            # The child died (or was killed) during test `missing[0]`: that test gets the death's verdict, and a
+            # fresh child continues after it.
+            verdicts[missing[0]] = outcome["death"]
+            first = missing[0] + 1
+            if first >= count:
+                break
+        return result
+
+    def run_io_job(self, job):
+        verdicts = []
+        for test in job["tests"]:
+            outcome = self.run_child(job, 0, io_case=test)
+            verdicts.append(outcome["io"] or outcome["death"])
+        return {"tests": verdicts, "exception_type": None, "message": None}
+
+    # --- one child ---
+
+    def run_child(self, job, first, io_case):
+        """Forks a child for `job` (tests from `first` on, or the single `io_case`), watches it, reaps it."""
+        limits = self.limits
+        for memfd in (self.stdout_file, self.stderr_file):
+            os.ftruncate(memfd, 0)
+            os.lseek(memfd, 0, os.SEEK_SET)
+        stdin_file = None
+        if io_case is not None:
+            stdin_file = os.memfd_create("acecoder-stdin", 0)
+            os.write(stdin_file, io_case["stdin"].encode())
+            os.lseek(stdin_file, 0, os.SEEK_SET)
+        nonce = os.urandom(12).hex().encode()
+        read_end, write_end = os.pipe()
+        remaining = 1 if io_case is not None else len(job["tests"]) - first
+        cpu_budget = limits["program_cpu_seconds"] + remaining * limits["test_cpu_seconds"]
+        self.cpu_budget = int(cpu_budget) + 1
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_end)
+            child_main(self, job, first, io_case, stdin_file, write_end, nonce, self.cpu_budget)
+        os.close(write_end)
+        if stdin_file is not None:
+            os.close(stdin_file)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child already did it, or already exited
+        try:
+            return self.watch(pid, read_end, nonce, io_case)
+        finally:
+            os.close(read_end)
+
+    def watch(self, pid, read_end, nonce, io_case):
+        limits = self.limits
+        wall = limits["wall_multiplier"]
+        slack = limits["wall_slack_seconds"]
+        program_wall = limits["program_cpu_seconds"] * wall + slack
+        test_wall = limits["test_cpu_seconds"] * wall + slack
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        poller.register(read_end, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline = time.monotonic() + program_wall
+        records = []
+        pending = b""
+        prefix = nonce + b" "
+        expired = False
+        exited = False
+        pipe_open = True
+
+        def consume(lines):
+            nonlocal deadline
+            for line in lines:
+                if not line.startswith(prefix):
+                    continue  # not the harness's record: ignore (forged or garbled)
+                try:
+                    record = json.loads(line[len(prefix):])
+                except ValueError:
+                    continue
+                records.append(record)
+                if record.get("step") == "start":
+                    deadline = time.monotonic() + test_wall
+
+        try:
+            while pipe_open and not exited:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    expired = True
+                    break
+                for fd, _ in poller.poll(timeout * 1000):
+                    if fd == pidfd:
+                        exited = True
+                        continue
+                    data = os.read(read_end, 65536)
+                    if not data:
+                        pipe_open = False
+                        continue
+                    pending += data
+                    *lines, pending = pending.split(b"\n")
+                    consume(lines)
+            if pipe_open and exited:
+                # The child is gone: collect what it wrote last (nothing else can hold the write end).
+                while select.select([read_end], [], [], 0)[0]:
+                    data = os.read(read_end, 65536)
+                    if not data:
+                        break
+                    pending += data
+                consume(pending.split(b"\n"))
+            elif not exited and not expired:
+                # The child closed its record pipe but lives on: give it the rest of its deadline to exit.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([pidfd], [], [], remaining)[0]:
+                    expired = True
+        finally:
+            os.close(pidfd)
+            if expired or not exited:
+                for target in (-pid, pid):
+                    try:
+                        os.kill(target, signal.SIGKILL)
+                    except OSError:
+                        pass
+        _, status, usage = os.wait4(pid, 0)
+        self.usage["cpu"] += usage.ru_utime + usage.ru_stime
+        self.usage["peak"] = max(self.usage["peak"], usage.ru_maxrss * 1024)
+        return self.interpret(records, status, expired, usage, io_case)
+
+    def interpret(self, records, status, expired, usage, io_case):
+        program = None
+        tests = {}
+        ended = set()
+        io_verdict = None
+        sandbox_failure = None
+        for record in records:
+            step = record.get("step")
+            if step == "program":
+                program = record["verdict"]
+            elif step == "end":
+                index = record["index"]
+                if index in ended:  # a second end for one test: the channel was tampered with
+                    tests[index] = verdict("error", "TamperedResult", "more than one result for this test")
+                else:
+                    tests[index] = record["verdict"]
+                    ended.add(index)
+            elif step == "io":
+                io_verdict = record["verdict"]
+            elif step == "sandbox_error":
+                sandbox_failure = record["message"]
+        death = self.death_verdict(status, expired, usage)
+        if sandbox_failure is not None:
+            death = verdict("sandbox_error", "SandboxError", sandbox_failure)
+            program = death
+        if io_case is not None and io_verdict is not None and not expired:
+            io_verdict = self.judge_io(io_case, io_verdict, status, usage)
+        return {"program": program, "tests": tests, "death": death, "io": io_verdict}
+
+    def death_verdict(self, status, expired, usage):
+        limits = self.limits
+        if self.output_exceeded():
+            return verdict("output_exceeded", None, "output limit of %d bytes exceeded" % limits["output_bytes"])
+        if expired:
+            return verdict("timeout", "Timeout", "wall-clock limit exceeded (killed from outside)")
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            if number in (signal.SIGXCPU,):
+                return verdict("timeout", "Timeout", "CPU-time limit exceeded")
+            if number == signal.SIGXFSZ:
+                return verdict("output_exceeded", None, "file size limit exceeded")
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = str(number)
+            if number == signal.SIGKILL and usage.ru_utime + usage.ru_stime >= self.cpu_budget:
+                return verdict("timeout", "Timeout", "CPU-time limit exceeded")
+            return verdict("killed", "Killed", "killed by signal %s" % name)
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        return verdict("killed", "Exit", "process exited with code %d before the harness recorded a result" % code)
+
+    def judge_io(self, io_case, reported, status, usage):
+        """The zygote itself compares the child's stdout with the expected output: the child cannot forge it."""
+        if self.output_exceeded():
+            return verdict("output_exceeded", None, "output limit exceeded")
+        if reported["status"] != "passed":
+            return reported
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_DONE):
+            return self.death_verdict(status, False, usage)
+        actual = os.pread(self.stdout_file, self.limits["output_bytes"] + 1, 0).decode("utf-8", "replace")
+        if outputs_match(actual, io_case["stdout"], io_case.get("float_tolerance")):
+            return verdict("passed", None, None, reported.get("cpu_time", 0.0))
+        return verdict("failed", "WrongAnswer", "stdout differs from the expected output", reported.get("cpu_time", 0.0))
+
+    # --- helpers ---
+
+    def output_exceeded(self):
+        cap = self.limits["output_bytes"]
+        return any(os.fstat(memfd).st_size >= cap for memfd in (self.stdout_file, self.stderr_file))
+
+    def tail(self, memfd):
+        size = os.fstat(memfd).st_size
+        keep = self.limits["capture_bytes"]
+        start = max(0, size - keep)
+        return os.pread(memfd, size - start, start).decode("utf-8", "replace")
+
+    def clean_scratch(self):
+        try:
+            entries = os.listdir(self.scratch)
+        except OSError:
+            os.makedirs(self.scratch, exist_ok=True)
+            return
+        if entries:
+            import shutil
+
+            for entry in entries:
+                path = os.path.join(self.scratch, entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+
+
+def verdict(status, exception_type=None, message=None, cpu_time=0.0):
+    return {"status": status, "exception_type": exception_type, "message": message, "cpu_time": cpu_time}
+
+
+def not_run():
+    return verdict("not_run")
+
+
+def job_status(result):
+    program_status = result.pop("program_status", None)
+    if program_status is not None:
+        return "error" if program_status in ("passed", "failed") else program_status
+    for test in result["tests"]:
+        if test["status"] != "passed":
+            return test["status"]
+    return "passed"
+
+
+def normalise_lines(text):
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return [line.split() for line in lines]
+
+
+def outputs_match(actual, expected, tolerance):
+    """Whitespace-normalised comparison; numeric tokens within `tolerance` (absolute or relative) when given."""
+    actual_lines = normalise_lines(actual)
+    expected_lines = normalise_lines(expected)
+    if actual_lines == expected_lines:
+        return True
+    if tolerance is None or len(actual_lines) != len(expected_lines):
+        return False
+    for actual_tokens, expected_tokens in zip(actual_lines, expected_lines):
+        if len(actual_tokens) != len(expected_tokens):
+            return False
+        for got, want in zip(actual_tokens, expected_tokens):
+            if got == want:
+                continue
+            try:
+                got_number, want_number = float(got), float(want)
+            except ValueError:
+                return False
+            if abs(got_number - want_number) > tolerance * max(1.0, abs(want_number)):
+                return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------------- the child
+
+
+def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce, cpu_budget):
+    """Runs in the forked child. Never returns: ends with os._exit so no atexit hook or finaliser runs."""
+    try:
+        os.setpgid(0, 0)
+        os.dup2(stdin_file if stdin_file is not None else zygote.devnull, 0)
+        os.dup2(zygote.stdout_file, 1)
+        os.dup2(zygote.stderr_file, 2)
+        # The record pipe moves to a fixed high descriptor; everything else the zygote holds is closed.
+        result_fd = 1023
+        os.dup2(write_end, result_fd)
+        os.closerange(3, result_fd)
+        os.closerange(result_fd + 1, 65536)
+        os.chdir(zygote.scratch)
+    except BaseException as error:  # noqa: BLE001 - nothing may escape the child
+        os._exit(70)
+    records = Recorder(result_fd, nonce)
+    limits = zygote.limits
+    if zygote.enter_sandbox is not None:
+        plan = {
+            "rlimits": {
+                "memory_bytes": limits["memory_bytes"],
+                "cpu_seconds": cpu_budget,
+                "file_size_bytes": limits["output_bytes"],
+                "open_files": limits["open_files"],
+            },
+            "seccomp": zygote.seccomp,
+        }
+        payload = json.dumps(plan).encode()
+        if zygote.enter_sandbox(payload, len(payload), zygote.error_buffer, len(zygote.error_buffer)) != 0:
+            records.write({"step": "sandbox_error", "message": zygote.error_buffer.value.decode("utf-8", "replace")})
+            os._exit(71)
+    reseed(job.get("seed", 0))
+    signal.signal(signal.SIGPROF, _on_cpu_limit)
+    if io_case is not None:
+        run_io_child(job, io_case, records, limits)
+    else:
+        run_assert_child(job, first, records, limits)
+    os._exit(EXIT_DONE)
+
+
+class Recorder:
+    """Writes the harness's records: one line each, stamped with the child's nonce."""
+
+    def __init__(self, fd, nonce):
+        self.fd = fd
+        self.prefix = nonce + b" "
+
+    def write(self, record):
+        data = self.prefix + json.dumps(record).encode() + b"\n"
+        try:
+            os.write(self.fd, data)
+        except OSError:
+            os._exit(72)  # the channel is gone: nothing more can be reported honestly
+
+
+def reseed(seed):
+    random_module = sys.modules.get("random")
+    if random_module is not None:
+        random_module.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        try:
+            numpy.random.seed(seed % (2**32))
+        except Exception:  # noqa: BLE001 - a broken numpy must not break the job
+            pass
+
+
+def _on_cpu_limit(signum, frame):
+    raise _TestTimeout()
+
+
+def run_step(code_object, namespace, cpu_limit):
+    """Runs one code object with a CPU-time limit; returns its verdict dict."""
+    cpu_started = time.process_time()
+    outcome = None
+    try:
+        signal.setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
+        try:
+            _exec(code_object, namespace)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0, 0)
+    except _TestTimeout:
+        outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
+    except AssertionError as error:
+        outcome = verdict("failed", "AssertionError", truncate(error) or None)
+    except MemoryError:
+        outcome = verdict("memory_exceeded", "MemoryError", "memory limit exceeded")
+    except OSError as error:
+        if error.errno == EFBIG:
+            outcome = verdict("output_exceeded", "OSError", "output or file size limit exceeded")
+        else:
+            outcome = verdict("error", type(error).__name__, truncate(error))
+    except SystemExit as error:
+        outcome = verdict("error", "SystemExit", safe_message(error))
+        code = getattr(error, "code", 1)
+        outcome["exit_code"] = code if code is None or _isinstance(code, int) else 1
+    except _BaseException as error:  # KeyboardInterrupt, custom BaseExceptions: errors, not passes
+        outcome = verdict("error", safe_type_name(error), safe_message(error))
+    cpu_used = time.process_time() - cpu_started
+    if outcome is None:
+        outcome = verdict("passed")
+    if cpu_used > cpu_limit and outcome["status"] == "passed":
+        outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
+    outcome["cpu_time"] = cpu_used
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - programs may replace or close sys.stdout
+        pass
+    return outcome
+
+
+def safe_type_name(error):
+    try:
+        return truncate(type(error).__name__, 200)
+    except BaseException:  # noqa: BLE001
+        return "BaseException"
+
+
+def safe_message(error):
+    try:
+        return truncate(error)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not escape
+        return None
+
+
+def run_assert_child(job, first, records, limits):
+    namespace = {"__name__": "__acecoder__", "__builtins__": builtins}
+    try:
+        program = _compile(job["program"], "<program>", "exec")
+    except BaseException as error:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError...
+        records.write({"step": "program", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        return
+    outcome = run_step(program, namespace, limits["program_cpu_seconds"])
+    outcome.pop("exit_code", None)
+    records.write({"step": "program", "verdict": outcome})
+    if outcome["status"] != "passed":
+        return
+    tests = job["tests"]
+    for index in range(first, len(tests)):
+        records.write({"step": "start", "index": index})
+        try:
+            code = _compile(tests[index]["code"], "<test %d>" % index, "exec")
+        except BaseException as error:  # noqa: BLE001
+            outcome = verdict("error", safe_type_name(error), safe_message(error))
+        else:
+            outcome = run_step(code, namespace, limits["test_cpu_seconds"])
+            outcome.pop("exit_code", None)
+        records.write({"step": "end", "index": index, "verdict": outcome})
+
+
+def run_io_child(job, io_case, records, limits):
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    records.write({"step": "start", "index": 0})
+    try:
+        program = _compile(job["program"], "<program>", "exec")
+    except BaseException as error:  # noqa: BLE001
+        records.write({"step": "io", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        return
+    outcome = run_step(program, namespace, limits["test_cpu_seconds"])
+    if outcome.pop("exit_code", 1) in (None, 0):
+        # sys.exit() / exit(0) is how many stdin/stdout programs finish; the zygote judges the output itself.
+        outcome = verdict("passed", cpu_time=outcome["cpu_time"])
+    records.write({"step": "io", "verdict": outcome})
+
+
+# --------------------------------------------------------------------------------------------------------- serving
+
+
+def _quit(code=None):
+    raise SystemExit(code)
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    builtins.exit = builtins.quit = _quit  # what `site` would add; -S leaves them out
+    sys.path[:0] = [path for path in config.get("sys_path", []) if path not in sys.path]
+    for name in config.get("preload", []):
+        try:
+            __import__(name)
+        except BaseException as error:  # noqa: BLE001 - a missing optional module is reported, not fatal
+            sys.stderr.write("acecoder worker: cannot preload %s: %r\n" % (name, error))
+    zygote = Zygote(config)
+    gc.collect()
+    gc.freeze()  # keep the warm heap out of collections, so forked children share its pages
+    write_frame(1, json.dumps({"pid": os.getpid(), "python": sys.version.split()[0]}).encode())
+    while True:
+        frame = read_frame(0)
+        if frame is None:
+            return
+        job = json.loads(frame)
+        try:
+            result = zygote.run_job(job)
+        except Exception as error:  # noqa: BLE001 - report, and let the host decide
+            sys.stderr.write("acecoder worker: job failed: %r\n" % (error,))
+            raise
+        write_frame(1, json.dumps(result).encode())
+
+
+if __name__ == "__main__":
+    main()

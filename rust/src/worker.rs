@@ -1,0 +1,215 @@
+//! One zygote worker process and the framed pipe to it.
+//!
+//! Workers are started with fork+exec (`std::process::Command`), never by forking the caller, in a process group
+//! of their own so that one `killpg` removes a worker and anything it left behind. Reads from a worker always
+//! carry a deadline: a worker that hangs is killed and replaced, never waited on forever.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::EngineError;
+use crate::protocol::{read_frame, write_frame, JobResult, Ready, MAX_FRAME_BYTES};
+use crate::HARNESS;
+
+/// Environment of every worker: nothing from the caller (no API keys, no tokens), single-threaded numeric
+/// libraries (a job's BLAS must not start one thread per core on a shared machine), a fixed hash seed.
+const WORKER_ENVIRONMENT: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ("LANG", "C.UTF-8"),
+    ("PYTHONHASHSEED", "0"),
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+    ("PYTHONIOENCODING", "utf-8"),
+    ("OMP_NUM_THREADS", "1"),
+    ("OPENBLAS_NUM_THREADS", "1"),
+    ("MKL_NUM_THREADS", "1"),
+    ("NUMEXPR_NUM_THREADS", "1"),
+    ("VECLIB_MAXIMUM_THREADS", "1"),
+];
+
+/// Why a worker could not deliver a result.
+#[derive(Debug)]
+pub enum WorkerFailure {
+    /// The worker did not answer before the deadline.
+    Hung,
+    /// The worker's pipe closed or broke.
+    Lost(String),
+    /// The worker answered with something that is not a valid result.
+    Garbled(String),
+}
+
+impl std::fmt::Display for WorkerFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerFailure::Hung => write!(formatter, "worker did not answer before the job's deadline"),
+            WorkerFailure::Lost(why) => write!(formatter, "worker lost: {why}"),
+            WorkerFailure::Garbled(why) => write!(formatter, "worker sent an invalid result: {why}"),
+        }
+    }
+}
+
+pub struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    pub pid: u32,
+}
+
+/// How often a waiting host thread checks whether the engine is closing.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits until `fd` is readable, `deadline` passes (`Ok(false)`) or `stop` is set (`Interrupted` error).
+fn wait_readable(fd: i32, deadline: Instant, stop: &AtomicBool) -> io::Result<bool> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "the engine is closing"));
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Ok(false);
+        }
+        let millis = i32::try_from(remaining.min(STOP_CHECK).as_millis().max(1)).unwrap_or(i32::MAX);
+        let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll reads and writes exactly one pollfd that lives on our stack for the call.
+        let ready = unsafe { libc::poll(&raw mut poll_fd, 1, millis) };
+        if ready > 0 {
+            return Ok(true);
+        }
+        if ready == 0 {
+            continue;
+        }
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// A reader that fails with `TimedOut` instead of blocking past a deadline.
+struct DeadlineReader<'a> {
+    stdout: &'a mut ChildStdout,
+    deadline: Instant,
+    stop: &'a AtomicBool,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if !wait_readable(self.stdout.as_raw_fd(), self.deadline, self.stop)? {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+        }
+        self.stdout.read(buffer)
+    }
+}
+
+impl Worker {
+    /// Starts a worker and waits (at most `startup`) for its ready frame.
+    pub fn spawn(python: &str, config_json: &str, log: &Path, startup: Duration) -> Result<Worker, EngineError> {
+        let log_file = File::options().create(true).append(true).open(log)?;
+        let mut command = Command::new(python);
+        command
+            .args(["-I", "-S", "-c", HARNESS, config_json])
+            .env_clear()
+            .envs(WORKER_ENVIRONMENT.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .process_group(0);
+        let mut child = command
+            .spawn()
+            .map_err(|source| EngineError::WorkerStart { python: python.to_owned(), source })?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(EngineError::WorkerNotReady("worker pipes missing".to_owned()));
+        };
+        let mut worker = Worker { child, stdin, stdout, pid };
+        let deadline = Instant::now() + startup;
+        let never = AtomicBool::new(false);
+        let frame = read_frame(&mut DeadlineReader { stdout: &mut worker.stdout, deadline, stop: &never });
+        let ready = match frame {
+            Ok(Some(bytes)) => serde_json::from_slice::<Ready>(&bytes).map_err(|error| error.to_string()),
+            Ok(None) => Err("worker exited during startup".to_owned()),
+            Err(error) => Err(error.to_string()),
+        };
+        match ready {
+            Ok(_) => Ok(worker),
+            Err(why) => {
+                worker.kill();
+                let log_tail = read_tail(log, 2000);
+                Err(EngineError::WorkerNotReady(format!("{why}; worker log: {log_tail}")))
+            }
+        }
+    }
+
+    /// Sends one job and waits for its result until `deadline` (or until `stop` is set).
+    pub fn run(
+        &mut self,
+        job: &[u8],
+        test_count: usize,
+        deadline: Instant,
+        stop: &AtomicBool,
+    ) -> Result<JobResult, WorkerFailure> {
+        if job.len() > MAX_FRAME_BYTES {
+            return Err(WorkerFailure::Garbled("job larger than the frame limit".to_owned()));
+        }
+        write_frame(&mut self.stdin, job).map_err(|error| WorkerFailure::Lost(error.to_string()))?;
+        let frame = read_frame(&mut DeadlineReader { stdout: &mut self.stdout, deadline, stop });
+        let bytes = match frame {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(WorkerFailure::Lost("worker exited".to_owned())),
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => return Err(WorkerFailure::Hung),
+            Err(error) => return Err(WorkerFailure::Lost(error.to_string())),
+        };
+        let result: JobResult =
+            serde_json::from_slice(&bytes).map_err(|error| WorkerFailure::Garbled(error.to_string()))?;
+        result.validate(test_count).map_err(WorkerFailure::Garbled)?;
+        Ok(result)
+    }
+
+    /// Asks the worker to exit (end of its input), then kills its process group if it has not within `grace`.
+    pub fn shutdown(mut self, grace: Duration) {
+        let _ = self.stdin.flush();
+        drop(self.stdin);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                kill_group(self.pid);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        kill_group(self.pid);
+        let _ = self.child.wait();
+    }
+
+    /// Kills the worker and its process group at once and reaps it.
+    pub fn kill(&mut self) {
+        self.kill_group();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn kill_group(&self) {
+        kill_group(self.pid);
+    }
+}
+
+fn kill_group(pid: u32) {
+    if let Ok(group) = i32::try_from(pid) {
+        // SAFETY: killpg only sends a signal; the group is the worker's own (process_group(0) at spawn).
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+    }
+}
+
+/// The last `limit` bytes of a worker log, for error messages.
+pub fn read_tail(path: &Path, limit: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let start = text.len().saturating_sub(limit);
+    String::from_utf8_lossy(&text[start..]).trim().to_owned()
+}
