@@ -201,11 +201,16 @@ class Zygote:
             os.close(read_end)
 
     def watch(self, pid, read_end, nonce, io_case):
+        """Collects the child's records until it exits, killing it when a step outlives its wall-clock backstop.
+
+        The first step is the program (an io test's whole run); each record ends a step and starts the wall
+        clock of the next test, so every test gets its full backstop however long the earlier ones took.
+        """
         limits = self.limits
         wall = limits["wall_multiplier"]
         slack = limits["wall_slack_seconds"]
-        program_wall = limits["program_cpu_seconds"] * wall + slack
         test_wall = limits["test_cpu_seconds"] * wall + slack
+        program_wall = test_wall if io_case is not None else limits["program_cpu_seconds"] * wall + slack
         pidfd = os.pidfd_open(pid)
         poller = select.poll()
         poller.register(read_end, select.POLLIN)
@@ -228,8 +233,7 @@ class Zygote:
                 except ValueError:
                     continue
                 records.append(record)
-                if record.get("step") == "start":
-                    deadline = time.monotonic() + test_wall
+                deadline = time.monotonic() + test_wall
 
         try:
             while pipe_open and not exited:
@@ -559,7 +563,6 @@ def run_assert_child(job, first, records, limits):
         return
     tests = job["tests"]
     for index in range(first, len(tests)):
-        records.write({"step": "start", "index": index})
         try:
             code = _compile(tests[index]["code"], "<test %d>" % index, "exec")
         except BaseException as error:  # noqa: BLE001
@@ -572,7 +575,6 @@ def run_assert_child(job, first, records, limits):
 
 def run_io_child(job, io_case, records, limits):
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    records.write({"step": "start", "index": 0})
     try:
         program = _compile(job["program"], "<program>", "exec")
     except BaseException as error:  # noqa: BLE001

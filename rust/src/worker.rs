@@ -63,11 +63,11 @@ pub struct Worker {
 /// How often a waiting host thread checks whether the engine is closing.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// Waits until `fd` is readable, `deadline` passes (`Ok(false)`) or `stop` is set (`Interrupted` error).
+/// Waits until `fd` is readable, `deadline` passes (`Ok(false)`) or `stop` is set (`ConnectionAborted`; not `Interrupted`, which `read_exact` retries).
 fn wait_readable(fd: i32, deadline: Instant, stop: &AtomicBool) -> io::Result<bool> {
     loop {
         if stop.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "the engine is closing"));
+            return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the engine is closing"));
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
