@@ -28,7 +28,10 @@ pub struct SandboxConfig {
 pub fn enter(config: &SandboxConfig) -> Result<(), String> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) only changes a flag of the calling process.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    config.rlimits.apply().map_err(|error| format!("setrlimit: {error}"))?;
+    config
+        .rlimits
+        .apply()
+        .map_err(|error| format!("setrlimit: {error}"))?;
     if config.seccomp {
         seccomp::install().map_err(|error| format!("seccomp: {error}"))?;
     }

@@ -17,10 +17,20 @@ static BUILD: OnceLock<Result<(), String>> = OnceLock::new();
 pub fn sandbox_library() -> Option<String> {
     let built = BUILD.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--lib", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
+            .args([
+                "build",
+                "--quiet",
+                "--lib",
+                "--manifest-path",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+            ])
             .status()
             .map_err(|error| error.to_string())?;
-        if status.success() { Ok(()) } else { Err(format!("cargo build failed: {status}")) }
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build failed: {status}"))
+        }
     });
     if let Err(why) = built {
         panic!("cannot build the engine's shared library: {why}");
@@ -28,7 +38,9 @@ pub fn sandbox_library() -> Option<String> {
     let executable = std::env::current_exe().ok()?;
     let profile_directory = executable.parent()?.parent()?;
     let library: PathBuf = profile_directory.join("lib_engine.so");
-    library.exists().then(|| library.to_string_lossy().into_owned())
+    library
+        .exists()
+        .then(|| library.to_string_lossy().into_owned())
 }
 
 pub fn python() -> String {
@@ -39,23 +51,37 @@ pub fn config(workers: usize, limits: Limits) -> PoolConfig {
     let mut config = PoolConfig::new(python(), workers);
     config.limits = limits;
     config.sandbox_library = sandbox_library();
-    assert!(config.sandbox_library.is_some(), "lib_engine.so not built next to the tests");
+    assert!(
+        config.sandbox_library.is_some(),
+        "lib_engine.so not built next to the tests"
+    );
     config
 }
 
 pub fn pool(workers: usize) -> Pool {
-    Pool::new(config(workers, fast_limits())).expect("pool starts")
+    Pool::new(&config(workers, fast_limits())).expect("pool starts")
 }
 
 /// Short limits so timeout tests stay quick.
 pub fn fast_limits() -> Limits {
-    Limits { test_cpu_seconds: 1.0, program_cpu_seconds: 2.0, wall_multiplier: 2.0, wall_slack_seconds: 1.0, ..Limits::default() }
+    Limits {
+        test_cpu_seconds: 1.0,
+        program_cpu_seconds: 2.0,
+        wall_multiplier: 2.0,
+        wall_slack_seconds: 1.0,
+        ..Limits::default()
+    }
 }
 
 pub fn assert_job(program: &str, tests: &[&str]) -> Job {
     Job {
         program: program.to_owned(),
-        tests: tests.iter().map(|code| TestCase::Assert { code: (*code).to_owned() }).collect(),
+        tests: tests
+            .iter()
+            .map(|code| TestCase::Assert {
+                code: (*code).to_owned(),
+            })
+            .collect(),
         seed: 0,
     }
 }
