@@ -12,6 +12,7 @@ __all__ = [
     "WorkerStartError",
     "__version__",
     "harness_source",
+    "landlock_abi",
 ]
 __version__: str
 
@@ -34,3 +35,4 @@ class NativePool:
     def close(self) -> None: ...
 
 def harness_source() -> str: ...
+def landlock_abi() -> int: ...

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -244,7 +245,13 @@ class Engine:
         workers: number of workers; ``None`` means one per usable CPU.
         limits: per-job resource limits (``Limits()`` by default).
         preload: modules every worker imports once before forking jobs.
-        seccomp: install the seccomp filter in each job (no new processes, no network). Leave on.
+        seccomp: install the seccomp filter in each job (no new processes, no network).
+        landlock: confine each job's filesystem access (writes only in its scratch directory).
+        drop_privileges: when the engine runs as root, run each job as the unprivileged user ``nobody``.
+            (The three sandbox switches exist to measure what each layer costs; leave them on.)
+        strict_equality: judge a test's final ``assert`` on plain values only, so a program cannot win with an
+            object whose ``__eq__`` always answers True. Turn off only to reproduce lenient harnesses.
+        extra_read_paths: further files or trees that jobs may read (e.g. data the tests load).
         python: interpreter for the workers; the caller's own by default.
         seed: seed for ``random`` (and numpy, if loaded) in every job.
     """
@@ -256,6 +263,10 @@ class Engine:
         *,
         preload: Sequence[str] = DEFAULT_PRELOAD,
         seccomp: bool = True,
+        landlock: bool = True,
+        drop_privileges: bool = True,
+        strict_equality: bool = True,
+        extra_read_paths: Sequence[str] = (),
         python: str | None = None,
         seed: int = 0,
     ) -> None:
@@ -282,8 +293,14 @@ class Engine:
             "preload": list(preload),
             "sandbox_library": _engine.__file__,
             "seccomp": bool(seccomp),
+            "landlock": bool(landlock),
+            "drop_privileges": bool(drop_privileges),
+            "strict_equality": bool(strict_equality),
+            "extra_read_paths": [os.path.abspath(path) for path in extra_read_paths],
             "scratch_root": None,
         }
+        if landlock and not _warned_about_landlock and _engine.landlock_abi() == 0:
+            _warn_without_landlock()
         self._pool = _engine.NativePool(json.dumps(config))
         self._closed = False
 
@@ -379,6 +396,20 @@ class Engine:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
         return f"Engine(workers={self.workers}, {state})"
+
+
+_warned_about_landlock = False
+
+
+def _warn_without_landlock() -> None:
+    global _warned_about_landlock
+    _warned_about_landlock = True
+    warnings.warn(
+        "this kernel has no Landlock (Linux < 5.13 or disabled): jobs are confined by seccomp, rlimits and the "
+        "privilege drop, but not in what files they may read and write. See SECURITY.md.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 _shared_engines: dict[str, Engine] = {}

@@ -65,15 +65,10 @@ impl Limits {
             }
         }
         if !(self.wall_slack_seconds.is_finite() && self.wall_slack_seconds >= 0.0) {
-            return Err(format!(
-                "wall_slack_seconds must be >= 0, got {}",
-                self.wall_slack_seconds
-            ));
+            return Err(format!("wall_slack_seconds must be >= 0, got {}", self.wall_slack_seconds));
         }
         if self.wall_multiplier < 1.0 {
-            return Err(
-                "wall_multiplier must be >= 1 (wall time can never be below CPU time)".to_owned(),
-            );
+            return Err("wall_multiplier must be >= 1 (wall time can never be below CPU time)".to_owned());
         }
         if self.memory_bytes < (16 << 20) {
             return Err("memory_bytes must be at least 16 MiB".to_owned());
@@ -96,8 +91,7 @@ impl Limits {
     pub fn job_wall_bound_seconds(&self, test_count: usize) -> f64 {
         #[expect(clippy::cast_precision_loss, reason = "test counts are far below 2^52")]
         let tests = test_count as f64;
-        (tests + 1.0) * self.wall_seconds(self.program_cpu_seconds)
-            + tests * self.wall_seconds(self.test_cpu_seconds)
+        (tests + 1.0) * self.wall_seconds(self.program_cpu_seconds) + tests * self.wall_seconds(self.test_cpu_seconds)
     }
 }
 
@@ -113,10 +107,7 @@ pub struct RlimitPlan {
 }
 
 fn set(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
+    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: setrlimit reads a fully initialised struct and touches no memory of ours.
     if unsafe { libc::setrlimit(resource, &raw const limit) } == 0 {
         Ok(())
@@ -150,11 +141,7 @@ impl RlimitPlan {
             set(libc::RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + 1)?;
         }
         if self.file_size_bytes > 0 {
-            set(
-                libc::RLIMIT_FSIZE,
-                self.file_size_bytes,
-                self.file_size_bytes,
-            )?;
+            set(libc::RLIMIT_FSIZE, self.file_size_bytes, self.file_size_bytes)?;
         }
         if self.open_files > 0 {
             set(libc::RLIMIT_NOFILE, self.open_files, self.open_files)?;
@@ -174,20 +161,11 @@ mod tests {
 
     #[test]
     fn invalid_limits_are_named() {
-        let limits = Limits {
-            test_cpu_seconds: -1.0,
-            ..Limits::default()
-        };
+        let limits = Limits { test_cpu_seconds: -1.0, ..Limits::default() };
         assert!(limits.validate().unwrap_err().contains("test_cpu_seconds"));
-        let limits = Limits {
-            wall_multiplier: 0.5,
-            ..Limits::default()
-        };
+        let limits = Limits { wall_multiplier: 0.5, ..Limits::default() };
         assert!(limits.validate().is_err());
-        let limits = Limits {
-            memory_bytes: 1,
-            ..Limits::default()
-        };
+        let limits = Limits { memory_bytes: 1, ..Limits::default() };
         assert!(limits.validate().is_err());
     }
 

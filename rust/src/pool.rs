@@ -40,7 +40,14 @@ pub struct PoolConfig {
     pub preload: Vec<String>,
     /// The engine's shared library, whose C entry point enters the sandbox; `None` runs without one (tests only).
     pub sandbox_library: Option<String>,
+    /// Sandbox layers; all on by default. Turning one off is for measuring what it costs, not for production.
     pub seccomp: bool,
+    pub landlock: bool,
+    pub drop_privileges: bool,
+    /// Compare the values in a test's final `assert` strictly (plain data only), so programs cannot fake equality.
+    pub strict_equality: bool,
+    /// Extra trees a job may read (data files the tests need).
+    pub extra_read_paths: Vec<String>,
     /// Parent of the per-worker scratch directories; a fresh temporary directory when `None`.
     pub scratch_root: Option<PathBuf>,
 }
@@ -56,6 +63,10 @@ impl PoolConfig {
             preload: Vec::new(),
             sandbox_library: None,
             seccomp: true,
+            landlock: true,
+            drop_privileges: true,
+            strict_equality: true,
+            extra_read_paths: Vec::new(),
             scratch_root: None,
         }
     }
@@ -115,6 +126,10 @@ fn worker_config(config: &PoolConfig, scratch: &Path) -> String {
         "preload": config.preload,
         "sandbox_library": config.sandbox_library,
         "seccomp": config.seccomp,
+        "landlock": config.landlock,
+        "drop_privileges": config.drop_privileges,
+        "strict_equality": config.strict_equality,
+        "extra_read_paths": config.extra_read_paths,
         "scratch": scratch.join("job"),
     })
     .to_string()
@@ -124,14 +139,9 @@ impl Pool {
     /// Starts `config.workers` workers and waits until each is ready.
     pub fn new(config: &PoolConfig) -> Result<Pool, EngineError> {
         if config.workers == 0 {
-            return Err(EngineError::InvalidConfig(
-                "workers must be at least 1".to_owned(),
-            ));
+            return Err(EngineError::InvalidConfig("workers must be at least 1".to_owned()));
         }
-        config
-            .limits
-            .validate()
-            .map_err(EngineError::InvalidConfig)?;
+        config.limits.validate().map_err(EngineError::InvalidConfig)?;
         let owns_scratch = config.scratch_root.is_none();
         let scratch_root = config.scratch_root.clone().unwrap_or_else(|| {
             let unique = POOL_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -178,9 +188,7 @@ impl Pool {
                 }
                 Err(_) => {
                     pool.close();
-                    return Err(EngineError::WorkerNotReady(
-                        "a worker thread ended during startup".to_owned(),
-                    ));
+                    return Err(EngineError::WorkerNotReady("a worker thread ended during startup".to_owned()));
                 }
             }
         }
@@ -213,26 +221,14 @@ impl Pool {
                 let wall_bound = Duration::from_secs_f64(bound.min(1e7)) + HOST_SLACK;
                 let sender = sender.clone();
                 let cancelled = Arc::clone(&cancelled);
-                queue.jobs.push_back(QueuedJob {
-                    index,
-                    payload,
-                    test_count,
-                    wall_bound,
-                    sender,
-                    cancelled,
-                });
+                queue.jobs.push_back(QueuedJob { index, payload, test_count, wall_bound, sender, cancelled });
             }
         }
         // With the pool closed no job holds a sender, so the receiver is disconnected and `Batch::next_timeout`
         // reports `Closed`.
         drop(queue);
         self.shared.available.notify_all();
-        Batch {
-            receiver,
-            cancelled,
-            remaining: total,
-            total,
-        }
+        Batch { receiver, cancelled, remaining: total, total }
     }
 
     /// Process ids of the live workers.
@@ -295,11 +291,7 @@ impl WorkerContext {
             if let Some(job) = queue.jobs.pop_front() {
                 return Some(job);
             }
-            queue = self
-                .shared
-                .available
-                .wait(queue)
-                .unwrap_or_else(PoisonError::into_inner);
+            queue = self.shared.available.wait(queue).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -347,23 +339,14 @@ impl WorkerContext {
         let Some(worker) = slot.as_mut() else {
             return JobResult::sandbox_error(job.test_count, "no worker".to_owned(), 0.0);
         };
-        match worker.run(
-            &job.payload,
-            job.test_count,
-            started + job.wall_bound,
-            &self.shared.closing,
-        ) {
+        match worker.run(&job.payload, job.test_count, started + job.wall_bound, &self.shared.closing) {
             Ok(result) => result,
             Err(failure) => {
                 worker.kill();
                 *slot = None;
                 lock(&self.shared.pids)[self.slot] = None;
                 let log_tail = read_tail(&self.log, 1500);
-                let message = if log_tail.is_empty() {
-                    failure.to_string()
-                } else {
-                    format!("{failure}; {log_tail}")
-                };
+                let message = if log_tail.is_empty() { failure.to_string() } else { format!("{failure}; {log_tail}") };
                 JobResult::sandbox_error(job.test_count, message, started.elapsed().as_secs_f64())
             }
         }
@@ -386,18 +369,12 @@ impl Batch {
     ///
     /// `Ok(None)`: every job has been delivered, or the timeout passed (check [`Batch::remaining`]).
     /// `Err(EngineError::Closed)`: the pool closed before the batch finished.
-    pub fn next_timeout(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<Option<(usize, JobResult)>, EngineError> {
+    pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<(usize, JobResult)>, EngineError> {
         if self.remaining == 0 {
             return Ok(None);
         }
         let received = match timeout {
-            None => self
-                .receiver
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
+            None => self.receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(limit) => self.receiver.recv_timeout(limit),
         };
         match received {
@@ -422,10 +399,7 @@ impl Batch {
         while let Some((index, result)) = self.next_timeout(None)? {
             slots[index] = Some(result);
         }
-        slots
-            .into_iter()
-            .map(|slot| slot.ok_or(EngineError::Closed))
-            .collect()
+        slots.into_iter().map(|slot| slot.ok_or(EngineError::Closed)).collect()
     }
 
     /// Stops queued jobs of this batch from starting.

@@ -55,11 +55,7 @@ pub enum TestCase {
     Assert { code: String },
     /// The program runs as `__main__` with `stdin`; its stdout must equal `stdout` after whitespace
     /// normalisation, numbers within `float_tolerance` when given.
-    Io {
-        stdin: String,
-        stdout: String,
-        float_tolerance: Option<f64>,
-    },
+    Io { stdin: String, stdout: String, float_tolerance: Option<f64> },
 }
 
 /// One unit of work: a program and its tests.
@@ -118,12 +114,7 @@ impl JobResult {
     /// marked `sandbox_error`, so a lost job is never mistaken for a program that failed.
     #[must_use]
     pub fn sandbox_error(test_count: usize, message: String, wall_time: f64) -> Self {
-        let test = TestResult {
-            status: Status::SandboxError,
-            exception_type: None,
-            message: None,
-            cpu_time: 0.0,
-        };
+        let test = TestResult { status: Status::SandboxError, exception_type: None, message: None, cpu_time: 0.0 };
         JobResult {
             status: Status::SandboxError,
             passed: 0,
@@ -142,21 +133,11 @@ impl JobResult {
     /// Checks that a worker's frame is self-consistent for a job of `test_count` tests.
     pub fn validate(&self, test_count: usize) -> Result<(), String> {
         if self.tests.len() != test_count || self.total != test_count {
-            return Err(format!(
-                "result has {} tests, job had {test_count}",
-                self.tests.len()
-            ));
+            return Err(format!("result has {} tests, job had {test_count}", self.tests.len()));
         }
-        let passed = self
-            .tests
-            .iter()
-            .filter(|t| t.status == Status::Passed)
-            .count();
+        let passed = self.tests.iter().filter(|t| t.status == Status::Passed).count();
         if passed != self.passed {
-            return Err(format!(
-                "result claims {} passed but lists {passed}",
-                self.passed
-            ));
+            return Err(format!("result claims {} passed but lists {passed}", self.passed));
         }
         Ok(())
     }
@@ -167,12 +148,7 @@ pub fn write_frame(writer: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     let length = u32::try_from(payload.len())
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME_BYTES)
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "frame larger than MAX_FRAME_BYTES",
-            )
-        })?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame larger than MAX_FRAME_BYTES"))?;
     writer.write_all(&length.to_le_bytes())?;
     writer.write_all(payload)?;
     writer.flush()
@@ -188,10 +164,7 @@ pub fn read_frame(reader: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     }
     let length = u32::from_le_bytes(header) as usize;
     if length > MAX_FRAME_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {length} bytes"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {length} bytes")));
     }
     let mut payload = vec![0u8; length];
     reader.read_exact(&mut payload)?;
@@ -217,25 +190,15 @@ mod tests {
     fn oversized_frame_header_is_refused() {
         let header = u32::try_from(MAX_FRAME_BYTES + 1).unwrap().to_le_bytes();
         let mut reader = &header[..];
-        assert_eq!(
-            read_frame(&mut reader).unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(read_frame(&mut reader).unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
     fn test_case_wire_format() {
-        let case = TestCase::Assert {
-            code: "assert f(1) == 2".into(),
-        };
-        assert_eq!(
-            serde_json::to_string(&case).unwrap(),
-            r#"{"kind":"assert","code":"assert f(1) == 2"}"#
-        );
-        let io: TestCase = serde_json::from_str(
-            r#"{"kind":"io","stdin":"1\n","stdout":"2\n","float_tolerance":null}"#,
-        )
-        .unwrap();
+        let case = TestCase::Assert { code: "assert f(1) == 2".into() };
+        assert_eq!(serde_json::to_string(&case).unwrap(), r#"{"kind":"assert","code":"assert f(1) == 2"}"#);
+        let io: TestCase =
+            serde_json::from_str(r#"{"kind":"io","stdin":"1\n","stdout":"2\n","float_tolerance":null}"#).unwrap();
         assert!(matches!(io, TestCase::Io { .. }));
     }
 

@@ -15,24 +15,9 @@ use crate::error::EngineError as NativeError;
 use crate::pool::{Batch, Pool, PoolConfig};
 use crate::protocol::{Job, JobResult};
 
-create_exception!(
-    _engine,
-    EngineError,
-    PyException,
-    "The execution engine itself failed (not a program)."
-);
-create_exception!(
-    _engine,
-    WorkerStartError,
-    EngineError,
-    "Workers could not be started."
-);
-create_exception!(
-    _engine,
-    EngineClosedError,
-    EngineError,
-    "The engine was closed."
-);
+create_exception!(_engine, EngineError, PyException, "The execution engine itself failed (not a program).");
+create_exception!(_engine, WorkerStartError, EngineError, "Workers could not be started.");
+create_exception!(_engine, EngineClosedError, EngineError, "The engine was closed.");
 
 fn to_python_error(error: NativeError) -> PyErr {
     match error {
@@ -59,8 +44,8 @@ struct NativePool {
 impl NativePool {
     #[new]
     fn new(py: Python<'_>, config_json: &str) -> PyResult<Self> {
-        let config: PoolConfig = serde_json::from_str(config_json)
-            .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let config: PoolConfig =
+            serde_json::from_str(config_json).map_err(|error| PyValueError::new_err(error.to_string()))?;
         let pool = py.detach(|| Pool::new(&config)).map_err(to_python_error)?;
         Ok(NativePool { pool })
     }
@@ -70,16 +55,13 @@ impl NativePool {
         let batch = py.detach(|| {
             let mut encoded = Vec::with_capacity(jobs.len());
             for (index, payload) in jobs.into_iter().enumerate() {
-                let job: Job = serde_json::from_slice(&payload).map_err(|error| {
-                    PyValueError::new_err(format!("job {index} is malformed: {error}"))
-                })?;
+                let job: Job = serde_json::from_slice(&payload)
+                    .map_err(|error| PyValueError::new_err(format!("job {index} is malformed: {error}")))?;
                 encoded.push((payload, job.tests.len()));
             }
             Ok::<_, PyErr>(self.pool.submit_encoded(encoded))
         })?;
-        Ok(NativeBatch {
-            batch: Mutex::new(Some(batch)),
-        })
+        Ok(NativeBatch { batch: Mutex::new(Some(batch)) })
     }
 
     fn worker_pids(&self) -> Vec<u32> {
@@ -119,40 +101,29 @@ impl NativeBatch {
     /// Every result, in input order (blocks until the batch is done).
     fn collect(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let results = py.detach(|| {
-            let batch = self
-                .batch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            let batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner).take();
             batch.map_or(Ok(Vec::new()), Batch::collect_ordered)
         });
-        results
-            .map_err(to_python_error)?
-            .iter()
-            .map(encode)
-            .collect()
+        results.map_err(to_python_error)?.iter().map(encode).collect()
     }
 
     /// Jobs not delivered yet.
     fn remaining(&self) -> usize {
-        self.batch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map_or(0, Batch::remaining)
+        self.batch.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map_or(0, Batch::remaining)
     }
 
     /// Keeps the batch's queued jobs from starting.
     fn cancel(&self) {
-        if let Some(batch) = self
-            .batch
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
+        if let Some(batch) = self.batch.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
             batch.cancel();
         }
     }
+}
+
+/// The Landlock ABI version of the running kernel (0 when it has none).
+#[pyfunction]
+fn landlock_abi() -> i32 {
+    crate::sandbox::landlock::kernel_abi()
 }
 
 /// The embedded zygote harness source (for inspection and tests).
@@ -167,6 +138,7 @@ fn _engine(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<NativePool>()?;
     module.add_class::<NativeBatch>()?;
     module.add_function(wrap_pyfunction!(harness_source, module)?)?;
+    module.add_function(wrap_pyfunction!(landlock_abi, module)?)?;
     module.add("EngineError", py.get_type::<EngineError>())?;
     module.add("WorkerStartError", py.get_type::<WorkerStartError>())?;
     module.add("EngineClosedError", py.get_type::<EngineClosedError>())?;

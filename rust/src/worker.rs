@@ -71,22 +71,14 @@ const STOP_CHECK: Duration = Duration::from_millis(100);
 fn wait_readable(fd: i32, deadline: Instant, stop: &AtomicBool) -> io::Result<bool> {
     loop {
         if stop.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the engine is closing",
-            ));
+            return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the engine is closing"));
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Ok(false);
         }
-        let millis =
-            i32::try_from(remaining.min(STOP_CHECK).as_millis().max(1)).unwrap_or(i32::MAX);
-        let mut poll_fd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let millis = i32::try_from(remaining.min(STOP_CHECK).as_millis().max(1)).unwrap_or(i32::MAX);
+        let mut poll_fd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: poll reads and writes exactly one pollfd that lives on our stack for the call.
         let ready = unsafe { libc::poll(&raw mut poll_fd, 1, millis) };
         if ready > 0 {
@@ -122,12 +114,7 @@ impl Read for DeadlineReader<'_> {
 
 impl Worker {
     /// Starts a worker and waits (at most `startup`) for its ready frame.
-    pub fn spawn(
-        python: &str,
-        config_json: &str,
-        log: &Path,
-        startup: Duration,
-    ) -> Result<Worker, EngineError> {
+    pub fn spawn(python: &str, config_json: &str, log: &Path, startup: Duration) -> Result<Worker, EngineError> {
         let log_file = File::options().create(true).append(true).open(log)?;
         let mut command = Command::new(python);
         command
@@ -138,33 +125,18 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .process_group(0);
-        let mut child = command.spawn().map_err(|source| EngineError::WorkerStart {
-            python: python.to_owned(),
-            source,
-        })?;
+        let mut child =
+            command.spawn().map_err(|source| EngineError::WorkerStart { python: python.to_owned(), source })?;
         let pid = child.id();
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(EngineError::WorkerNotReady(
-                "worker pipes missing".to_owned(),
-            ));
+            return Err(EngineError::WorkerNotReady("worker pipes missing".to_owned()));
         };
-        let mut worker = Worker {
-            child,
-            stdin,
-            stdout,
-            pid,
-        };
+        let mut worker = Worker { child, stdin, stdout, pid };
         let deadline = Instant::now() + startup;
         let never = AtomicBool::new(false);
-        let frame = read_frame(&mut DeadlineReader {
-            stdout: &mut worker.stdout,
-            deadline,
-            stop: &never,
-        });
+        let frame = read_frame(&mut DeadlineReader { stdout: &mut worker.stdout, deadline, stop: &never });
         let ready = match frame {
-            Ok(Some(bytes)) => {
-                serde_json::from_slice::<Ready>(&bytes).map_err(|error| error.to_string())
-            }
+            Ok(Some(bytes)) => serde_json::from_slice::<Ready>(&bytes).map_err(|error| error.to_string()),
             Ok(None) => Err("worker exited during startup".to_owned()),
             Err(error) => Err(error.to_string()),
         };
@@ -173,9 +145,7 @@ impl Worker {
             Err(why) => {
                 worker.kill();
                 let log_tail = read_tail(log, 2000);
-                Err(EngineError::WorkerNotReady(format!(
-                    "{why}; worker log: {log_tail}"
-                )))
+                Err(EngineError::WorkerNotReady(format!("{why}; worker log: {log_tail}")))
             }
         }
     }
@@ -189,30 +159,19 @@ impl Worker {
         stop: &AtomicBool,
     ) -> Result<JobResult, WorkerFailure> {
         if job.len() > MAX_FRAME_BYTES {
-            return Err(WorkerFailure::Garbled(
-                "job larger than the frame limit".to_owned(),
-            ));
+            return Err(WorkerFailure::Garbled("job larger than the frame limit".to_owned()));
         }
-        write_frame(&mut self.stdin, job)
-            .map_err(|error| WorkerFailure::Lost(error.to_string()))?;
-        let frame = read_frame(&mut DeadlineReader {
-            stdout: &mut self.stdout,
-            deadline,
-            stop,
-        });
+        write_frame(&mut self.stdin, job).map_err(|error| WorkerFailure::Lost(error.to_string()))?;
+        let frame = read_frame(&mut DeadlineReader { stdout: &mut self.stdout, deadline, stop });
         let bytes = match frame {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(WorkerFailure::Lost("worker exited".to_owned())),
-            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
-                return Err(WorkerFailure::Hung)
-            }
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => return Err(WorkerFailure::Hung),
             Err(error) => return Err(WorkerFailure::Lost(error.to_string())),
         };
-        let result: JobResult = serde_json::from_slice(&bytes)
-            .map_err(|error| WorkerFailure::Garbled(error.to_string()))?;
-        result
-            .validate(test_count)
-            .map_err(WorkerFailure::Garbled)?;
+        let result: JobResult =
+            serde_json::from_slice(&bytes).map_err(|error| WorkerFailure::Garbled(error.to_string()))?;
+        result.validate(test_count).map_err(WorkerFailure::Garbled)?;
         Ok(result)
     }
 

@@ -11,12 +11,7 @@ use common::{assert_job, config, fast_limits, pool};
 fn results_arrive_in_input_order_with_exact_counts() {
     let pool = pool(2);
     let jobs: Vec<Job> = (0..20)
-        .map(|value| {
-            assert_job(
-                &format!("def f():\n    return {value}\n"),
-                &["assert f() == 3", "assert f() >= 0"],
-            )
-        })
+        .map(|value| assert_job(&format!("def f():\n    return {value}\n"), &["assert f() == 3", "assert f() >= 0"]))
         .collect();
     let results = pool.submit(jobs).unwrap().collect_ordered().unwrap();
     assert_eq!(results.len(), 20);
@@ -27,10 +22,7 @@ fn results_arrive_in_input_order_with_exact_counts() {
     }
     assert_eq!(results[3].status, Status::Passed);
     assert_eq!(results[4].status, Status::Failed);
-    assert_eq!(
-        results[4].tests[0].exception_type.as_deref(),
-        Some("AssertionError")
-    );
+    assert_eq!(results[4].tests[0].exception_type.as_deref(), Some("AssertionError"));
 }
 
 #[test]
@@ -54,31 +46,10 @@ fn program_errors_leave_tests_not_run() {
 fn a_test_that_hangs_or_exits_costs_only_itself() {
     let pool = pool(1);
     let program = "import os\ndef f(x):\n    if x == 1:\n        while True: pass\n    if x == 2:\n        os._exit(0)\n    return x\n";
-    let job = assert_job(
-        program,
-        &[
-            "assert f(0) == 0",
-            "assert f(1) == 1",
-            "assert f(2) == 2",
-            "assert f(3) == 3",
-        ],
-    );
-    let result = pool
-        .submit(vec![job])
-        .unwrap()
-        .collect_ordered()
-        .unwrap()
-        .remove(0);
+    let job = assert_job(program, &["assert f(0) == 0", "assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3"]);
+    let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();
-    assert_eq!(
-        statuses,
-        [
-            Status::Passed,
-            Status::Timeout,
-            Status::Killed,
-            Status::Passed
-        ]
-    );
+    assert_eq!(statuses, [Status::Passed, Status::Timeout, Status::Killed, Status::Passed]);
     assert_eq!(result.passed, 2);
 }
 
@@ -87,16 +58,8 @@ fn uncatchable_busy_loop_is_killed_from_outside() {
     // A C-level loop never returns to the interpreter, so the CPU-time signal cannot interrupt it: the zygote's
     // wall-clock backstop or RLIMIT_CPU must.
     let pool = pool(1);
-    let job = assert_job(
-        "def f():\n    return sum(range(10**13))\n",
-        &["assert f() == 0", "assert 1 == 1"],
-    );
-    let result = pool
-        .submit(vec![job])
-        .unwrap()
-        .collect_ordered()
-        .unwrap()
-        .remove(0);
+    let job = assert_job("def f():\n    return sum(range(10**13))\n", &["assert f() == 0", "assert 1 == 1"]);
+    let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     assert_eq!(result.tests[0].status, Status::Timeout, "{result:?}");
     assert_eq!(result.tests[1].status, Status::Passed);
 }
@@ -106,10 +69,7 @@ fn memory_and_output_limits() {
     let pool = pool(1);
     let jobs = vec![
         assert_job("def f():\n    return bytearray(1 << 40)\n", &["assert f()"]),
-        assert_job(
-            "def f():\n    while True: print('x' * 65536)\n",
-            &["assert f()"],
-        ),
+        assert_job("def f():\n    while True: print('x' * 65536)\n", &["assert f()"]),
     ];
     let results = pool.submit(jobs).unwrap().collect_ordered().unwrap();
     assert_eq!(results[0].tests[0].status, Status::MemoryExceeded);
@@ -122,41 +82,22 @@ fn seccomp_refuses_processes_and_network() {
     let program = "import os, socket\n\
 def fork():\n    try:\n        pid = os.fork()\n    except OSError:\n        return 'refused'\n    if pid == 0:\n        os._exit(0)\n    return 'forked'\n\
 def connect():\n    try:\n        socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n    except OSError:\n        return 'refused'\n    return 'opened'\n";
-    let job = assert_job(
-        program,
-        &[
-            "assert fork() == 'refused'",
-            "assert connect() == 'refused'",
-        ],
-    );
-    let result = pool
-        .submit(vec![job])
-        .unwrap()
-        .collect_ordered()
-        .unwrap()
-        .remove(0);
+    let job = assert_job(program, &["assert fork() == 'refused'", "assert connect() == 'refused'"]);
+    let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     assert_eq!(result.passed, 2, "{result:?}");
 }
 
 #[test]
 fn stdin_stdout_tests_are_judged_by_the_zygote() {
     let pool = pool(1);
-    let io = |stdin: &str, stdout: &str| TestCase::Io {
-        stdin: stdin.into(),
-        stdout: stdout.into(),
-        float_tolerance: None,
-    };
+    let io =
+        |stdin: &str, stdout: &str| TestCase::Io { stdin: stdin.into(), stdout: stdout.into(), float_tolerance: None };
     let job = Job {
         program: "a, b = map(int, input().split())\nprint(a + b)\n".into(),
         tests: vec![io("1 2\n", "3\n"), io("2 2\n", "5"), io("oops", "0")],
         seed: 0,
     };
-    let result = pool
-        .submit(vec![job])
-        .unwrap()
-        .collect_ordered()
-        .unwrap()
-        .remove(0);
+    let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();
     assert_eq!(statuses, [Status::Passed, Status::Failed, Status::Error]);
 }
@@ -168,25 +109,13 @@ fn a_dead_worker_is_replaced_and_its_job_reports_sandbox_error() {
     assert_eq!(first.len(), 1);
     // Kill the zygote itself while a job runs in it.
     let pid = i32::try_from(first[0]).unwrap();
-    let mut batch = pool
-        .submit(vec![assert_job(
-            "import time\ntime.sleep(1.5)\n",
-            &["assert True"],
-        )])
-        .unwrap();
+    let mut batch = pool.submit(vec![assert_job("import time\ntime.sleep(1.5)\n", &["assert True"])]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signalling a worker process this test owns.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    let (_, result) = batch
-        .next_timeout(Some(Duration::from_secs(30)))
-        .unwrap()
-        .unwrap();
+    let (_, result) = batch.next_timeout(Some(Duration::from_secs(30))).unwrap().unwrap();
     assert_eq!(result.status, Status::SandboxError);
-    let after = pool
-        .submit(vec![assert_job("x = 1", &["assert x == 1"])])
-        .unwrap()
-        .collect_ordered()
-        .unwrap();
+    let after = pool.submit(vec![assert_job("x = 1", &["assert x == 1"])]).unwrap().collect_ordered().unwrap();
     assert_eq!(after[0].status, Status::Passed);
     assert_ne!(pool.worker_pids(), first);
 }
@@ -198,16 +127,10 @@ fn close_leaves_no_worker_behind() {
     pool.close();
     for pid in pids {
         let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z ");
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
         assert!(!alive, "worker {pid} survived close");
     }
-    assert!(pool
-        .submit(vec![assert_job("", &[])])
-        .unwrap()
-        .next_timeout(None)
-        .is_err());
+    assert!(pool.submit(vec![assert_job("", &[])]).unwrap().next_timeout(None).is_err());
 }
 
 #[test]
@@ -223,18 +146,10 @@ fn invalid_configuration_is_an_error() {
 #[test]
 fn close_interrupts_running_jobs_promptly() {
     let pool = pool(1);
-    let mut batch = pool
-        .submit(vec![assert_job(
-            "import time\ntime.sleep(60)\n",
-            &["assert True"],
-        )])
-        .unwrap();
+    let mut batch = pool.submit(vec![assert_job("import time\ntime.sleep(60)\n", &["assert True"])]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let started = std::time::Instant::now();
     pool.close();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "close waited for the job"
-    );
+    assert!(started.elapsed() < Duration::from_secs(10), "close waited for the job");
     assert!(batch.next_timeout(Some(Duration::from_secs(5))).is_err());
 }

@@ -4,9 +4,13 @@
 //! `ctypes` on the engine's own shared library. A C entry point (rather than a PyO3 function) lets `cargo test`
 //! exercise exactly the code that production runs, with any `python3` and no Python linkage.
 //!
-//! Order matters: rlimits first (they need no privilege to lower), then the seccomp filter last, because it
-//! forbids syscalls that the earlier layers may need.
+//! Order matters: the record channel first (it reads a pipe), rlimits (lowering needs no privilege), Landlock
+//! (it opens the allowed paths, which may need root), the privilege drop, the parent-death signal (a credential
+//! change clears it), and the seccomp filter last, because it forbids syscalls that the earlier layers need.
 
+pub mod channel;
+pub mod landlock;
+pub mod privilege;
 pub mod seccomp;
 
 use std::ffi::c_int;
@@ -15,23 +19,44 @@ use serde::Deserialize;
 
 use crate::limits::RlimitPlan;
 
-/// What the child asks for, as JSON from the harness.
+/// Where the harness's records go, and where the nonce that authenticates them comes from.
+#[derive(Debug, Deserialize)]
+pub struct ChannelPlan {
+    pub nonce_fd: i32,
+    pub record_fd: i32,
+}
+
+/// What the child asks for, as JSON from the harness. Each layer is optional so that benchmarks can measure
+/// what it costs; the engine turns all of them on by default.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SandboxConfig {
+    pub channel: Option<ChannelPlan>,
     pub rlimits: RlimitPlan,
+    pub filesystem: Option<landlock::FilesystemPlan>,
+    pub privilege: Option<privilege::PrivilegePlan>,
     /// Install the seccomp filter (no new processes, no network, no kernel-level escapes).
     pub seccomp: bool,
 }
 
 /// Enters the sandbox described by `config` in the calling process.
 pub fn enter(config: &SandboxConfig) -> Result<(), String> {
+    if let Some(plan) = &config.channel {
+        channel::receive_nonce(plan.nonce_fd, plan.record_fd)?;
+    }
+    config.rlimits.apply().map_err(|error| format!("setrlimit: {error}"))?;
+    if let Some(plan) = &config.filesystem {
+        landlock::restrict(plan).map_err(|error| format!("landlock: {error}"))?;
+    }
+    if let Some(plan) = &config.privilege {
+        privilege::drop_privileges(plan).map_err(|error| format!("privilege drop: {error}"))?;
+    }
     // SAFETY: prctl(PR_SET_PDEATHSIG) only changes a flag of the calling process.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    config
-        .rlimits
-        .apply()
-        .map_err(|error| format!("setrlimit: {error}"))?;
+    // SAFETY: getppid has no memory effects. If the zygote died before the flag was set, nobody would kill us.
+    if unsafe { libc::getppid() } == 1 {
+        return Err("the worker exited while the job started".to_owned());
+    }
     if config.seccomp {
         seccomp::install().map_err(|error| format!("seccomp: {error}"))?;
     }
@@ -46,6 +71,26 @@ pub extern "C" fn acecoder_prepare_sandbox() -> c_int {
         Ok(()) => 0,
         Err(_) => -1,
     }
+}
+
+/// C entry point for the harness: writes one record (see [`channel`]). Returns 0, or -1 if the channel is gone.
+///
+/// # Safety
+/// `payload` must point to `length` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn acecoder_record(payload: *const u8, length: usize) -> c_int {
+    // SAFETY: the caller guarantees `payload` points to `length` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(payload, length) };
+    match channel::write_record(bytes) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+/// C entry point: the Landlock ABI version of the running kernel (0 when it has none).
+#[no_mangle]
+pub extern "C" fn acecoder_landlock_abi() -> c_int {
+    landlock::kernel_abi()
 }
 
 /// C entry point for the harness: `config` is `length` bytes of JSON ([`SandboxConfig`]). Returns 0 on success;

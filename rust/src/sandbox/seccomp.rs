@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -80,13 +79,8 @@ const DENIED: &[i64] = &[
     libc::SYS_quotactl,
 ];
 
-fn condition(
-    argument: u8,
-    operation: SeccompCmpOp,
-    value: u64,
-) -> Result<SeccompCondition, String> {
-    SeccompCondition::new(argument, SeccompCmpArgLen::Dword, operation, value)
-        .map_err(|error| error.to_string())
+fn condition(argument: u8, operation: SeccompCmpOp, value: u64) -> Result<SeccompCondition, String> {
+    SeccompCondition::new(argument, SeccompCmpArgLen::Dword, operation, value).map_err(|error| error.to_string())
 }
 
 fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule, String> {
@@ -100,24 +94,13 @@ fn pid_bits(pid: i32) -> u64 {
 
 /// Rules whose match means "refuse with EPERM", for a process whose pid (and process group) is `pid`.
 fn deny_rules(pid: i32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&call| (call, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|&call| (call, Vec::new())).collect();
     let clone_thread = u64::try_from(libc::CLONE_THREAD).map_err(|error| error.to_string())?;
     // A clone that is not a thread is a new process.
-    rules.insert(
-        libc::SYS_clone,
-        vec![rule(vec![condition(
-            0,
-            SeccompCmpOp::MaskedEq(clone_thread),
-            0,
-        )?])?],
-    );
+    rules.insert(libc::SYS_clone, vec![rule(vec![condition(0, SeccompCmpOp::MaskedEq(clone_thread), 0)?])?]);
     // Only local sockets: AF_UNIX is what multiprocessing-free stdlib code may use; no network families.
     let unix = u64::try_from(libc::AF_UNIX).map_err(|error| error.to_string())?;
-    rules.insert(
-        libc::SYS_socket,
-        vec![rule(vec![condition(0, SeccompCmpOp::Ne, unix)?])?],
-    );
+    rules.insert(libc::SYS_socket, vec![rule(vec![condition(0, SeccompCmpOp::Ne, unix)?])?]);
     // Signals only to the job itself: kill(pid), kill(0) (own group) and kill(-pid) (the group it leads).
     rules.insert(
         libc::SYS_kill,
@@ -127,33 +110,18 @@ fn deny_rules(pid: i32) -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
             condition(0, SeccompCmpOp::Ne, pid_bits(-pid))?,
         ])?],
     );
-    for call in [
-        libc::SYS_tgkill,
-        libc::SYS_rt_tgsigqueueinfo,
-        libc::SYS_rt_sigqueueinfo,
-    ] {
-        rules.insert(
-            call,
-            vec![rule(vec![condition(0, SeccompCmpOp::Ne, pid_bits(pid))?])?],
-        );
+    for call in [libc::SYS_tgkill, libc::SYS_rt_tgsigqueueinfo, libc::SYS_rt_sigqueueinfo] {
+        rules.insert(call, vec![rule(vec![condition(0, SeccompCmpOp::Ne, pid_bits(pid))?])?]);
     }
     // prlimit64 may read limits (new_limit == NULL) but never set them.
-    rules.insert(
-        libc::SYS_prlimit64,
-        vec![rule(vec![condition(2, SeccompCmpOp::Ne, 0)?])?],
-    );
+    rules.insert(libc::SYS_prlimit64, vec![rule(vec![condition(2, SeccompCmpOp::Ne, 0)?])?]);
     Ok(rules)
 }
 
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, String> {
     let errno = u32::try_from(errno).map_err(|error| error.to_string())?;
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(errno),
-        ARCH,
-    )
-    .map_err(|error| error.to_string())?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), ARCH)
+        .map_err(|error| error.to_string())?;
     BpfProgram::try_from(filter).map_err(|error| error.to_string())
 }
 
@@ -174,10 +142,7 @@ fn templates() -> Result<&'static Templates, String> {
         .get_or_init(|| {
             Ok(Templates {
                 deny: compile(deny_rules(PID_PLACEHOLDER)?, libc::EPERM)?,
-                clone3: compile(
-                    BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-                    libc::ENOSYS,
-                )?,
+                clone3: compile(BTreeMap::from([(libc::SYS_clone3, Vec::new())]), libc::ENOSYS)?,
             })
         })
         .as_ref()
@@ -191,10 +156,8 @@ pub fn prepare() -> Result<(), String> {
 
 /// The deny filter for a process whose pid is `pid`.
 fn deny_program(pid: i32) -> Result<BpfProgram, String> {
-    let placeholder =
-        u32::try_from(pid_bits(PID_PLACEHOLDER)).map_err(|error| error.to_string())?;
-    let negative_placeholder =
-        u32::try_from(pid_bits(-PID_PLACEHOLDER)).map_err(|error| error.to_string())?;
+    let placeholder = u32::try_from(pid_bits(PID_PLACEHOLDER)).map_err(|error| error.to_string())?;
+    let negative_placeholder = u32::try_from(pid_bits(-PID_PLACEHOLDER)).map_err(|error| error.to_string())?;
     let mut program = templates()?.deny.clone();
     for instruction in &mut program {
         if instruction.k == placeholder {
@@ -232,10 +195,6 @@ mod tests {
         let direct = compile(deny_rules(pid).unwrap(), libc::EPERM).unwrap();
         assert_eq!(deny_program(pid).unwrap(), direct);
         let placeholder = u32::try_from(pid_bits(PID_PLACEHOLDER)).unwrap();
-        assert!(templates()
-            .unwrap()
-            .deny
-            .iter()
-            .any(|instruction| instruction.k == placeholder));
+        assert!(templates().unwrap().deny.iter().any(|instruction| instruction.k == placeholder));
     }
 }

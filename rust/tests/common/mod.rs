@@ -17,13 +17,7 @@ static BUILD: OnceLock<Result<(), String>> = OnceLock::new();
 pub fn sandbox_library() -> Option<String> {
     let built = BUILD.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--lib",
-                "--manifest-path",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-            ])
+            .args(["build", "--quiet", "--lib", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
             .status()
             .map_err(|error| error.to_string())?;
         if status.success() {
@@ -38,9 +32,7 @@ pub fn sandbox_library() -> Option<String> {
     let executable = std::env::current_exe().ok()?;
     let profile_directory = executable.parent()?.parent()?;
     let library: PathBuf = profile_directory.join("lib_engine.so");
-    library
-        .exists()
-        .then(|| library.to_string_lossy().into_owned())
+    library.exists().then(|| library.to_string_lossy().into_owned())
 }
 
 pub fn python() -> String {
@@ -51,10 +43,7 @@ pub fn config(workers: usize, limits: Limits) -> PoolConfig {
     let mut config = PoolConfig::new(python(), workers);
     config.limits = limits;
     config.sandbox_library = sandbox_library();
-    assert!(
-        config.sandbox_library.is_some(),
-        "lib_engine.so not built next to the tests"
-    );
+    assert!(config.sandbox_library.is_some(), "lib_engine.so not built next to the tests");
     config
 }
 
@@ -76,12 +65,7 @@ pub fn fast_limits() -> Limits {
 pub fn assert_job(program: &str, tests: &[&str]) -> Job {
     Job {
         program: program.to_owned(),
-        tests: tests
-            .iter()
-            .map(|code| TestCase::Assert {
-                code: (*code).to_owned(),
-            })
-            .collect(),
+        tests: tests.iter().map(|code| TestCase::Assert { code: (*code).to_owned() }).collect(),
         seed: 0,
     }
 }

@@ -1,21 +1,23 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
-Started by the engine as ``python -I -S -c HARNESS CONFIG_JSON``; it imports only the standard library (plus the
-modules named in the config's ``preload``) and the engine's own shared library through ``ctypes``, which enters the
-sandbox. It then serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
+Started by the engine as ``python -I -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + this file); it imports
+only the standard library (plus the modules named in the config's ``preload``) and the engine's own shared library
+through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records. It serves jobs read
+from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
 
-Per job the zygote forks a child. The child redirects its stdio, closes every other descriptor, enters the sandbox
-(rlimits, seccomp), runs the program and then each test, and writes one record per step to a private pipe. The
-zygote watches that pipe and the child's pidfd with a wall-clock deadline: a test that hangs, crashes or kills its
-process costs only itself, because the zygote records the verdict for that test and forks a fresh child that
-re-runs the program and continues with the next test.
+Per job the zygote compiles the tests (cached: the same tests recur across a question's samples), forks a child,
+and sends it a fresh nonce through a pipe that the sandbox reads into Rust memory. The child redirects its stdio,
+closes every other descriptor, enters the sandbox (rlimits, Landlock, privilege drop, seccomp), runs the program and
+then each test, and reports one nonce-stamped record per step. The zygote watches the record pipe and the child's
+pidfd with a wall-clock deadline: a test that hangs, crashes or kills its process costs only itself, because the
+zygote records that test's verdict and forks a fresh child that re-runs the program and continues after it.
 
-Verdicts: a test is ``passed`` only if the zygote received the harness's own end-of-test record for it with that
-status, stamped with a per-child random nonce. Anything else (exit, signal, closed pipe, forged or garbled
-records) is not a pass.
+Verdicts: a test is ``passed`` only if the zygote received the harness's own end-of-test record for it, stamped
+with the child's nonce; anything else (exit, signal, closed pipe, forged or garbled records) is not a pass. The
+harness runs on a private snapshot of the builtins and on function references taken before any job runs, so a
+program that patches ``builtins``, ``json``, ``time`` or ``sys.modules`` changes nothing the harness relies on.
 """
 
-import builtins
 import ctypes
 import gc
 import json
@@ -28,13 +30,23 @@ import time
 
 FRAME_HEADER = struct.Struct("<I")
 EXIT_DONE = 0  # the child finished its work and reported every step
+EXIT_SETUP_FAILED = 70  # the child could not set up its descriptors
+EXIT_SANDBOX_FAILED = 71  # the sandbox refused to start (message on stderr)
+EXIT_CHANNEL_LOST = 72  # the record channel broke (closed by the program)
 EFBIG = 27  # errno of a write past RLIMIT_FSIZE
+RECORD_FD = 1023
+NONCE_FD = 1022
+UNPRIVILEGED_ID = 65534  # nobody / nogroup
 
-# Saved before any untrusted code runs: programs may patch builtins, but the harness keeps its own references.
-_compile = builtins.compile
-_exec = builtins.exec
-_BaseException = builtins.BaseException
-_isinstance = builtins.isinstance
+# Taken before any untrusted code runs; the child uses only these.
+_exec = exec
+_eval = eval
+_compile = compile
+_dumps = json.dumps
+_process_time = time.process_time
+_setitimer = signal.setitimer
+_exit = os._exit
+_BaseException = BaseException
 
 
 class _TestTimeout(BaseException):
@@ -88,22 +100,32 @@ class Zygote:
         self.limits = config["limits"]
         self.scratch = config["scratch"]
         self.seccomp = bool(config.get("seccomp", True))
-        self.enter_sandbox = None
-        library = config.get("sandbox_library")
-        if library:
-            shared_library = ctypes.CDLL(library)
-            if shared_library.acecoder_prepare_sandbox() != 0:
-                raise RuntimeError("cannot compile the seccomp filter")
-            function = shared_library.acecoder_enter_sandbox
-            function.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
-            function.restype = ctypes.c_int
-            self.enter_sandbox = function
-        self.error_buffer = ctypes.create_string_buffer(512)
+        self.strict = bool(config.get("strict_equality", True))
+        library = ctypes.CDLL(config["sandbox_library"])
+        if library.acecoder_prepare_sandbox() != 0:
+            raise RuntimeError("cannot compile the seccomp filter")
+        self.enter_sandbox = library.acecoder_enter_sandbox
+        self.enter_sandbox.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        self.enter_sandbox.restype = ctypes.c_int
+        self.record = library.acecoder_record
+        self.record.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+        self.record.restype = ctypes.c_int
+        self.error_buffer = ctypes.create_string_buffer(1024)
         self.stdout_file = os.memfd_create("acecoder-stdout", 0)
         self.stderr_file = os.memfd_create("acecoder-stderr", 0)
         self.devnull = os.open(os.devnull, os.O_RDONLY)
         os.makedirs(self.scratch, exist_ok=True)
-        self.scratch_device = os.stat(self.scratch).st_dev
+        self.test_cache = {}
+        self.channel_used = False
+        self.filesystem = filesystem_plan(config, self.scratch) if config.get("landlock", True) else None
+        self.privilege = None
+        if config.get("drop_privileges", True) and os.geteuid() == 0:
+            self.privilege = {
+                "uid": UNPRIVILEGED_ID,
+                "gid": UNPRIVILEGED_ID,
+                "keep_read_search": not all(traversable(path) for path in interpreter_paths()),
+            }
+            os.chown(self.scratch, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
 
     # --- one job ---
 
@@ -128,9 +150,23 @@ class Zygote:
         self.clean_scratch()
         return result
 
+    def compiled(self, source, index):
+        """The compiled form of one test, cached across jobs (tests are data, compiled outside the sandbox)."""
+        step = self.test_cache.get(source)
+        if step is None:
+            try:
+                step = compile_test(source, "<test>", self.strict)
+            except Exception as error:  # noqa: BLE001 - a test that does not compile is that test's error
+                step = ("error", type(error).__name__, truncate(error))
+            if len(self.test_cache) >= 20000:
+                self.test_cache.clear()
+            self.test_cache[source] = step
+        return step
+
     def run_assert_job(self, job):
         tests = job["tests"]
         count = len(tests)
+        job["steps"] = tuple(self.compiled(test["code"], index) for index, test in enumerate(tests))
         verdicts = [None] * count
         result = {"tests": verdicts, "exception_type": None, "message": None}
         first = 0
@@ -177,20 +213,27 @@ class Zygote:
         stdin_file = None
         if io_case is not None:
             stdin_file = os.memfd_create("acecoder-stdin", 0)
-            os.write(stdin_file, io_case["stdin"].encode())
+            os.write(stdin_file, io_case["stdin"].encode("utf-8", "replace"))
             os.lseek(stdin_file, 0, os.SEEK_SET)
-        nonce = os.urandom(12).hex().encode()
         read_end, write_end = os.pipe()
+        nonce_read, nonce_write = os.pipe()
         remaining = 1 if io_case is not None else len(job["tests"]) - first
         cpu_budget = limits["program_cpu_seconds"] + remaining * limits["test_cpu_seconds"]
         self.cpu_budget = int(cpu_budget) + 1
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            os.close(read_end)
-            child_main(self, job, first, io_case, stdin_file, write_end, nonce, self.cpu_budget)
+            child_main(self, job, first, io_case, stdin_file, write_end, nonce_read, self.cpu_budget)
         os.close(write_end)
+        os.close(nonce_read)
         if stdin_file is not None:
             os.close(stdin_file)
+        # Made after the fork, so the child's memory never holds it; the sandbox reads it into Rust memory.
+        nonce = os.urandom(16).hex().encode()
+        try:
+            os.write(nonce_write, nonce)
+        except OSError:
+            pass  # the child already died; watch() reports how
+        os.close(nonce_write)
         try:
             os.setpgid(pid, pid)
         except OSError:
@@ -283,7 +326,6 @@ class Zygote:
         tests = {}
         ended = set()
         io_verdict = None
-        sandbox_failure = None
         for record in records:
             step = record.get("step")
             if step == "program":
@@ -297,11 +339,9 @@ class Zygote:
                     ended.add(index)
             elif step == "io":
                 io_verdict = record["verdict"]
-            elif step == "sandbox_error":
-                sandbox_failure = record["message"]
+        self.channel_used = bool(records)
         death = self.death_verdict(status, expired, usage)
-        if sandbox_failure is not None:
-            death = verdict("sandbox_error", "SandboxError", sandbox_failure)
+        if death["status"] == "sandbox_error":
             program = death
         if io_case is not None and io_verdict is not None and not expired:
             io_verdict = self.judge_io(io_case, io_verdict, status, usage)
@@ -327,6 +367,9 @@ class Zygote:
                 return verdict("timeout", "Timeout", "CPU-time limit exceeded")
             return verdict("killed", "Killed", "killed by signal %s" % name)
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        if code in (EXIT_SETUP_FAILED, EXIT_SANDBOX_FAILED) and not self.channel_used:
+            reason = os.pread(self.stderr_file, 2000, 0).decode("utf-8", "replace").strip()
+            return verdict("sandbox_error", "SandboxError", reason or "the job's sandbox could not be set up")
         return verdict("killed", "Exit", "process exited with code %d before the harness recorded a result" % code)
 
     def judge_io(self, io_case, reported, status, usage):
@@ -423,59 +466,61 @@ def outputs_match(actual, expected, tolerance):
 # ------------------------------------------------------------------------------------------------------- the child
 
 
-def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce, cpu_budget):
+def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce_read, cpu_budget):
     """Runs in the forked child. Never returns: ends with os._exit so no atexit hook or finaliser runs."""
     try:
         os.setpgid(0, 0)
         os.dup2(stdin_file if stdin_file is not None else zygote.devnull, 0)
         os.dup2(zygote.stdout_file, 1)
         os.dup2(zygote.stderr_file, 2)
-        # The record pipe moves to a fixed high descriptor; everything else the zygote holds is closed.
-        result_fd = 1023
-        os.dup2(write_end, result_fd)
-        os.closerange(3, result_fd)
-        os.closerange(result_fd + 1, 65536)
+        # The record and nonce pipes move to fixed high descriptors; everything else the zygote holds is closed.
+        os.dup2(write_end, RECORD_FD)
+        os.dup2(nonce_read, NONCE_FD)
+        os.closerange(3, NONCE_FD)
+        os.closerange(RECORD_FD + 1, 65536)
         os.chdir(zygote.scratch)
-    except BaseException as error:  # noqa: BLE001 - nothing may escape the child
-        os._exit(70)
-    records = Recorder(result_fd, nonce)
+        os.environ["HOME"] = os.environ["TMPDIR"] = zygote.scratch
+    except BaseException:  # noqa: BLE001 - nothing may escape the child
+        _exit(EXIT_SETUP_FAILED)
     limits = zygote.limits
-    if zygote.enter_sandbox is not None:
-        plan = {
-            "rlimits": {
-                "memory_bytes": limits["memory_bytes"],
-                "cpu_seconds": cpu_budget,
-                "file_size_bytes": limits["output_bytes"],
-                "open_files": limits["open_files"],
-            },
-            "seccomp": zygote.seccomp,
-        }
-        payload = json.dumps(plan).encode()
-        if zygote.enter_sandbox(payload, len(payload), zygote.error_buffer, len(zygote.error_buffer)) != 0:
-            records.write({"step": "sandbox_error", "message": zygote.error_buffer.value.decode("utf-8", "replace")})
-            os._exit(71)
+    plan = {
+        "channel": {"nonce_fd": NONCE_FD, "record_fd": RECORD_FD},
+        "rlimits": {
+            "memory_bytes": limits["memory_bytes"],
+            "cpu_seconds": cpu_budget,
+            "file_size_bytes": limits["output_bytes"],
+            "open_files": limits["open_files"],
+        },
+        "filesystem": zygote.filesystem,
+        "privilege": zygote.privilege,
+        "seccomp": zygote.seccomp,
+    }
+    payload = _dumps(plan).encode()
+    if zygote.enter_sandbox(payload, len(payload), zygote.error_buffer, len(zygote.error_buffer)) != 0:
+        os.write(2, b"sandbox: " + zygote.error_buffer.value)
+        _exit(EXIT_SANDBOX_FAILED)
+    record = Recorder(zygote.record)
     reseed(job.get("seed", 0))
     signal.signal(signal.SIGPROF, _on_cpu_limit)
     if io_case is not None:
-        run_io_child(job, io_case, records, limits)
+        run_io_child(job, io_case, record, limits)
     else:
-        run_assert_child(job, first, records, limits)
-    os._exit(EXIT_DONE)
+        run_assert_child(job, first, record, limits)
+    _exit(EXIT_DONE)
 
 
 class Recorder:
-    """Writes the harness's records: one line each, stamped with the child's nonce."""
+    """Writes the harness's records through the sandbox library, which stamps them with the child's nonce."""
 
-    def __init__(self, fd, nonce):
-        self.fd = fd
-        self.prefix = nonce + b" "
+    __slots__ = ("function",)
 
-    def write(self, record):
-        data = self.prefix + json.dumps(record).encode() + b"\n"
-        try:
-            os.write(self.fd, data)
-        except OSError:
-            os._exit(72)  # the channel is gone: nothing more can be reported honestly
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, record):
+        data = _dumps(record).encode()
+        if self.function(data, len(data)) != 0:
+            _exit(EXIT_CHANNEL_LOST)  # the channel is gone: nothing more can be reported honestly
 
 
 def reseed(seed):
@@ -494,37 +539,55 @@ def _on_cpu_limit(signum, frame):
     raise _TestTimeout()
 
 
-def run_step(code_object, namespace, cpu_limit):
-    """Runs one code object with a CPU-time limit; returns its verdict dict."""
-    cpu_started = time.process_time()
+def _execute_step(step, namespace):
+    kind = step[0]
+    if kind == "exec":
+        _exec(step[1], namespace)
+    elif kind == "assert":
+        run_assert(step, namespace, _exec, _eval)
+    else:  # ("error", type, message): the test itself does not compile
+        raise _CompileFailure(step[1], step[2])
+
+
+class _CompileFailure(Exception):
+    pass
+
+
+def run_step(step, namespace, cpu_limit):
+    """Runs one step (the program's code object, or a compiled test) with a CPU-time limit; returns its verdict."""
+    cpu_started = _process_time()
     outcome = None
     try:
-        signal.setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
+        _setitimer(signal.ITIMER_PROF, cpu_limit, 0.05)
         try:
-            _exec(code_object, namespace)
+            _execute_step(step, namespace)
         finally:
-            signal.setitimer(signal.ITIMER_PROF, 0, 0)
+            _setitimer(signal.ITIMER_PROF, 0, 0)
     except _TestTimeout:
         outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
     except AssertionError as error:
-        outcome = verdict("failed", "AssertionError", truncate(error) or None)
+        outcome = verdict("failed", "AssertionError", safe_message(error) or None)
+    except NotPlainValue as error:
+        outcome = verdict("failed", "NotPlainValue", safe_message(error))
+    except _CompileFailure as error:
+        outcome = verdict("error", error.args[0], error.args[1])
     except MemoryError:
         outcome = verdict("memory_exceeded", "MemoryError", "memory limit exceeded")
     except OSError as error:
         if error.errno == EFBIG:
             outcome = verdict("output_exceeded", "OSError", "output or file size limit exceeded")
         else:
-            outcome = verdict("error", type(error).__name__, truncate(error))
+            outcome = verdict("error", safe_type_name(error), safe_message(error))
     except SystemExit as error:
         outcome = verdict("error", "SystemExit", safe_message(error))
         code = getattr(error, "code", 1)
-        outcome["exit_code"] = code if code is None or _isinstance(code, int) else 1
+        outcome["exit_code"] = code if code is None or type(code) is int else 1
     except _BaseException as error:  # KeyboardInterrupt, custom BaseExceptions: errors, not passes
         outcome = verdict("error", safe_type_name(error), safe_message(error))
-    cpu_used = time.process_time() - cpu_started
+    cpu_used = _process_time() - cpu_started
     if outcome is None:
         outcome = verdict("passed")
-    if cpu_used > cpu_limit and outcome["status"] == "passed":
+    if cpu_used > cpu_limit and outcome["status"] in ("passed", "failed", "error"):
         outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
     outcome["cpu_time"] = cpu_used
     try:
@@ -549,42 +612,77 @@ def safe_message(error):
         return None
 
 
-def run_assert_child(job, first, records, limits):
-    namespace = {"__name__": "__acecoder__", "__builtins__": builtins}
+def run_assert_child(job, first, record, limits):
+    namespace = {"__name__": "__acecoder__", "__builtins__": _builtins_module}
     try:
-        program = _compile(job["program"], "<program>", "exec")
+        program = ("exec", _compile(job["program"], "<program>", "exec"))
     except BaseException as error:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError...
-        records.write({"step": "program", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        record({"step": "program", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
         return
     outcome = run_step(program, namespace, limits["program_cpu_seconds"])
     outcome.pop("exit_code", None)
-    records.write({"step": "program", "verdict": outcome})
+    record({"step": "program", "verdict": outcome})
     if outcome["status"] != "passed":
         return
-    tests = job["tests"]
-    for index in range(first, len(tests)):
-        try:
-            code = _compile(tests[index]["code"], "<test %d>" % index, "exec")
-        except BaseException as error:  # noqa: BLE001
-            outcome = verdict("error", safe_type_name(error), safe_message(error))
-        else:
-            outcome = run_step(code, namespace, limits["test_cpu_seconds"])
-            outcome.pop("exit_code", None)
-        records.write({"step": "end", "index": index, "verdict": outcome})
+    steps = job["steps"]
+    for index in range(first, len(steps)):
+        outcome = run_step(steps[index], namespace, limits["test_cpu_seconds"])
+        outcome.pop("exit_code", None)
+        record({"step": "end", "index": index, "verdict": outcome})
 
 
-def run_io_child(job, io_case, records, limits):
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
+def run_io_child(job, io_case, record, limits):
+    namespace = {"__name__": "__main__", "__builtins__": _builtins_module}
     try:
-        program = _compile(job["program"], "<program>", "exec")
+        program = ("exec", _compile(job["program"], "<program>", "exec"))
     except BaseException as error:  # noqa: BLE001
-        records.write({"step": "io", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        record({"step": "io", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
         return
     outcome = run_step(program, namespace, limits["test_cpu_seconds"])
     if outcome.pop("exit_code", 1) in (None, 0):
         # sys.exit() / exit(0) is how many stdin/stdout programs finish; the zygote judges the output itself.
         outcome = verdict("passed", cpu_time=outcome["cpu_time"])
-    records.write({"step": "io", "verdict": outcome})
+    record({"step": "io", "verdict": outcome})
+
+
+# --------------------------------------------------------------------------------------------- sandbox planning
+
+
+def interpreter_paths():
+    """Directories the interpreter loads code from (stdlib, extension modules, site-packages)."""
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    paths.extend(entry for entry in sys.path if entry)
+    return [path for path in dict.fromkeys(paths) if os.path.isdir(path)]
+
+
+def traversable(path):
+    """Whether an unprivileged user may reach and list `path` (search permission on every ancestor)."""
+    path = os.path.realpath(path)
+    parts = path.split(os.sep)
+    for depth in range(1, len(parts) + 1):
+        directory = os.sep.join(parts[:depth]) or os.sep
+        try:
+            mode = os.stat(directory).st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return bool(os.stat(path).st_mode & 0o004)
+
+
+# What CPython and common native libraries read at run time besides the interpreter's own trees.
+SYSTEM_READ_PATHS = (
+    "/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime", "/dev/null", "/dev/zero",
+    "/dev/urandom", "/dev/random", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
+)  # fmt: skip
+
+
+def filesystem_plan(config, scratch):
+    read = list(SYSTEM_READ_PATHS)
+    for path in interpreter_paths() + list(config.get("extra_read_paths", [])):
+        read.append(path)
+        read.append(os.path.realpath(path))
+    return {"read": list(dict.fromkeys(read)), "write": [scratch, "/dev/null"]}
 
 
 # --------------------------------------------------------------------------------------------------------- serving
@@ -596,7 +694,7 @@ def _quit(code=None):
 
 def main():
     config = json.loads(sys.argv[1])
-    builtins.exit = builtins.quit = _quit  # what `site` would add; -S leaves them out
+    _builtins_module.exit = _builtins_module.quit = _quit  # what `site` would add; -S leaves them out
     sys.path[:0] = [path for path in config.get("sys_path", []) if path not in sys.path]
     for name in config.get("preload", []):
         try:
