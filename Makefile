@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*.py)
+$(STAMP): $(BIN)/python pyproject.toml Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*/*.py)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -6,8 +6,11 @@ A test such as ``assert f(3) == [1, 2]`` normally lets the program decide the ou
 whose ``__eq__`` always answers True, an ``int`` subclass that equals everything, or something whose ``__bool__``
 lies. In strict mode (the default) the zygote compiles each test once, splitting its final ``assert`` into its
 operands: the child evaluates every operand separately, checks that each value is *plain* (exactly a builtin value
-type, or a C-implemented numpy type, recursively through containers), and only then compares them with the
-builtin operators, whose behaviour on plain values no program can change. A value that is not plain fails the test.
+type, a C-implemented numpy type or a datetime/decimal value, recursively through containers), and only then
+compares them with the builtin operators, whose behaviour on plain values no program can change. A value that is
+not plain fails the test. A bare ``assert value`` only needs a value whose truth is not defined by the program: any
+type implemented in C (``re.Match`` included), since only a Python-defined class could make ``__bool__`` lie. Identity
+(``is``/``is not``) cannot be faked and is left alone.
 
 Chained comparisons, ``not``, ``and``/``or`` are handled the same way, operand by operand. Anything else in a test
 (imports, helper assignments, a non-assert last statement) runs unchanged before the final assertion.
@@ -41,9 +44,17 @@ _SYMBOLS = {
 }  # fmt: skip
 
 _SCALAR_TYPES = frozenset({int, float, complex, bool, str, bytes, bytearray, type(None), type(Ellipsis), range})
+# C-implemented stdlib value types, recognised by module and name once their module is loaded (never imported here).
+_STDLIB_VALUE_TYPES = frozenset({
+    ("datetime", "date"), ("datetime", "datetime"), ("datetime", "time"), ("datetime", "timedelta"),
+    ("decimal", "Decimal"),
+})  # fmt: skip
 _SEQUENCE_TYPES = frozenset({list, tuple, set, frozenset, collections.deque})
 _MAPPING_TYPES = frozenset({dict, collections.OrderedDict, collections.defaultdict, collections.Counter})
-_HEAP_TYPE_FLAG = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set on every class defined in Python code
+_IDENTITY = (ast.Is, ast.IsNot)
+# Py_TPFLAGS_IMMUTABLETYPE (Python 3.10+): set on every type implemented in C (static, or a heap type its module
+# declared immutable) and never on a class defined by a `class` statement, whatever tricks the class plays.
+_IMMUTABLE_TYPE_FLAG = 1 << 8
 
 
 class NotPlainValue(Exception):
@@ -51,12 +62,23 @@ class NotPlainValue(Exception):
 
 
 def _is_numpy_value(value, kind):
-    # numpy's scalar and array types are static C types: a program cannot define one in Python, and a fake module
-    # in sys.modules cannot make a Python class look static.
-    if kind.__flags__ & _HEAP_TYPE_FLAG or not kind.__module__.startswith("numpy"):
+    # numpy's scalar and array types are C types: a program cannot define one in Python, and a fake module in
+    # sys.modules cannot make a Python class look like one.
+    if not kind.__flags__ & _IMMUTABLE_TYPE_FLAG or not kind.__module__.startswith("numpy"):
         return False
     dtype = getattr(value, "dtype", None)
     return dtype is None or getattr(dtype, "kind", "O") != "O"
+
+
+def _is_stdlib_value(kind):
+    return bool(kind.__flags__ & _IMMUTABLE_TYPE_FLAG) and (kind.__module__, kind.__name__) in _STDLIB_VALUE_TYPES
+
+
+def check_truth_source(value):
+    """Raises NotPlainValue if the truth of `value` is decided by code the program wrote (a Python class)."""
+    kind = type(value)
+    if not kind.__flags__ & _IMMUTABLE_TYPE_FLAG:
+        raise NotPlainValue("the truth of a %s.%s is decided by the program" % (kind.__module__, kind.__qualname__))
 
 
 def check_plain(value):
@@ -77,7 +99,7 @@ def check_plain(value):
             seen.add(id(item))
             pending.extend(item.keys())
             pending.extend(item.values())
-        elif not _is_numpy_value(item, kind):
+        elif not (_is_numpy_value(item, kind) or _is_stdlib_value(kind)):
             raise NotPlainValue("a value of type %s.%s is not plain data" % (kind.__module__, kind.__qualname__))
 
 
@@ -133,12 +155,13 @@ def _holds(condition, namespace, evaluate, failures):
     if kind == "compare":
         _, operands, operators = condition
         left = evaluate(operands[0], namespace)
-        check_plain(left)
         for operator_type, operand in zip(operators, operands[1:]):
             right = evaluate(operand, namespace)
-            check_plain(right)
+            if operator_type not in _IDENTITY:
+                check_plain(left)
+                check_plain(right)
             outcome = _COMPARISONS[operator_type](left, right)
-            check_plain(outcome)  # numpy arrays compare element-wise; their truth is then ambiguous, as in Python
+            check_truth_source(outcome)  # numpy arrays compare element-wise; their truth is ambiguous, as in Python
             if not outcome:
                 failures.append("%s %s %s" % (_short(left), _SYMBOLS[operator_type], _short(right)))
                 return False
@@ -151,7 +174,7 @@ def _holds(condition, namespace, evaluate, failures):
     if kind == "or":
         return any(_holds(part, namespace, evaluate, failures) for part in condition[1])
     value = evaluate(condition[1], namespace)
-    check_plain(value)
+    check_truth_source(value)
     return bool(value)
 
 
