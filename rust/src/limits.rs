@@ -97,6 +97,7 @@ impl Limits {
 
 /// The rlimits a job's child sets on itself, computed by the harness for one job.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RlimitPlan {
     /// Extra address space over the current footprint (0: no limit).
     pub memory_bytes: u64,

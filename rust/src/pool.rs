@@ -29,6 +29,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
 /// Everything needed to start workers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[expect(clippy::struct_excessive_bools, reason = "independent on/off switches, one per sandbox layer")]
 pub struct PoolConfig {
     /// Interpreter for the workers (the caller's `sys.executable` from Python).
     pub python: String,
@@ -119,8 +120,9 @@ pub struct Batch {
 
 static POOL_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn worker_config(config: &PoolConfig, scratch: &Path) -> String {
+fn worker_config(config: &PoolConfig, scratch: &Path, slot: usize) -> String {
     serde_json::json!({
+        "worker": slot,
         "limits": config.limits,
         "sys_path": config.sys_path,
         "preload": config.preload,
@@ -168,7 +170,7 @@ impl Pool {
             let context = WorkerContext {
                 slot,
                 python: config.python.clone(),
-                config_json: worker_config(config, &directory),
+                config_json: worker_config(config, &directory, slot),
                 log: directory.join("worker.log"),
                 shared: Arc::clone(&shared),
             };

@@ -12,7 +12,12 @@ not plain fails the test. A bare ``assert value`` only needs a value whose truth
 type implemented in C (``re.Match`` included), since only a Python-defined class could make ``__bool__`` lie. Identity
 (``is``/``is not``) cannot be faked and is left alone.
 
-Chained comparisons, ``not``, ``and``/``or`` are handled the same way, operand by operand. Anything else in a test
+Chained comparisons, ``not``, ``and``/``or`` are handled the same way, operand by operand, and so is the arithmetic
+that tolerance tests wrap around a result: in ``abs(f(x) - 3.14) < 1e-6``, ``math.isclose(f(x), y)``,
+``sorted(f(x)) == [...]`` or ``f(x)[0].lower() == 'a'`` only ``f(x)`` is evaluated by the program's rules; the
+subtraction, ``abs``, ``math.isclose``, ``sorted``, indexing and methods of plain values are applied by the harness
+itself, with the builtins and ``math`` functions as they were before any program ran (a program that patches
+``builtins.abs`` or ``math.isclose``, or defines its own ``abs``, changes nothing here). Anything else in a test
 (imports, helper assignments, a non-assert last statement) runs unchanged before the final assertion.
 """
 
@@ -24,6 +29,7 @@ __builtins__ = dict(_builtins_module.__dict__)
 
 import ast  # noqa: E402 - after the snapshot on purpose
 import collections  # noqa: E402
+import math  # noqa: E402
 import operator  # noqa: E402
 
 _COMPARISONS = {
@@ -43,14 +49,16 @@ _SYMBOLS = {
     ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
 }  # fmt: skip
 
-_SCALAR_TYPES = frozenset({int, float, complex, bool, str, bytes, bytearray, type(None), type(Ellipsis), range})
+# `type` itself: a class whose metaclass is exactly `type` compares by identity.
+_SCALAR_TYPES = frozenset({int, float, complex, bool, str, bytes, bytearray, type(None), type(Ellipsis), range, type})
 # C-implemented stdlib value types, recognised by module and name once their module is loaded (never imported here).
 _STDLIB_VALUE_TYPES = frozenset({
     ("datetime", "date"), ("datetime", "datetime"), ("datetime", "time"), ("datetime", "timedelta"),
     ("decimal", "Decimal"),
 })  # fmt: skip
 _SEQUENCE_TYPES = frozenset({list, tuple, set, frozenset, collections.deque})
-_MAPPING_TYPES = frozenset({dict, collections.OrderedDict, collections.defaultdict, collections.Counter})
+# Counter is left out: its __eq__ is Python code that a program could replace on the class.
+_MAPPING_TYPES = frozenset({dict, collections.OrderedDict, collections.defaultdict})
 _IDENTITY = (ast.Is, ast.IsNot)
 # Py_TPFLAGS_IMMUTABLETYPE (Python 3.10+): set on every type implemented in C (static, or a heap type its module
 # declared immutable) and never on a class defined by a `class` statement, whatever tricks the class plays.
@@ -83,6 +91,8 @@ def check_truth_source(value):
 
 def check_plain(value):
     """Raises NotPlainValue unless `value` is plain data all the way down."""
+    if type(value) in _SCALAR_TYPES:  # the common case, without building a work list
+        return
     pending = [value]
     seen = set()
     while pending:
@@ -111,14 +121,95 @@ def _short(value):
 # ----------------------------------------------------------------------------------------- compiling (zygote side)
 
 
-def _expression(node, filename):
+# Functions a test may apply to a program's results; the harness calls these originals itself.
+_PURE_BUILTINS = {
+    name: __builtins__[name]
+    for name in (
+        "abs", "all", "any", "bool", "dict", "float", "frozenset", "int", "isinstance", "len", "list", "max", "min",
+        "round", "set", "sorted", "str", "sum", "tuple",
+    )
+}  # fmt: skip
+_MATH_FUNCTIONS = {name: getattr(math, name) for name in dir(math) if callable(getattr(math, name))}
+_BINARY = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+}  # fmt: skip
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
+
+
+def _code(node, filename):
     expression = ast.Expression(body=node)
     ast.fix_missing_locations(expression)
     return compile(expression, filename, "eval")
 
 
+def _math_aliases(statements):
+    """Names a test binds to `math` or its functions (`import math as m`, `from math import isclose`)."""
+    aliases = {"math": None}
+    for statement in statements:
+        if isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.name == "math":
+                    aliases[alias.asname or "math"] = None
+        elif isinstance(statement, ast.ImportFrom) and statement.module == "math" and statement.level == 0:
+            for alias in statement.names:
+                if alias.name in _MATH_FUNCTIONS:
+                    aliases[alias.asname or alias.name] = alias.name
+    return aliases
+
+
+_current_aliases = {"math": None}
+
+
+def _expression(node, filename):
+    """An expression plan: the structure the harness evaluates itself, with program-evaluated leaves.
+
+    ('constant', value) | ('leaf', code) | ('opaque', code) | ('binary', function, left, right)
+    | ('unary', function, operand) | ('call', function, arguments, keywords)
+    | ('method', object, name, arguments, keywords) | ('subscript', object, index) | ('sequence', builder, items)
+
+    Leaves are evaluated by the program's rules and must then be plain; opaque parts (lambdas, comprehensions,
+    keyword arguments such as ``key=`` or ``rel_tol=``) are test code, evaluated as written and never checked.
+    """
+    if isinstance(node, ast.Constant):
+        return ("constant", node.value)
+    if isinstance(node, (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+        return ("opaque", _code(node, filename))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return ("binary", _BINARY[type(node.op)], _expression(node.left, filename), _expression(node.right, filename))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return ("unary", _UNARY[type(node.op)], _expression(node.operand, filename))
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and not any(isinstance(item, ast.Starred) for item in node.elts):
+        builder = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+        return ("sequence", builder, tuple(_expression(item, filename) for item in node.elts))
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        return ("subscript", _expression(node.value, filename), _expression(node.slice, filename))
+    if isinstance(node, ast.Call) and not any(isinstance(item, ast.Starred) for item in node.args):
+        if all(keyword.arg is not None for keyword in node.keywords):
+            arguments = tuple(_expression(item, filename) for item in node.args)
+            keywords = tuple((keyword.arg, ("opaque", _code(keyword.value, filename))) for keyword in node.keywords)
+            function = node.func
+            if isinstance(function, ast.Name) and _current_aliases.get(function.id):
+                return ("call", _MATH_FUNCTIONS[_current_aliases[function.id]], arguments, keywords)
+            if isinstance(function, ast.Name) and function.id in _PURE_BUILTINS:
+                return ("call", _PURE_BUILTINS[function.id], arguments, keywords)
+            if (
+                isinstance(function, ast.Attribute)
+                and isinstance(function.value, ast.Name)
+                and function.value.id in _current_aliases
+                and _current_aliases[function.value.id] is None
+                and function.attr in _MATH_FUNCTIONS
+            ):
+                return ("call", _MATH_FUNCTIONS[function.attr], arguments, keywords)
+            if isinstance(function, ast.Attribute):
+                # A method (f(x).lower(), Solution().solve(...)): its arguments are checked like any others and
+                # its result must be plain; the object itself may be anything, as the test asked for it.
+                return ("method", _expression(function.value, filename), function.attr, arguments, keywords)
+    return ("leaf", _code(node, filename))
+
+
 def _condition(node, filename):
-    """A condition tree: ('compare', operand_codes, operators) | ('not', c) | ('and'|'or', [c...]) | ('value', code)."""
+    """A condition tree: ('compare', operands, operators) | ('not', c) | ('and'|'or', [c...]) | ('value', e)."""
     if isinstance(node, ast.Compare):
         operands = [node.left, *node.comparators]
         return ("compare", tuple(_expression(operand, filename) for operand in operands), tuple(type(op) for op in node.ops))
@@ -140,6 +231,8 @@ def compile_test(source, filename, strict):
     if not tree.body or not isinstance(tree.body[-1], ast.Assert):
         return ("exec", compile(tree, filename, "exec"))
     final = tree.body[-1]
+    global _current_aliases
+    _current_aliases = _math_aliases(tree.body[:-1])
     prefix = None
     if len(tree.body) > 1:
         prefix = compile(ast.Module(body=tree.body[:-1], type_ignores=[]), filename, "exec")
@@ -149,14 +242,45 @@ def compile_test(source, filename, strict):
 # ------------------------------------------------------------------------------------------- running (child side)
 
 
+def _value(plan, namespace, evaluate, checked):
+    """Evaluates an expression plan; with `checked`, the result must be plain data."""
+    kind = plan[0]
+    if kind == "constant":
+        return plan[1]
+    if kind == "opaque":
+        return evaluate(plan[1], namespace)
+    if kind == "leaf":
+        value = evaluate(plan[1], namespace)
+    elif kind == "binary":
+        value = plan[1](_value(plan[2], namespace, evaluate, True), _value(plan[3], namespace, evaluate, True))
+    elif kind == "unary":
+        value = plan[1](_value(plan[2], namespace, evaluate, True))
+    elif kind == "sequence":
+        value = plan[1]([_value(item, namespace, evaluate, True) for item in plan[2]])
+    elif kind == "subscript":
+        value = _value(plan[1], namespace, evaluate, False)[_value(plan[2], namespace, evaluate, True)]
+    elif kind == "call":
+        arguments = [_value(item, namespace, evaluate, True) for item in plan[2]]
+        keywords = {name: _value(item, namespace, evaluate, True) for name, item in plan[3]}
+        value = plan[1](*arguments, **keywords)
+    else:  # method
+        target = _value(plan[1], namespace, evaluate, False)
+        arguments = [_value(item, namespace, evaluate, True) for item in plan[3]]
+        keywords = {name: _value(item, namespace, evaluate, True) for name, item in plan[4]}
+        value = getattr(target, plan[2])(*arguments, **keywords)
+    if checked:
+        check_plain(value)
+    return value
+
+
 def _holds(condition, namespace, evaluate, failures):
     """Whether `condition` holds; a failed comparison also appends its description to `failures`."""
     kind = condition[0]
     if kind == "compare":
         _, operands, operators = condition
-        left = evaluate(operands[0], namespace)
+        left = _value(operands[0], namespace, evaluate, False)
         for operator_type, operand in zip(operators, operands[1:]):
-            right = evaluate(operand, namespace)
+            right = _value(operand, namespace, evaluate, False)
             if operator_type not in _IDENTITY:
                 check_plain(left)
                 check_plain(right)
@@ -173,7 +297,7 @@ def _holds(condition, namespace, evaluate, failures):
         return all(_holds(part, namespace, evaluate, failures) for part in condition[1])
     if kind == "or":
         return any(_holds(part, namespace, evaluate, failures) for part in condition[1])
-    value = evaluate(condition[1], namespace)
+    value = _value(condition[1], namespace, evaluate, False)
     check_truth_source(value)
     return bool(value)
 

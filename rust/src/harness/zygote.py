@@ -34,23 +34,21 @@ EXIT_SETUP_FAILED = 70  # the child could not set up its descriptors
 EXIT_SANDBOX_FAILED = 71  # the sandbox refused to start (message on stderr)
 EXIT_CHANNEL_LOST = 72  # the record channel broke (closed by the program)
 EFBIG = 27  # errno of a write past RLIMIT_FSIZE
+TIMER_GRANULARITY = 0.05  # seconds: CPU itimers fire on scheduler ticks, up to a few ticks early
 RECORD_FD = 1023
 NONCE_FD = 1022
-UNPRIVILEGED_ID = 65534  # nobody / nogroup
+JOB_UID_BASE = 1_990_000_000  # far above any account a system creates
 
 # Taken before any untrusted code runs; the child uses only these.
 _exec = exec
 _eval = eval
 _compile = compile
 _dumps = json.dumps
+_encode_string = json.encoder.encode_basestring_ascii  # the C implementation
 _process_time = time.process_time
 _setitimer = signal.setitimer
 _exit = os._exit
 _BaseException = BaseException
-
-
-class _TestTimeout(BaseException):
-    """Raised inside a test by the CPU-time signal; a BaseException so `except Exception` in programs misses it."""
 
 
 # ---------------------------------------------------------------------------------------------------------- framing
@@ -102,10 +100,8 @@ class Zygote:
         self.seccomp = bool(config.get("seccomp", True))
         self.strict = bool(config.get("strict_equality", True))
         library = ctypes.CDLL(config["sandbox_library"])
-        if library.acecoder_prepare_sandbox() != 0:
-            raise RuntimeError("cannot compile the seccomp filter")
         self.enter_sandbox = library.acecoder_enter_sandbox
-        self.enter_sandbox.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        self.enter_sandbox.argtypes = [ctypes.c_uint64, ctypes.c_char_p, ctypes.c_size_t]
         self.enter_sandbox.restype = ctypes.c_int
         self.record = library.acecoder_record
         self.record.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
@@ -117,15 +113,34 @@ class Zygote:
         os.makedirs(self.scratch, exist_ok=True)
         self.test_cache = {}
         self.channel_used = False
-        self.filesystem = filesystem_plan(config, self.scratch) if config.get("landlock", True) else None
-        self.privilege = None
+        privilege = None
+        self.job_uid = None
         if config.get("drop_privileges", True) and os.geteuid() == 0:
-            self.privilege = {
-                "uid": UNPRIVILEGED_ID,
-                "gid": UNPRIVILEGED_ID,
+            # One unprivileged uid per worker: jobs of different workers cannot touch each other's processes or
+            # files, and RLIMIT_NPROC (counted per uid) caps one job's threads without starving another's.
+            self.job_uid = JOB_UID_BASE + int(config.get("worker", 0))
+            privilege = {
+                "uid": self.job_uid,
+                "gid": self.job_uid,
                 "keep_read_search": not all(traversable(path) for path in interpreter_paths()),
+                "max_threads": int(config.get("max_threads", 256)),
             }
-            os.chown(self.scratch, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+            os.chown(self.scratch, self.job_uid, self.job_uid)
+        limits = self.limits
+        plan = {
+            "channel": {"nonce_fd": NONCE_FD, "record_fd": RECORD_FD},
+            "rlimits": {
+                "memory_bytes": limits["memory_bytes"],
+                "file_size_bytes": limits["output_bytes"],
+                "open_files": limits["open_files"],
+            },
+            "filesystem": filesystem_plan(config, self.scratch) if config.get("landlock", True) else None,
+            "privilege": privilege,
+            "seccomp": self.seccomp,
+        }
+        payload = json.dumps(plan).encode()
+        if library.acecoder_prepare_sandbox(payload, len(payload), self.error_buffer, len(self.error_buffer)) != 0:
+            raise RuntimeError("cannot prepare the sandbox: " + self.error_buffer.value.decode("utf-8", "replace"))
 
     # --- one job ---
 
@@ -398,23 +413,46 @@ class Zygote:
         return os.pread(memfd, size - start, start).decode("utf-8", "replace")
 
     def clean_scratch(self):
+        """Empties the scratch directory, however deep or wide the tree a job left (no recursion, two open
+        descriptors at a time): every subdirectory's entries are moved up to the top level, then it is removed."""
         try:
-            entries = os.listdir(self.scratch)
+            top = os.open(self.scratch, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             os.makedirs(self.scratch, exist_ok=True)
+            if self.job_uid is not None:
+                os.chown(self.scratch, self.job_uid, self.job_uid)
             return
-        if entries:
-            import shutil
-
-            for entry in entries:
-                path = os.path.join(self.scratch, entry)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
+        try:
+            moved = 0
+            while True:
+                entries = os.listdir(top)
+                if not entries:
+                    return
+                for name in entries:
                     try:
-                        os.unlink(path)
+                        os.unlink(name, dir_fd=top)
+                        continue
+                    except IsADirectoryError:
+                        pass
+                    except OSError:
+                        continue
+                    try:
+                        os.rmdir(name, dir_fd=top)
+                        continue
                     except OSError:
                         pass
+                    try:
+                        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                    except OSError:
+                        continue
+                    try:
+                        for child in os.listdir(inner):
+                            moved += 1
+                            os.rename(child, ".acecoder-%d" % moved, src_dir_fd=inner, dst_dir_fd=top)
+                    finally:
+                        os.close(inner)
+        finally:
+            os.close(top)
 
 
 def verdict(status, exception_type=None, message=None, cpu_time=0.0):
@@ -473,35 +511,30 @@ def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce_read, c
         os.dup2(stdin_file if stdin_file is not None else zygote.devnull, 0)
         os.dup2(zygote.stdout_file, 1)
         os.dup2(zygote.stderr_file, 2)
-        # The record and nonce pipes move to fixed high descriptors; everything else the zygote holds is closed.
+        # The record and nonce pipes move to fixed high descriptors, where the sandbox expects them.
         os.dup2(write_end, RECORD_FD)
         os.dup2(nonce_read, NONCE_FD)
-        os.closerange(3, NONCE_FD)
-        os.closerange(RECORD_FD + 1, 65536)
         os.chdir(zygote.scratch)
         os.environ["HOME"] = os.environ["TMPDIR"] = zygote.scratch
     except BaseException:  # noqa: BLE001 - nothing may escape the child
         _exit(EXIT_SETUP_FAILED)
-    limits = zygote.limits
-    plan = {
-        "channel": {"nonce_fd": NONCE_FD, "record_fd": RECORD_FD},
-        "rlimits": {
-            "memory_bytes": limits["memory_bytes"],
-            "cpu_seconds": cpu_budget,
-            "file_size_bytes": limits["output_bytes"],
-            "open_files": limits["open_files"],
-        },
-        "filesystem": zygote.filesystem,
-        "privilege": zygote.privilege,
-        "seccomp": zygote.seccomp,
-    }
-    payload = _dumps(plan).encode()
-    if zygote.enter_sandbox(payload, len(payload), zygote.error_buffer, len(zygote.error_buffer)) != 0:
+    if zygote.enter_sandbox(cpu_budget, zygote.error_buffer, len(zygote.error_buffer)) != 0:
         os.write(2, b"sandbox: " + zygote.error_buffer.value)
         _exit(EXIT_SANDBOX_FAILED)
+    # Only now (the sandbox needed the prepared Landlock ruleset's descriptor) is everything else closed.
+    os.closerange(3, NONCE_FD)
+    os.closerange(RECORD_FD + 1, 65536)
+    limits = zygote.limits
     record = Recorder(zygote.record)
     reseed(job.get("seed", 0))
-    signal.signal(signal.SIGPROF, _on_cpu_limit)
+    # A C-level handler: it raises KeyboardInterrupt and has no Python globals a program could reach and patch.
+    signal.signal(signal.SIGPROF, signal.default_int_handler)
+    # CPython's C-level handler also writes each signal's number to this pipe, which is how the harness learns
+    # that the CPU timer fired even when the program swallowed the exception.
+    global _timer_pipe
+    _timer_pipe, wakeup = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
+    install_audit_hook(zygote)
     if io_case is not None:
         run_io_child(job, io_case, record, limits)
     else:
@@ -509,16 +542,34 @@ def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce_read, c
     _exit(EXIT_DONE)
 
 
+def _json_text(value):
+    if value is None:
+        return "null"
+    return _encode_string(value if type(value) is str else "<unprintable>")
+
+
 class Recorder:
-    """Writes the harness's records through the sandbox library, which stamps them with the child's nonce."""
+    """Writes the harness's records through the sandbox library, which stamps them with the child's nonce.
+
+    The JSON is assembled by hand from C-level pieces (the C string encoder, `%` formatting of ints and floats):
+    a program can patch `json`, `JSONEncoder` or `isinstance`, and none of that is on this path.
+    """
 
     __slots__ = ("function",)
 
     def __init__(self, function):
         self.function = function
 
-    def __call__(self, record):
-        data = _dumps(record).encode()
+    def __call__(self, step, outcome, index=-1):
+        text = '{"step":"%s","index":%d,"verdict":{"status":"%s","exception_type":%s,"message":%s,"cpu_time":%r}}' % (
+            step,
+            index,
+            outcome["status"],
+            _json_text(outcome["exception_type"]),
+            _json_text(outcome["message"]),
+            float(outcome["cpu_time"]),
+        )
+        data = text.encode("ascii")
         if self.function(data, len(data)) != 0:
             _exit(EXIT_CHANNEL_LOST)  # the channel is gone: nothing more can be reported honestly
 
@@ -535,10 +586,6 @@ def reseed(seed):
             pass
 
 
-def _on_cpu_limit(signum, frame):
-    raise _TestTimeout()
-
-
 def _execute_step(step, namespace):
     kind = step[0]
     if kind == "exec":
@@ -553,8 +600,48 @@ class _CompileFailure(Exception):
     pass
 
 
+_timer_pipe = -1
+_SIGPROF_BYTE = signal.SIGPROF.value
+
+
+def _timer_fired():
+    """Drains the wakeup pipe; True if SIGPROF was among the signals since the last call."""
+    fired = False
+    while True:
+        try:
+            data = os.read(_timer_pipe, 256)
+        except OSError:
+            return fired
+        if not data:
+            return fired
+        fired = fired or _SIGPROF_BYTE in data
+
+
+def install_audit_hook(zygote):
+    """Refuses the interpreter features that reach the harness's objects wholesale: scanning all objects or all
+    threads' frames, and loading the engine's own library (or any library a job wrote) with ctypes.
+
+    The hook is a closure that nothing else references, and audit hooks cannot be removed once added.
+    """
+    library = os.path.realpath(zygote.config["sandbox_library"])
+    scratch = os.path.realpath(zygote.scratch) + os.sep
+    blocked = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"})
+    realpath = os.path.realpath
+
+    def hook(event, arguments):
+        if event in blocked:
+            raise RuntimeError("acecoder sandbox: %s is not available to jobs" % event)
+        if event == "ctypes.dlopen" and arguments and type(arguments[0]) is str:
+            target = realpath(arguments[0])
+            if target == library or target.startswith(scratch):
+                raise PermissionError("acecoder sandbox: this library may not be loaded by a job")
+
+    sys.addaudithook(hook)
+
+
 def run_step(step, namespace, cpu_limit):
     """Runs one step (the program's code object, or a compiled test) with a CPU-time limit; returns its verdict."""
+    _timer_fired()  # forget signals from before this step
     cpu_started = _process_time()
     outcome = None
     try:
@@ -563,8 +650,6 @@ def run_step(step, namespace, cpu_limit):
             _execute_step(step, namespace)
         finally:
             _setitimer(signal.ITIMER_PROF, 0, 0)
-    except _TestTimeout:
-        outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
     except AssertionError as error:
         outcome = verdict("failed", "AssertionError", safe_message(error) or None)
     except NotPlainValue as error:
@@ -587,7 +672,14 @@ def run_step(step, namespace, cpu_limit):
     cpu_used = _process_time() - cpu_started
     if outcome is None:
         outcome = verdict("passed")
-    if cpu_used > cpu_limit and outcome["status"] in ("passed", "failed", "error"):
+    # The CPU timer fired (its signal number is in the wakeup pipe), or the process clock shows the limit reached
+    # within the timer's granularity (a program may have disabled the timer or the wakeup pipe): a timeout,
+    # whatever the program did with the signal.
+    if (_timer_fired() or cpu_used >= cpu_limit - TIMER_GRANULARITY) and outcome["status"] in (
+        "passed",
+        "failed",
+        "error",
+    ):
         outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
     outcome["cpu_time"] = cpu_used
     try:
@@ -612,37 +704,46 @@ def safe_message(error):
         return None
 
 
+def program_namespace(name):
+    """A fresh module for the program, registered as `__main__`: the harness's own module stays out of reach
+    through `sys.modules`."""
+    module = type(sys)(name)
+    module.__dict__["__builtins__"] = _builtins_module
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
 def run_assert_child(job, first, record, limits):
-    namespace = {"__name__": "__acecoder__", "__builtins__": _builtins_module}
+    namespace = program_namespace("__acecoder__")
     try:
         program = ("exec", _compile(job["program"], "<program>", "exec"))
     except BaseException as error:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError...
-        record({"step": "program", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        record("program", verdict("error", safe_type_name(error), safe_message(error)))
         return
     outcome = run_step(program, namespace, limits["program_cpu_seconds"])
     outcome.pop("exit_code", None)
-    record({"step": "program", "verdict": outcome})
+    record("program", outcome)
     if outcome["status"] != "passed":
         return
     steps = job["steps"]
     for index in range(first, len(steps)):
         outcome = run_step(steps[index], namespace, limits["test_cpu_seconds"])
         outcome.pop("exit_code", None)
-        record({"step": "end", "index": index, "verdict": outcome})
+        record("end", outcome, index)
 
 
 def run_io_child(job, io_case, record, limits):
-    namespace = {"__name__": "__main__", "__builtins__": _builtins_module}
+    namespace = program_namespace("__main__")
     try:
         program = ("exec", _compile(job["program"], "<program>", "exec"))
     except BaseException as error:  # noqa: BLE001
-        record({"step": "io", "verdict": verdict("error", safe_type_name(error), safe_message(error))})
+        record("io", verdict("error", safe_type_name(error), safe_message(error)))
         return
     outcome = run_step(program, namespace, limits["test_cpu_seconds"])
     if outcome.pop("exit_code", 1) in (None, 0):
         # sys.exit() / exit(0) is how many stdin/stdout programs finish; the zygote judges the output itself.
         outcome = verdict("passed", cpu_time=outcome["cpu_time"])
-    record({"step": "io", "verdict": outcome})
+    record("io", outcome)
 
 
 # --------------------------------------------------------------------------------------------- sandbox planning
@@ -677,12 +778,20 @@ SYSTEM_READ_PATHS = (
 )  # fmt: skip
 
 
+def outermost(paths):
+    """`paths` without those already inside another one (one Landlock rule covers a whole tree)."""
+    kept = []
+    for path in sorted(set(paths), key=len):
+        if not any(path == parent or path.startswith(parent.rstrip(os.sep) + os.sep) for parent in kept):
+            kept.append(path)
+    return kept
+
+
 def filesystem_plan(config, scratch):
     read = list(SYSTEM_READ_PATHS)
     for path in interpreter_paths() + list(config.get("extra_read_paths", [])):
-        read.append(path)
         read.append(os.path.realpath(path))
-    return {"read": list(dict.fromkeys(read)), "write": [scratch, "/dev/null"]}
+    return {"read": outermost(read), "write": [scratch, "/dev/null"]}
 
 
 # --------------------------------------------------------------------------------------------------------- serving

@@ -14,6 +14,7 @@ pub mod privilege;
 pub mod seccomp;
 
 use std::ffi::c_int;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 
@@ -26,12 +27,13 @@ pub struct ChannelPlan {
     pub record_fd: i32,
 }
 
-/// What the child asks for, as JSON from the harness. Each layer is optional so that benchmarks can measure
-/// what it costs; the engine turns all of them on by default.
+/// The job-independent part of the sandbox, as JSON from the zygote at start-up. Each layer is optional so that
+/// benchmarks can measure what it costs; the engine turns all of them on by default.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct SandboxConfig {
     pub channel: Option<ChannelPlan>,
+    /// `cpu_seconds` here is ignored: each job passes its own budget to [`enter`].
     pub rlimits: RlimitPlan,
     pub filesystem: Option<landlock::FilesystemPlan>,
     pub privilege: Option<privilege::PrivilegePlan>,
@@ -39,13 +41,31 @@ pub struct SandboxConfig {
     pub seccomp: bool,
 }
 
-/// Enters the sandbox described by `config` in the calling process.
-pub fn enter(config: &SandboxConfig) -> Result<(), String> {
+/// What the zygote prepared once; every job's child inherits it through fork.
+struct Prepared {
+    config: SandboxConfig,
+    filesystem: Option<landlock::OpenedPlan>,
+}
+
+static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
+
+/// Parses the configuration and does what can be done once (opening the Landlock paths).
+pub fn prepare(config: SandboxConfig) -> Result<(), String> {
+    let filesystem = config.filesystem.as_ref().map(landlock::open);
+    *PREPARED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Prepared { config, filesystem });
+    Ok(())
+}
+
+/// Enters the prepared sandbox in the calling process, with a whole-job CPU budget of `cpu_seconds`.
+pub fn enter(cpu_seconds: u64) -> Result<(), String> {
+    let prepared = PREPARED.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let Prepared { config, filesystem } = prepared.ok_or_else(|| "the sandbox was not prepared".to_owned())?;
     if let Some(plan) = &config.channel {
         channel::receive_nonce(plan.nonce_fd, plan.record_fd)?;
     }
-    config.rlimits.apply().map_err(|error| format!("setrlimit: {error}"))?;
-    if let Some(plan) = &config.filesystem {
+    let rlimits = RlimitPlan { cpu_seconds, ..config.rlimits };
+    rlimits.apply().map_err(|error| format!("setrlimit: {error}"))?;
+    if let Some(plan) = &filesystem {
         landlock::restrict(plan).map_err(|error| format!("landlock: {error}"))?;
     }
     if let Some(plan) = &config.privilege {
@@ -63,14 +83,51 @@ pub fn enter(config: &SandboxConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// C entry point for the zygote, called once before it forks any job: does the expensive, job-independent work
-/// (compiling the seccomp filter) so that each child only patches and installs it. Returns 0 on success.
-#[no_mangle]
-pub extern "C" fn acecoder_prepare_sandbox() -> c_int {
-    match seccomp::prepare() {
+fn report(outcome: Result<(), String>, error: *mut u8, error_capacity: usize) -> c_int {
+    match outcome {
         Ok(()) => 0,
-        Err(_) => -1,
+        Err(message) => {
+            if !error.is_null() && error_capacity > 0 {
+                let count = message.len().min(error_capacity - 1);
+                // SAFETY: the caller guarantees `error` has `error_capacity` writable bytes; we write at most
+                // `error_capacity - 1` of them plus the terminating NUL.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(message.as_ptr(), error, count);
+                    *error.add(count) = 0;
+                }
+            }
+            -1
+        }
     }
+}
+
+/// C entry point for the zygote, called once before it forks any job: `config` is `length` bytes of JSON
+/// ([`SandboxConfig`]). Returns 0, or -1 with a message (truncated, NUL-terminated) in `error`.
+///
+/// # Safety
+/// `config` must point to `length` readable bytes and `error` to `error_capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn acecoder_prepare_sandbox(
+    config: *const u8,
+    length: usize,
+    error: *mut u8,
+    error_capacity: usize,
+) -> c_int {
+    // SAFETY: the caller guarantees `config` points to `length` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(config, length) };
+    let outcome = serde_json::from_slice::<SandboxConfig>(bytes)
+        .map_err(|parse_error| format!("bad sandbox config: {parse_error}"))
+        .and_then(prepare);
+    report(outcome, error, error_capacity)
+}
+
+/// C entry point for a job's child: enters the prepared sandbox. Returns 0, or -1 with a message in `error`.
+///
+/// # Safety
+/// `error` must point to `error_capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn acecoder_enter_sandbox(cpu_seconds: u64, error: *mut u8, error_capacity: usize) -> c_int {
+    report(enter(cpu_seconds), error, error_capacity)
 }
 
 /// C entry point for the harness: writes one record (see [`channel`]). Returns 0, or -1 if the channel is gone.
@@ -91,38 +148,4 @@ pub unsafe extern "C" fn acecoder_record(payload: *const u8, length: usize) -> c
 #[no_mangle]
 pub extern "C" fn acecoder_landlock_abi() -> c_int {
     landlock::kernel_abi()
-}
-
-/// C entry point for the harness: `config` is `length` bytes of JSON ([`SandboxConfig`]). Returns 0 on success;
-/// otherwise -1 with a message (truncated, NUL-terminated) in `error`.
-///
-/// # Safety
-/// `config` must point to `length` readable bytes and `error` to `error_capacity` writable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn acecoder_enter_sandbox(
-    config: *const u8,
-    length: usize,
-    error: *mut u8,
-    error_capacity: usize,
-) -> c_int {
-    // SAFETY: the caller guarantees `config` points to `length` readable bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(config, length) };
-    let outcome = serde_json::from_slice::<SandboxConfig>(bytes)
-        .map_err(|parse_error| format!("bad sandbox config: {parse_error}"))
-        .and_then(|parsed| enter(&parsed));
-    match outcome {
-        Ok(()) => 0,
-        Err(message) => {
-            if error_capacity > 0 {
-                let count = message.len().min(error_capacity - 1);
-                // SAFETY: the caller guarantees `error` has `error_capacity` writable bytes; we write at most
-                // `error_capacity - 1` of them plus the terminating NUL.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(message.as_ptr(), error, count);
-                    *error.add(count) = 0;
-                }
-            }
-            -1
-        }
-    }
 }

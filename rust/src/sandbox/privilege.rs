@@ -5,6 +5,9 @@
 //! job could not import the standard library lazily. Reads stay confined by Landlock to the interpreter's trees,
 //! and `open_by_handle_at` (the known way to turn that capability into arbitrary reads) is refused by seccomp.
 //!
+//! The bounding set is left alone: it only limits what `execve` may grant, and a job can never `execve`
+//! (no-new-privs, and seccomp refuses the call).
+//!
 //! See: <https://man7.org/linux/man-pages/man7/capabilities.7.html>
 
 use std::io;
@@ -19,18 +22,19 @@ pub struct PrivilegePlan {
     pub gid: u32,
     /// Keep `CAP_DAC_READ_SEARCH` (see the module documentation).
     pub keep_read_search: bool,
+    /// Most processes and threads the job's uid may have (`RLIMIT_NPROC`, counted per uid: each worker gets
+    /// its own uid, so one job's thread bomb cannot starve another worker's job).
+    pub max_threads: u64,
 }
 
 impl Default for PrivilegePlan {
     fn default() -> Self {
-        PrivilegePlan { uid: 65534, gid: 65534, keep_read_search: false }
+        PrivilegePlan { uid: 65534, gid: 65534, keep_read_search: false, max_threads: 256 }
     }
 }
 
 const CAP_DAC_READ_SEARCH: u32 = 2;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-/// Capability numbers beyond the kernel's last are reported as EINVAL by PR_CAPBSET_DROP, which we ignore.
-const HIGHEST_CAPABILITY: u32 = 63;
 
 #[repr(C)]
 struct CapabilityHeader {
@@ -60,13 +64,10 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    if plan.keep_read_search {
-        for capability in 0..=HIGHEST_CAPABILITY {
-            if capability != CAP_DAC_READ_SEARCH {
-                // SAFETY: PR_CAPBSET_DROP only changes the calling thread's bounding set.
-                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(capability), 0, 0, 0) };
-            }
-        }
+    if plan.max_threads > 0 {
+        let limit = libc::rlimit { rlim_cur: plan.max_threads, rlim_max: plan.max_threads };
+        // SAFETY: setrlimit reads one fully initialised struct.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &raw const limit) }, "RLIMIT_NPROC")?;
     }
     // SAFETY: each call below changes only the calling process's credentials and reads no memory of ours
     // (setgroups is given an empty list).
