@@ -5,12 +5,13 @@ only the standard library (plus the modules named in the config's ``preload``) a
 through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records. It serves jobs read
 from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
 
-Per job the zygote compiles the tests (cached: the same tests recur across a question's samples), forks a child,
-and sends it a fresh nonce through a pipe that the sandbox reads into Rust memory. The child redirects its stdio,
+Per job the zygote compiles the tests (cached: the same tests recur across a question's samples), has the sandbox
+library draw a fresh record nonce (kept in Rust memory only), and forks a child. The child redirects its stdio,
 closes every other descriptor, enters the sandbox (rlimits, Landlock, privilege drop, seccomp), runs the program and
-then each test, and reports one nonce-stamped record per step. The zygote watches the record pipe and the child's
-pidfd with a wall-clock deadline: a test that hangs, crashes or kills its process costs only itself, because the
-zygote records that test's verdict and forks a fresh child that re-runs the program and continues after it.
+then each test, and appends one nonce-stamped record per step to a memory file. The zygote sleeps on the child's
+pidfd with a wall-clock deadline and reads the records when the child is gone: a test that hangs, crashes or kills
+its process costs only itself, because the zygote records that test's verdict and forks a fresh child that re-runs
+the program and continues after it.
 
 Verdicts: a test is ``passed`` only if the zygote received the harness's own end-of-test record for it, stamped
 with the child's nonce; anything else (exit, signal, closed pipe, forged or garbled records) is not a pass. The
@@ -19,6 +20,7 @@ program that patches ``builtins``, ``json``, ``time`` or ``sys.modules`` changes
 """
 
 import ctypes
+import fcntl
 import gc
 import json
 import os
@@ -36,7 +38,9 @@ EXIT_CHANNEL_LOST = 72  # the record channel broke (closed by the program)
 EFBIG = 27  # errno of a write past RLIMIT_FSIZE
 TIMER_GRANULARITY = 0.05  # seconds: CPU itimers fire on scheduler ticks, up to a few ticks early
 RECORD_FD = 1023
-NONCE_FD = 1022
+TEST_CACHE_ENTRIES = 256
+TIMER_READ_FD = 1021  # the CPU timer's wakeup pipe (see Zygote.inherit_job_state)
+TIMER_WRITE_FD = 1022
 JOB_UID_BASE = 1_990_000_000  # far above any account a system creates
 
 # Taken before any untrusted code runs; the child uses only these.
@@ -106,6 +110,12 @@ class Zygote:
         self.record = library.acecoder_record
         self.record.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self.record.restype = ctypes.c_int
+        self.renew_nonce = library.acecoder_renew_nonce
+        self.renew_nonce.restype = ctypes.c_int
+        self.verified_records = library.acecoder_verified_records
+        self.verified_records.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        self.verified_records.restype = ctypes.c_ssize_t
+        self.record_file = os.memfd_create("acecoder-records", 0)
         self.error_buffer = ctypes.create_string_buffer(1024)
         self.stdout_file = os.memfd_create("acecoder-stdout", 0)
         self.stderr_file = os.memfd_create("acecoder-stderr", 0)
@@ -128,7 +138,7 @@ class Zygote:
             os.chown(self.scratch, self.job_uid, self.job_uid)
         limits = self.limits
         plan = {
-            "channel": {"nonce_fd": NONCE_FD, "record_fd": RECORD_FD},
+            "channel": {"record_fd": RECORD_FD},
             "rlimits": {
                 "memory_bytes": limits["memory_bytes"],
                 "file_size_bytes": limits["output_bytes"],
@@ -141,6 +151,30 @@ class Zygote:
         payload = json.dumps(plan).encode()
         if library.acecoder_prepare_sandbox(payload, len(payload), self.error_buffer, len(self.error_buffer)) != 0:
             raise RuntimeError("cannot prepare the sandbox: " + self.error_buffer.value.decode("utf-8", "replace"))
+        self.inherit_job_state()
+
+    def inherit_job_state(self):
+        """Sets, once, everything that every job's child would otherwise set up itself (fork copies it): the
+        working directory and HOME/TMPDIR (the scratch directory), the CPU timer's signal handling, and the audit
+        hook. The zygote is not affected by any of it: it uses absolute paths, its own timer never runs, and the
+        hook refuses nothing it does."""
+        os.chdir(self.scratch)
+        os.environ["HOME"] = os.environ["TMPDIR"] = self.scratch
+        # A C-level handler: it raises KeyboardInterrupt and has no Python globals a program could reach and
+        # patch. CPython's C handler also writes the signal's number to the wakeup pipe, which is how the harness
+        # learns that the timer fired even when the program swallowed the exception.
+        signal.signal(signal.SIGPROF, signal.default_int_handler)
+        global _timer_pipe
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        os.dup2(read_end, TIMER_READ_FD, inheritable=False)
+        os.dup2(write_end, TIMER_WRITE_FD, inheritable=False)
+        os.close(read_end)
+        os.close(write_end)
+        os.set_blocking(TIMER_READ_FD, False)
+        os.set_blocking(TIMER_WRITE_FD, False)
+        _timer_pipe = TIMER_READ_FD
+        signal.set_wakeup_fd(TIMER_WRITE_FD, warn_on_full_buffer=False)
+        install_audit_hook(self)
 
     # --- one job ---
 
@@ -173,8 +207,10 @@ class Zygote:
                 step = compile_test(source, "<test>", self.strict)
             except Exception as error:  # noqa: BLE001 - a test that does not compile is that test's error
                 step = ("error", type(error).__name__, truncate(error))
-            if len(self.test_cache) >= 20000:
-                self.test_cache.clear()
+            # Small on purpose: a question's samples arrive together, and every cached object makes each fork
+            # copy more page tables (a cache of thousands of code objects doubled the cost of a job).
+            if len(self.test_cache) >= TEST_CACHE_ENTRIES:
+                del self.test_cache[next(iter(self.test_cache))]
             self.test_cache[source] = step
         return step
 
@@ -225,44 +261,59 @@ class Zygote:
         for memfd in (self.stdout_file, self.stderr_file):
             os.ftruncate(memfd, 0)
             os.lseek(memfd, 0, os.SEEK_SET)
+        # A fresh record file per child, sealed against shrinking: a program that reopens it through
+        # /proc/self/fd cannot truncate away the records of the tests it already ran.
+        os.close(self.record_file)
+        self.record_file = os.memfd_create("acecoder-records", os.MFD_ALLOW_SEALING)
+        fcntl.fcntl(self.record_file, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
         stdin_file = None
         if io_case is not None:
             stdin_file = os.memfd_create("acecoder-stdin", 0)
             os.write(stdin_file, io_case["stdin"].encode("utf-8", "replace"))
             os.lseek(stdin_file, 0, os.SEEK_SET)
-        read_end, write_end = os.pipe()
-        nonce_read, nonce_write = os.pipe()
         remaining = 1 if io_case is not None else len(job["tests"]) - first
         cpu_budget = limits["program_cpu_seconds"] + remaining * limits["test_cpu_seconds"]
         self.cpu_budget = int(cpu_budget) + 1
+        if self.renew_nonce() != 0:
+            raise RuntimeError("cannot draw a record nonce")
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            child_main(self, job, first, io_case, stdin_file, write_end, nonce_read, self.cpu_budget)
-        os.close(write_end)
-        os.close(nonce_read)
+            child_main(self, job, first, io_case, stdin_file, self.cpu_budget)
         if stdin_file is not None:
             os.close(stdin_file)
-        # Made after the fork, so the child's memory never holds it; the sandbox reads it into Rust memory.
-        nonce = os.urandom(16).hex().encode()
-        try:
-            os.write(nonce_write, nonce)
-        except OSError:
-            pass  # the child already died; watch() reports how
-        os.close(nonce_write)
         try:
             os.setpgid(pid, pid)
         except OSError:
             pass  # the child already did it, or already exited
-        try:
-            return self.watch(pid, read_end, nonce, io_case)
-        finally:
-            os.close(read_end)
+        return self.watch(pid, io_case)
 
-    def watch(self, pid, read_end, nonce, io_case):
-        """Collects the child's records until it exits, killing it when a step outlives its wall-clock backstop.
+    def read_records(self, start=0):
+        """The verified records the child appended since byte `start`, and the offset after them."""
+        end = os.fstat(self.record_file).st_size
+        if end <= start:
+            return [], start
+        data = os.pread(self.record_file, end - start, start)
+        # Keep only complete lines: a record still being written is read on the next call.
+        end = start + data.rfind(b"\n") + 1
+        data = data[: end - start]
+        buffer = ctypes.create_string_buffer(len(data))
+        length = self.verified_records(data, len(data), buffer, len(data))
+        records = []
+        for line in buffer.raw[: max(length, 0)].split(b"\n"):
+            if line:
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    pass
+        return records, end
 
-        The first step is the program (an io test's whole run); each record ends a step and starts the wall
-        clock of the next test, so every test gets its full backstop however long the earlier ones took.
+    def watch(self, pid, io_case):
+        """Waits for the child to exit, killing it when a step outlives its wall-clock backstop, then collects
+        its records.
+
+        The zygote is not woken per record: it sleeps on the child's pidfd and looks at the record file only
+        when a backstop interval passes, to see whether the child made progress. The first step is the program
+        (an io test's whole run); progress (a new record) gives the next test a fresh backstop.
         """
         limits = self.limits
         wall = limits["wall_multiplier"]
@@ -270,62 +321,27 @@ class Zygote:
         test_wall = limits["test_cpu_seconds"] * wall + slack
         program_wall = test_wall if io_case is not None else limits["program_cpu_seconds"] * wall + slack
         pidfd = os.pidfd_open(pid)
-        poller = select.poll()
-        poller.register(read_end, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        deadline = time.monotonic() + program_wall
-        records = []
-        pending = b""
-        prefix = nonce + b" "
+        started = time.monotonic()
+        deadline = started + program_wall
+        seen = 0
+        offset = 0
         expired = False
-        exited = False
-        pipe_open = True
-
-        def consume(lines):
-            nonlocal deadline
-            for line in lines:
-                if not line.startswith(prefix):
-                    continue  # not the harness's record: ignore (forged or garbled)
-                try:
-                    record = json.loads(line[len(prefix):])
-                except ValueError:
-                    continue
-                records.append(record)
-                deadline = time.monotonic() + test_wall
-
         try:
-            while pipe_open and not exited:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    expired = True
-                    break
-                for fd, _ in poller.poll(timeout * 1000):
-                    if fd == pidfd:
-                        exited = True
-                        continue
-                    data = os.read(read_end, 65536)
-                    if not data:
-                        pipe_open = False
-                        continue
-                    pending += data
-                    *lines, pending = pending.split(b"\n")
-                    consume(lines)
-            if pipe_open and exited:
-                # The child is gone: collect what it wrote last (nothing else can hold the write end).
-                while select.select([read_end], [], [], 0)[0]:
-                    data = os.read(read_end, 65536)
-                    if not data:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    progress, offset = self.read_records(offset)
+                    if not progress:
+                        expired = True
                         break
-                    pending += data
-                consume(pending.split(b"\n"))
-            elif not exited and not expired:
-                # The child closed its record pipe but lives on: give it the rest of its deadline to exit.
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([pidfd], [], [], remaining)[0]:
-                    expired = True
+                    seen += len(progress)
+                    deadline = now + test_wall
+                    continue
+                if select.select([pidfd], [], [], deadline - now)[0]:
+                    break
         finally:
             os.close(pidfd)
-            if expired or not exited:
+            if expired:
                 for target in (-pid, pid):
                     try:
                         os.kill(target, signal.SIGKILL)
@@ -334,6 +350,7 @@ class Zygote:
         _, status, usage = os.wait4(pid, 0)
         self.usage["cpu"] += usage.ru_utime + usage.ru_stime
         self.usage["peak"] = max(self.usage["peak"], usage.ru_maxrss * 1024)
+        records, _ = self.read_records(0)
         return self.interpret(records, status, expired, usage, io_case)
 
     def interpret(self, records, status, expired, usage, io_case):
@@ -504,41 +521,32 @@ def outputs_match(actual, expected, tolerance):
 # ------------------------------------------------------------------------------------------------------- the child
 
 
-def child_main(zygote, job, first, io_case, stdin_file, write_end, nonce_read, cpu_budget):
+def child_main(zygote, job, first, io_case, stdin_file, cpu_budget):
     """Runs in the forked child. Never returns: ends with os._exit so no atexit hook or finaliser runs."""
     try:
         os.setpgid(0, 0)
         os.dup2(stdin_file if stdin_file is not None else zygote.devnull, 0)
         os.dup2(zygote.stdout_file, 1)
         os.dup2(zygote.stderr_file, 2)
-        # The record and nonce pipes move to fixed high descriptors, where the sandbox expects them.
-        os.dup2(write_end, RECORD_FD)
-        os.dup2(nonce_read, NONCE_FD)
-        os.chdir(zygote.scratch)
-        os.environ["HOME"] = os.environ["TMPDIR"] = zygote.scratch
+        # The record file moves to a fixed high descriptor, where the sandbox expects it.
+        os.dup2(zygote.record_file, RECORD_FD)
     except BaseException:  # noqa: BLE001 - nothing may escape the child
         _exit(EXIT_SETUP_FAILED)
     if zygote.enter_sandbox(cpu_budget, zygote.error_buffer, len(zygote.error_buffer)) != 0:
         os.write(2, b"sandbox: " + zygote.error_buffer.value)
         _exit(EXIT_SANDBOX_FAILED)
-    # Only now (the sandbox needed the prepared Landlock ruleset's descriptor) is everything else closed.
-    os.closerange(3, NONCE_FD)
+    # Only now (the sandbox needed the prepared Landlock paths' descriptors) is everything else closed.
+    os.closerange(3, TIMER_READ_FD)
     os.closerange(RECORD_FD + 1, 65536)
     limits = zygote.limits
     record = Recorder(zygote.record)
     reseed(job.get("seed", 0))
-    # A C-level handler: it raises KeyboardInterrupt and has no Python globals a program could reach and patch.
-    signal.signal(signal.SIGPROF, signal.default_int_handler)
-    # CPython's C-level handler also writes each signal's number to this pipe, which is how the harness learns
-    # that the CPU timer fired even when the program swallowed the exception.
-    global _timer_pipe
-    _timer_pipe, wakeup = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
-    install_audit_hook(zygote)
+    _timer_fired()  # drop whatever an earlier child left in the inherited wakeup pipe
     if io_case is not None:
         run_io_child(job, io_case, record, limits)
     else:
         run_assert_child(job, first, record, limits)
+    flush_output()
     _exit(EXIT_DONE)
 
 
@@ -682,12 +690,15 @@ def run_step(step, namespace, cpu_limit):
     ):
         outcome = verdict("timeout", "Timeout", "CPU-time limit of %gs exceeded" % cpu_limit)
     outcome["cpu_time"] = cpu_used
+    return outcome
+
+
+def flush_output():
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:  # noqa: BLE001 - programs may replace or close sys.stdout
         pass
-    return outcome
 
 
 def safe_type_name(error):
@@ -740,6 +751,7 @@ def run_io_child(job, io_case, record, limits):
         record("io", verdict("error", safe_type_name(error), safe_message(error)))
         return
     outcome = run_step(program, namespace, limits["test_cpu_seconds"])
+    flush_output()  # the zygote reads this program's stdout as soon as the record is written
     if outcome.pop("exit_code", 1) in (None, 0):
         # sys.exit() / exit(0) is how many stdin/stdout programs finish; the zygote judges the output itself.
         outcome = verdict("passed", cpu_time=outcome["cpu_time"])
@@ -797,6 +809,23 @@ def filesystem_plan(config, scratch):
 # --------------------------------------------------------------------------------------------------------- serving
 
 
+def warm_up(zygote):
+    """Runs the child's code paths a few times in the zygote, so that CPython has already specialised
+    ("quickened") their bytecode: otherwise every child would do it again, on copy-on-write pages."""
+    namespace = {"__name__": "__warm_up__", "__builtins__": _builtins_module}
+    steps = [
+        ("exec", _compile("def f(x):\n    return [x, x + 1.0]\n", "<warm-up>", "exec")),
+        zygote.compiled("assert f(1) == [1, 2.0]", 0),
+        zygote.compiled("assert abs(f(2)[1] - 3.0) < 1e-9 and len(f(2)) == 2", 0),
+        zygote.compiled("assert not f(1) == [2]", 0),
+    ]
+    record = Recorder(lambda data, length: 0)
+    for _ in range(12):
+        for step in steps:
+            record("end", run_step(step, namespace, 1.0), 0)
+    _timer_fired()
+
+
 def _quit(code=None):
     raise SystemExit(code)
 
@@ -811,6 +840,7 @@ def main():
         except BaseException as error:  # noqa: BLE001 - a missing optional module is reported, not fatal
             sys.stderr.write("acecoder worker: cannot preload %s: %r\n" % (name, error))
     zygote = Zygote(config)
+    warm_up(zygote)
     gc.collect()
     gc.freeze()  # keep the warm heap out of collections, so forked children share its pages
     write_frame(1, json.dumps({"pid": os.getpid(), "python": sys.version.split()[0]}).encode())

@@ -1,65 +1,66 @@
-//! The record channel from a job's child to its zygote, held where Python code cannot reach it.
+//! The record channel from a job's child to its zygote, and the nonce that authenticates it.
 //!
-//! The harness reports each step (program loaded, test finished) on a pipe. A hostile program runs in the same
-//! process and could write to that pipe too, so every record starts with a random nonce that only this module
-//! and the zygote know: the zygote generates it *after* fork and sends it down a separate pipe that
-//! [`receive_nonce`] reads straight into Rust memory, so the nonce never exists as a Python object in the child
-//! (and so cannot be found by walking frames or the garbage collector). Records without it are ignored.
+//! The harness reports each step (program loaded, test finished) by appending a line to a memory file that the
+//! zygote reads once the child has exited (or when it checks on a slow child): no wakeup of the zygote per
+//! record, and nothing lost if the child dies mid-job. A hostile program runs in the same process and could
+//! write to that file too, so every record starts with a random nonce. The nonce lives only in this module's
+//! memory: the zygote makes a fresh one before each fork ([`renew_nonce`]), the child inherits it with the
+//! fork and stamps records with it ([`write_record`]), and the zygote keeps only the lines that carry it
+//! ([`verified`]). It is never a Python object, so it cannot be found by walking frames or the garbage collector.
 
 use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
-/// Bytes of randomness in a nonce (sent as 32 hex digits).
+/// Hex digits of a nonce (128 random bits).
 pub const NONCE_HEX_LENGTH: usize = 32;
 
-struct Channel {
-    fd: libc::c_int,
-    nonce: [u8; NONCE_HEX_LENGTH],
+static NONCE: Mutex<[u8; NONCE_HEX_LENGTH]> = Mutex::new([b'0'; NONCE_HEX_LENGTH]);
+static RECORD_FD: AtomicI32 = AtomicI32::new(-1);
+
+fn nonce() -> [u8; NONCE_HEX_LENGTH] {
+    *NONCE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
-
-fn read_full(fd: libc::c_int, buffer: &mut [u8]) -> io::Result<()> {
+/// Draws a fresh nonce from the kernel's random source (in the zygote, before each fork).
+pub fn renew_nonce() -> io::Result<()> {
+    let mut random = [0u8; NONCE_HEX_LENGTH / 2];
     let mut filled = 0;
-    while filled < buffer.len() {
-        let rest = &mut buffer[filled..];
-        // SAFETY: read writes at most `rest.len()` bytes into `rest`, which we own.
-        let count = unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) };
-        match count {
-            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "nonce pipe closed early")),
-            n if n < 0 => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
+    while filled < random.len() {
+        let rest = &mut random[filled..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`, which we own.
+        let count = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if count < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                return Err(error);
             }
-            n => filled += n.cast_unsigned(),
+        } else {
+            filled += count.cast_unsigned();
         }
     }
-    Ok(())
-}
-
-/// Reads the nonce from `nonce_fd` (then closes it) and remembers `record_fd` for [`write_record`].
-pub fn receive_nonce(nonce_fd: libc::c_int, record_fd: libc::c_int) -> Result<(), String> {
-    let mut nonce = [0u8; NONCE_HEX_LENGTH];
-    let outcome = read_full(nonce_fd, &mut nonce);
-    // SAFETY: closing a descriptor the harness handed over for this purpose only.
-    unsafe { libc::close(nonce_fd) };
-    outcome.map_err(|error| format!("cannot read the record nonce: {error}"))?;
-    if !nonce.iter().all(u8::is_ascii_hexdigit) {
-        return Err("malformed record nonce".to_owned());
+    let mut hex = [0u8; NONCE_HEX_LENGTH];
+    for (index, byte) in random.iter().enumerate() {
+        hex[2 * index] = b"0123456789abcdef"[usize::from(byte >> 4)];
+        hex[2 * index + 1] = b"0123456789abcdef"[usize::from(byte & 0x0f)];
     }
-    *CHANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Channel { fd: record_fd, nonce });
+    *NONCE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = hex;
     Ok(())
 }
 
-/// Writes `nonce + " " + payload + "\n"` in one `write` (atomic on a pipe below PIPE_BUF; longer records are
-/// still written whole by the loop).
+/// Remembers where the child's records go (called when the child enters the sandbox).
+pub fn open(record_fd: i32) {
+    RECORD_FD.store(record_fd, Ordering::Relaxed);
+}
+
+/// Appends `nonce + " " + payload + "\n"` with one `write`.
 pub fn write_record(payload: &[u8]) -> io::Result<()> {
-    let guard = CHANNEL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let channel = guard.as_ref().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no record channel"))?;
+    let fd = RECORD_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return Err(io::Error::new(io::ErrorKind::NotConnected, "no record channel"));
+    }
     let mut line = Vec::with_capacity(NONCE_HEX_LENGTH + payload.len() + 2);
-    line.extend_from_slice(&channel.nonce);
+    line.extend_from_slice(&nonce());
     line.push(b' ');
     line.extend_from_slice(payload);
     line.push(b'\n');
@@ -67,7 +68,7 @@ pub fn write_record(payload: &[u8]) -> io::Result<()> {
     while written < line.len() {
         let rest = &line[written..];
         // SAFETY: write reads at most `rest.len()` bytes from `rest`, which we own.
-        let count = unsafe { libc::write(channel.fd, rest.as_ptr().cast(), rest.len()) };
+        let count = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
         if count < 0 {
             let error = io::Error::last_os_error();
             if error.kind() != io::ErrorKind::Interrupted {
@@ -78,4 +79,42 @@ pub fn write_record(payload: &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The payloads of the lines of `records` that carry the current nonce, newline-separated; every other line
+/// (forged, garbled, cut off) is dropped.
+#[must_use]
+pub fn verified(records: &[u8]) -> Vec<u8> {
+    let nonce = nonce();
+    let mut kept = Vec::with_capacity(records.len());
+    for line in records.split(|&byte| byte == b'\n') {
+        if line.len() > NONCE_HEX_LENGTH && line[..NONCE_HEX_LENGTH] == nonce && line[NONCE_HEX_LENGTH] == b' ' {
+            kept.extend_from_slice(&line[NONCE_HEX_LENGTH + 1..]);
+            kept.push(b'\n');
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lines_with_the_current_nonce_survive() {
+        renew_nonce().unwrap();
+        let current = nonce();
+        let mut records = Vec::new();
+        records.extend_from_slice(&current);
+        records.extend_from_slice(b" {\"a\":1}\n");
+        records.extend_from_slice(b"0123456789abcdef0123456789abcdef {\"forged\":1}\n");
+        records.extend_from_slice(b"garbage\n");
+        records.extend_from_slice(&current);
+        records.extend_from_slice(b" {\"b\":2}\n");
+        records.extend_from_slice(&current[..10]); // cut off
+        assert_eq!(verified(&records), b"{\"a\":1}\n{\"b\":2}\n");
+        renew_nonce().unwrap();
+        assert_ne!(nonce(), current);
+        assert!(verified(&records).is_empty());
+    }
 }

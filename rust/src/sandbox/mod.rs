@@ -20,10 +20,9 @@ use serde::Deserialize;
 
 use crate::limits::RlimitPlan;
 
-/// Where the harness's records go, and where the nonce that authenticates them comes from.
+/// Where the harness's records go (see [`channel`]).
 #[derive(Debug, Deserialize)]
 pub struct ChannelPlan {
-    pub nonce_fd: i32,
     pub record_fd: i32,
 }
 
@@ -61,7 +60,7 @@ pub fn enter(cpu_seconds: u64) -> Result<(), String> {
     let prepared = PREPARED.lock().unwrap_or_else(PoisonError::into_inner).take();
     let Prepared { config, filesystem } = prepared.ok_or_else(|| "the sandbox was not prepared".to_owned())?;
     if let Some(plan) = &config.channel {
-        channel::receive_nonce(plan.nonce_fd, plan.record_fd)?;
+        channel::open(plan.record_fd);
     }
     let rlimits = RlimitPlan { cpu_seconds, ..config.rlimits };
     rlimits.apply().map_err(|error| format!("setrlimit: {error}"))?;
@@ -142,6 +141,39 @@ pub unsafe extern "C" fn acecoder_record(payload: *const u8, length: usize) -> c
         Ok(()) => 0,
         Err(_) => -1,
     }
+}
+
+/// C entry point for the zygote, before each fork: a fresh record nonce. Returns 0, or -1 if the kernel's
+/// random source failed.
+#[no_mangle]
+pub extern "C" fn acecoder_renew_nonce() -> c_int {
+    match channel::renew_nonce() {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+/// C entry point for the zygote: copies the payloads of the records in `input` that carry the current nonce
+/// into `output` (newline-separated) and returns their length; `output` must be at least `length` bytes.
+///
+/// # Safety
+/// `input` must point to `length` readable bytes and `output` to `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn acecoder_verified_records(
+    input: *const u8,
+    length: usize,
+    output: *mut u8,
+    capacity: usize,
+) -> isize {
+    // SAFETY: the caller guarantees `input` points to `length` readable bytes.
+    let records = unsafe { std::slice::from_raw_parts(input, length) };
+    let kept = channel::verified(records);
+    if kept.len() > capacity {
+        return -1;
+    }
+    // SAFETY: `kept.len() <= capacity` and the caller guarantees `output` has `capacity` writable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(kept.as_ptr(), output, kept.len()) };
+    isize::try_from(kept.len()).unwrap_or(-1)
 }
 
 /// C entry point: the Landlock ABI version of the running kernel (0 when it has none).
