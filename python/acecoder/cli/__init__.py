@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from acecoder.cli import demo
+from acecoder.cli import bench, demo
 
-VERBS = {"demo": demo}
+VERBS = {"demo": demo, "bench": bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
