@@ -99,8 +99,12 @@ impl Limits {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RlimitPlan {
-    /// Extra address space over the current footprint (0: no limit).
+    /// Extra address space over the footprint (0: no limit).
     pub memory_bytes: u64,
+    /// The footprint `memory_bytes` adds to; measured at [`RlimitPlan::apply`] when 0. The zygote measures it
+    /// once (a child's footprint at fork is its zygote's) so that no job reads `/proc` for it.
+    #[serde(default)]
+    pub address_space_base: u64,
     /// Whole-job CPU seconds: soft limit (SIGXCPU), the hard limit one second later (SIGKILL).
     pub cpu_seconds: u64,
     pub file_size_bytes: u64,
@@ -135,7 +139,8 @@ impl RlimitPlan {
     pub fn apply(&self) -> io::Result<()> {
         set(libc::RLIMIT_CORE, 0, 0)?;
         if self.memory_bytes > 0 {
-            let limit = current_address_space()? + self.memory_bytes;
+            let base = if self.address_space_base > 0 { self.address_space_base } else { current_address_space()? };
+            let limit = base + self.memory_bytes;
             set(libc::RLIMIT_AS, limit, limit)?;
         }
         if self.cpu_seconds > 0 {

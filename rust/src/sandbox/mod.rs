@@ -48,8 +48,13 @@ struct Prepared {
 
 static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
 
-/// Parses the configuration and does what can be done once (opening the Landlock paths).
-pub fn prepare(config: SandboxConfig) -> Result<(), String> {
+/// Parses the configuration and does what can be done once (opening the Landlock paths, measuring the
+/// footprint the address-space limit adds to).
+pub fn prepare(mut config: SandboxConfig) -> Result<(), String> {
+    if config.rlimits.memory_bytes > 0 && config.rlimits.address_space_base == 0 {
+        config.rlimits.address_space_base =
+            crate::limits::current_address_space().map_err(|error| format!("address space: {error}"))?;
+    }
     let filesystem = config.filesystem.as_ref().map(landlock::open);
     *PREPARED.lock().unwrap_or_else(PoisonError::into_inner) = Some(Prepared { config, filesystem });
     Ok(())
