@@ -31,4 +31,10 @@ pub use pool::{Batch, Pool, PoolConfig};
 pub use protocol::{Job, JobResult, Status, TestCase, TestResult};
 
 /// The zygote harness: stdlib-only Python, run by every worker as `python -I -S -c HARNESS CONFIG`.
-pub const HARNESS: &str = concat!(include_str!("harness/strict.py"), "\n", include_str!("harness/zygote.py"));
+pub const HARNESS: &str = concat!(
+    include_str!("harness/strict.py"),
+    "\n",
+    include_str!("harness/child.py"),
+    "\n",
+    include_str!("harness/zygote.py")
+);

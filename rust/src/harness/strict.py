@@ -184,7 +184,8 @@ def _expression(node, filename):
     """An expression plan: the structure the harness evaluates itself, with program-evaluated leaves.
 
     ('constant', value) | ('leaf', code) | ('opaque', code) | ('binary', function, left, right)
-    | ('unary', function, operand) | ('call', function, arguments, keywords) | ('builtin', name, arguments, keywords)
+    | ('unary', function, operand) | ('builtin', name, arguments, keywords)
+    | ('math', bound_name, function, arguments, keywords)
     | ('method', object, name, arguments, keywords) | ('subscript', object, index) | ('sequence', builder, items)
 
     Leaves are evaluated by the program's rules and must then be plain; opaque parts (lambdas, comprehensions,
@@ -209,7 +210,8 @@ def _expression(node, filename):
             keywords = tuple((keyword.arg, ("opaque", _code(keyword.value, filename))) for keyword in node.keywords)
             function = node.func
             if isinstance(function, ast.Name) and _current_aliases.get(function.id):
-                return ("call", _MATH_FUNCTIONS[_current_aliases[function.id]], arguments, keywords)
+                math_function = _MATH_FUNCTIONS[_current_aliases[function.id]]
+                return ("math", function.id, math_function, arguments, keywords)
             if isinstance(function, ast.Name) and function.id in _PURE_BUILTINS:
                 return ("builtin", function.id, arguments, keywords)
             if (
@@ -219,7 +221,7 @@ def _expression(node, filename):
                 and _current_aliases[function.value.id] is None
                 and function.attr in _MATH_FUNCTIONS
             ):
-                return ("call", _MATH_FUNCTIONS[function.attr], arguments, keywords)
+                return ("math", function.value.id, _MATH_FUNCTIONS[function.attr], arguments, keywords)
             if isinstance(function, ast.Attribute):
                 # A method (f(x).lower(), Solution().solve(...)): its arguments are checked like any others and
                 # its result must be plain; the object itself may be anything, as the test asked for it.
@@ -278,12 +280,18 @@ def _value(plan, namespace, evaluate, checked):
         value = plan[1]([_value(item, namespace, evaluate, True) for item in plan[2]])
     elif kind == "subscript":
         value = _value(plan[1], namespace, evaluate, False)[_value(plan[2], namespace, evaluate, True)]
-    elif kind in ("call", "builtin"):
-        function = plan[1]
-        if kind == "builtin":
-            # A program that defines its own `sum` (MBPP has such tasks) is tested on it, as Python would;
-            # otherwise the name means the builtin as it was before the program ran.
-            function = namespace.get(function, _PURE_BUILTINS[function])
+    elif kind == "math":
+        # As in Python, the name must be bound (a test that forgot `import math` fails the same way); what it
+        # is bound to does not matter: the function applied is the original.
+        if plan[1] not in namespace and plan[1] not in _builtins_module.__dict__:
+            raise NameError("name %r is not defined" % plan[1])
+        arguments = [_value(item, namespace, evaluate, True) for item in plan[3]]
+        keywords = {name: _value(item, namespace, evaluate, True) for name, item in plan[4]}
+        value = plan[2](*arguments, **keywords)
+    elif kind == "builtin":
+        # A program that defines its own `sum` (MBPP has such tasks) is tested on it, as Python would;
+        # otherwise the name means the builtin as it was before the program ran.
+        function = namespace.get(plan[1], _PURE_BUILTINS[plan[1]])
         arguments = [_value(item, namespace, evaluate, True) for item in plan[2]]
         keywords = {name: _value(item, namespace, evaluate, True) for name, item in plan[3]}
         value = function(*arguments, **keywords)
