@@ -271,6 +271,25 @@ def test_missing_interpreter_is_an_engine_error():
         Engine(workers=1, python="/nonexistent/python3")
 
 
+def test_hash_seed_is_fixed_across_engines():
+    program = "print(hash('acecoder'), hash(('a', 1)))"
+    outputs = []
+    for _ in range(2):
+        with Engine(workers=1, limits=FAST_LIMITS) as engine:
+            (result,) = engine.run([program], [[]])
+            outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].strip()
+
+
+def test_jobs_cannot_import_from_the_callers_directory(tmp_path, monkeypatch):
+    (tmp_path / "planted.py").write_text("VALUE = 1\n")
+    monkeypatch.chdir(tmp_path)
+    with Engine(workers=1, limits=FAST_LIMITS) as engine:
+        (result,) = engine.run(["import sys\ndef f():\n    return '' in sys.path or '.' in sys.path\n"], [["assert f() is False", "import planted"]])
+    assert result.tests[0].status is Status.PASSED
+    assert result.tests[1].status is Status.ERROR and result.tests[1].exception_type == "ModuleNotFoundError"
+
+
 def test_limits_are_plain_dataclasses():
     limits = Limits(test_cpu_seconds=2.5)
     assert dataclasses.asdict(limits)["test_cpu_seconds"] == 2.5

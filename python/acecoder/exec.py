@@ -234,7 +234,7 @@ def _usable_cpus() -> int:
 
 
 def _worker_sys_path() -> list[str]:
-    """The caller's import path, so programs can import what the caller can (workers run with ``-I -S``)."""
+    """The caller's import path, so programs can import what the caller can (workers run with ``-s -S``)."""
     return [entry for entry in sys.path if entry and os.path.isdir(entry)]
 
 

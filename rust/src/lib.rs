@@ -1,7 +1,7 @@
 //! acecoder's execution engine: runs many (program, tests) jobs in parallel, each in a sandboxed child process.
 //!
 //! The engine never forks its caller (which may be a large GPU trainer): it starts small *zygote* workers with
-//! fork+exec, each a `python -I -S` running the embedded [`HARNESS`], and each zygote forks once per job. The child
+//! fork+exec, each a `python -s -S` running the embedded [`HARNESS`], and each zygote forks once per job. The child
 //! enters the sandbox (see [`sandbox`]) before any untrusted byte runs, executes the program and then its tests,
 //! and reports one record per test to its zygote; the zygote enforces deadlines from outside and sends one result
 //! frame per job back to the host ([`pool`]).
@@ -30,7 +30,7 @@ pub use limits::Limits;
 pub use pool::{Batch, Pool, PoolConfig};
 pub use protocol::{Job, JobResult, Status, TestCase, TestResult};
 
-/// The zygote harness: stdlib-only Python, run by every worker as `python -I -S -c HARNESS CONFIG`.
+/// The zygote harness: stdlib-only Python, run by every worker as `python -s -S -c HARNESS CONFIG`.
 pub const HARNESS: &str = concat!(
     include_str!("harness/strict.py"),
     "\n",

@@ -35,7 +35,7 @@ pub struct PoolConfig {
     pub python: String,
     pub workers: usize,
     pub limits: Limits,
-    /// Directories prepended to the workers' `sys.path` (they run with `-I -S`, so nothing else is there).
+    /// Directories prepended to the workers' `sys.path` (they run with `-s -S`, so nothing else is there).
     pub sys_path: Vec<String>,
     /// Modules every worker imports once, before it forks any job.
     pub preload: Vec<String>,

@@ -19,10 +19,15 @@ use crate::HARNESS;
 
 /// Environment of every worker: nothing from the caller (no API keys, no tokens), single-threaded numeric
 /// libraries (a job's BLAS must not start one thread per core on a shared machine), a fixed hash seed.
+///
+/// Workers run with `-s -S` rather than `-I`: isolated mode would ignore `PYTHONHASHSEED`, and the environment
+/// is entirely ours anyway. `PYTHONSAFEPATH` (3.11+) and the harness's first statement keep the current
+/// directory off `sys.path`.
 const WORKER_ENVIRONMENT: &[(&str, &str)] = &[
     ("PATH", "/usr/local/bin:/usr/bin:/bin"),
     ("LANG", "C.UTF-8"),
     ("PYTHONHASHSEED", "0"),
+    ("PYTHONSAFEPATH", "1"),
     ("PYTHONDONTWRITEBYTECODE", "1"),
     ("PYTHONIOENCODING", "utf-8"),
     ("OMP_NUM_THREADS", "1"),
@@ -118,7 +123,7 @@ impl Worker {
         let log_file = File::options().create(true).append(true).open(log)?;
         let mut command = Command::new(python);
         command
-            .args(["-I", "-S", "-c", HARNESS, config_json])
+            .args(["-s", "-S", "-c", HARNESS, config_json])
             .env_clear()
             .envs(WORKER_ENVIRONMENT.iter().copied())
             .stdin(Stdio::piped())

@@ -17,11 +17,17 @@ that tolerance tests wrap around a result: in ``abs(f(x) - 3.14) < 1e-6``, ``mat
 ``sorted(f(x)) == [...]`` or ``f(x)[0].lower() == 'a'`` only ``f(x)`` is evaluated by the program's rules; the
 subtraction, ``abs``, ``math.isclose``, ``sorted``, indexing and methods of plain values are applied by the harness
 itself, with the builtins and ``math`` functions as they were before any program ran (a program that patches
-``builtins.abs`` or ``math.isclose``, or defines its own ``abs``, changes nothing here). Anything else in a test
+``builtins.abs`` or ``math.isclose`` changes nothing here; one that defines its own ``sum`` is tested on it, as
+Python would). Anything else in a test
 (imports, helper assignments, a non-assert last statement) runs unchanged before the final assertion.
 """
 
-import builtins as _builtins_module
+import sys
+
+# First of all: nothing may be imported from the current directory (Python 3.10 has no PYTHONSAFEPATH).
+sys.path[:] = [entry for entry in sys.path if entry and entry != "."]
+
+import builtins as _builtins_module  # noqa: E402
 
 # The harness runs on a private copy of the builtins: every function defined below takes its builtins from this
 # dict, so a program that patches the `builtins` module (exec, isinstance, AssertionError...) cannot reach them.

@@ -1,6 +1,6 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
-Started by the engine as ``python -I -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``child.py`` + this
+Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``child.py`` + this
 file, in that order: the builtins snapshot at the top of ``strict.py`` must come first); it imports
 only the standard library (plus the modules named in the config's ``preload``) and the engine's own shared library
 through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records. It serves jobs read
