@@ -29,7 +29,9 @@ from acecoder.exec import Engine, Status
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ACECODER_SHARED", REPOSITORY.parent / "shared"))
-LAYERS_OFF = {"seccomp": False, "landlock": False, "drop_privileges": False, "strict_equality": False}
+# The sandbox layers proper, and the same plus strict assertions (verdict integrity), both measured.
+SANDBOX_OFF = {"seccomp": False, "landlock": False, "drop_privileges": False}
+LAYERS_OFF = {**SANDBOX_OFF, "strict_equality": False}
 
 
 def canonical_jobs() -> tuple[list[str], list[str], list[list[str]]]:
@@ -63,20 +65,30 @@ def throughput(engine: Engine, programs: list[str], tests: list[list[str]]) -> f
 
 
 def layers_cost(workloads: dict, repeats: int) -> dict:
+    """Median throughput of the default engine, of one without the sandbox layers (seccomp, Landlock, privilege
+    drop), and of one without those and strict assertions; runs alternate so that noise hits all alike."""
     figures = {}
-    with Engine() as on, Engine(**LAYERS_OFF) as off:
+    with Engine() as on, Engine(**SANDBOX_OFF) as sandbox_off, Engine(**LAYERS_OFF) as all_off:
+        engines = {"on": on, "sandbox off": sandbox_off, "all off": all_off}
         for name, (programs, tests) in workloads.items():
-            throughput(on, programs[:50], tests[:50])  # warm both
-            throughput(off, programs[:50], tests[:50])
-            rates: dict[str, list[float]] = {"on": [], "off": []}
+            for engine in engines.values():
+                throughput(engine, programs[:50], tests[:50])  # warm
+            rates: dict[str, list[float]] = {label: [] for label in engines}
             for _ in range(repeats):
-                rates["off"].append(throughput(off, programs, tests))
-                rates["on"].append(throughput(on, programs, tests))
-            on_rate, off_rate = statistics.median(rates["on"]), statistics.median(rates["off"])
-            figures[name] = {"on": on_rate, "off": off_rate, "cost": 1 - on_rate / off_rate}
+                for label, engine in engines.items():
+                    rates[label].append(throughput(engine, programs, tests))
+            median = {label: statistics.median(values) for label, values in rates.items()}
+            figures[name] = {
+                "on": median["on"],
+                "sandbox_off": median["sandbox off"],
+                "all_off": median["all off"],
+                "sandbox_cost": 1 - median["on"] / median["sandbox off"],
+                "cost": 1 - median["on"] / median["all off"],
+            }
             print(
-                f"  {name:<10} layers on {on_rate:8.0f} programs/s   off {off_rate:8.0f} programs/s   "
-                f"cost {100 * (1 - on_rate / off_rate):5.1f}%   (median of {repeats})"
+                f"  {name:<10} all on {median['on']:6.0f}   sandbox layers off {median['sandbox off']:6.0f} "
+                f"(cost {100 * figures[name]['sandbox_cost']:5.1f}%)   and strict assertions off "
+                f"{median['all off']:6.0f} (cost {100 * figures[name]['cost']:5.1f}%)   programs/s, median of {repeats}"
             )
     return figures
 
@@ -143,8 +155,13 @@ def main() -> None:
     workloads = {"tiny": tiny_jobs(size), "canonical": (programs, tests)}
     print("1. sandbox layers on vs off (same jobs, alternating runs)")
     cost = layers_cost(workloads, repeats=2 if arguments.quick else 5)
+    sandbox_worst = max(figure["sandbox_cost"] for figure in cost.values())
     worst = max(figure["cost"] for figure in cost.values())
-    print(f"  target: layers cost <= 15%: {'PASS' if worst <= 0.15 else 'MISS'} (worst {100 * worst:.1f}%)")
+    print(
+        f"  target: layers cost <= 15%: sandbox layers {'PASS' if sandbox_worst <= 0.15 else 'MISS'} "
+        f"(worst {100 * sandbox_worst:.1f}%); with strict assertions {'PASS' if worst <= 0.15 else 'MISS'} "
+        f"(worst {100 * worst:.1f}%)"
+    )
     print("2. reliability under load")
     load = reliability(rounds=1 if arguments.quick else 3)
     print(f"  target: no false timeouts: {'PASS' if load['false_timeouts'] == 0 else 'MISS'}")

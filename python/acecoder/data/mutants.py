@@ -60,8 +60,10 @@ def mutants(program: str, limit: int | None = None) -> list[str]:
 
 
 def build_mbpp_plus_sample(source: Path, tasks: int) -> list[dict]:
-    """Canonical solution plus its first mutant for the first ``tasks`` MBPP+ tasks that have one."""
+    """Canonical solution plus its first mutant for the first ``tasks`` MBPP+ tasks that have one and whose
+    canonical solution passes its own assert tests (one task's tests use ``math`` without importing it)."""
     from acecoder.data.tests import split_test_script
+    from acecoder.exec import Engine
 
     rows = []
     with gzip.open(source, "rt", encoding="utf-8") as handle:
@@ -74,9 +76,11 @@ def build_mbpp_plus_sample(source: Path, tasks: int) -> list[dict]:
                 continue
             rows.append({"task_id": task["task_id"], "variant": "canonical", "program": program, "tests": tests})
             rows.append({"task_id": task["task_id"], "variant": "mutant", "program": found[0], "tests": tests})
-            if len(rows) >= 2 * tasks:
-                break
-    return rows
+    canonical = rows[0::2]
+    with Engine() as engine:
+        results = engine.run([row["program"] for row in canonical], [row["tests"] for row in canonical])
+    kept = [pair for index, pair in enumerate(zip(rows[0::2], rows[1::2])) if results[index].pass_rate == 1.0]
+    return [row for pair in kept[:tasks] for row in pair]
 
 
 def main() -> None:
