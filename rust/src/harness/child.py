@@ -26,7 +26,6 @@ TIMER_WRITE_FD = 1022
 _exec = exec
 _eval = eval
 _compile = compile
-_dumps = json.dumps
 _encode_string = json.encoder.encode_basestring_ascii  # the C implementation
 _process_time = time.process_time
 _setitimer = signal.setitimer

@@ -175,7 +175,7 @@ class Zygote:
         self.clean_scratch()
         return result
 
-    def compiled(self, source, index):
+    def compiled(self, source):
         """The compiled form of one test, cached across jobs (tests are data, compiled outside the sandbox)."""
         step = self.test_cache.get(source)
         if step is None:
@@ -193,7 +193,7 @@ class Zygote:
     def run_assert_job(self, job):
         tests = job["tests"]
         count = len(tests)
-        job["steps"] = tuple(self.compiled(test["code"], index) for index, test in enumerate(tests))
+        job["steps"] = tuple(self.compiled(test["code"]) for test in tests)
         verdicts = [None] * count
         result = {"tests": verdicts, "exception_type": None, "message": None}
         first = 0
@@ -543,9 +543,9 @@ def warm_up(zygote):
     namespace = {"__name__": "__warm_up__", "__builtins__": _builtins_module}
     steps = [
         ("exec", _compile("def f(x):\n    return [x, x + 1.0]\n", "<warm-up>", "exec")),
-        zygote.compiled("assert f(1) == [1, 2.0]", 0),
-        zygote.compiled("assert abs(f(2)[1] - 3.0) < 1e-9 and len(f(2)) == 2", 0),
-        zygote.compiled("assert not f(1) == [2]", 0),
+        zygote.compiled("assert f(1) == [1, 2.0]"),
+        zygote.compiled("assert abs(f(2)[1] - 3.0) < 1e-9 and len(f(2)) == 2"),
+        zygote.compiled("assert not f(1) == [2]"),
     ]
     record = Recorder(lambda data, length: 0)
     for _ in range(12):
