@@ -36,5 +36,7 @@ pub const HARNESS: &str = concat!(
     "\n",
     include_str!("harness/child.py"),
     "\n",
+    include_str!("harness/planning.py"),
+    "\n",
     include_str!("harness/zygote.py")
 );

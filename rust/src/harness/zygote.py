@@ -1,10 +1,10 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
-Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``child.py`` + this
-file, in that order: the builtins snapshot at the top of ``strict.py`` must come first); it imports
-only the standard library (plus the modules named in the config's ``preload``) and the engine's own shared library
-through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records. It serves jobs read
-from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
+Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``child.py`` +
+``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must come first).
+It imports only the standard library (plus the modules named in the config's ``preload``) and the engine's own
+shared library through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records.
+It serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
 
 Per job the zygote compiles the tests (cached: the same tests recur across a question's samples), has the sandbox
 library draw a fresh record nonce (kept in Rust memory only), and forks a child. The child redirects its stdio,
@@ -484,54 +484,6 @@ def outputs_match(actual, expected, tolerance):
             if abs(got_number - want_number) > tolerance * max(1.0, abs(want_number)):
                 return False
     return True
-
-
-# --------------------------------------------------------------------------------------------- sandbox planning
-
-
-def interpreter_paths():
-    """Directories the interpreter loads code from (stdlib, extension modules, site-packages)."""
-    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
-    paths.extend(entry for entry in sys.path if entry)
-    return [path for path in dict.fromkeys(paths) if os.path.isdir(path)]
-
-
-def traversable(path):
-    """Whether an unprivileged user may reach and list `path` (search permission on every ancestor)."""
-    path = os.path.realpath(path)
-    parts = path.split(os.sep)
-    for depth in range(1, len(parts) + 1):
-        directory = os.sep.join(parts[:depth]) or os.sep
-        try:
-            mode = os.stat(directory).st_mode
-        except OSError:
-            return False
-        if not mode & 0o001:
-            return False
-    return bool(os.stat(path).st_mode & 0o004)
-
-
-# What CPython and common native libraries read at run time besides the interpreter's own trees.
-SYSTEM_READ_PATHS = (
-    "/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime", "/dev/null", "/dev/zero",
-    "/dev/urandom", "/dev/random", "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
-)  # fmt: skip
-
-
-def outermost(paths):
-    """`paths` without those already inside another one (one Landlock rule covers a whole tree)."""
-    kept = []
-    for path in sorted(set(paths), key=len):
-        if not any(path == parent or path.startswith(parent.rstrip(os.sep) + os.sep) for parent in kept):
-            kept.append(path)
-    return kept
-
-
-def filesystem_plan(config, scratch):
-    read = list(SYSTEM_READ_PATHS)
-    for path in interpreter_paths() + list(config.get("extra_read_paths", [])):
-        read.append(os.path.realpath(path))
-    return {"read": outermost(read), "write": [scratch, "/dev/null"]}
 
 
 # --------------------------------------------------------------------------------------------------------- serving
