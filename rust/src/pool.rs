@@ -39,7 +39,8 @@ pub struct PoolConfig {
     pub sys_path: Vec<String>,
     /// Modules every worker imports once, before it forks any job.
     pub preload: Vec<String>,
-    /// The engine's shared library, whose C entry point enters the sandbox; `None` runs without one (tests only).
+    /// The engine's shared library, whose C entry points enter the sandbox and write the records. Required:
+    /// `Pool::new` refuses a configuration without it (it is optional only so that it can be filled in later).
     pub sandbox_library: Option<String>,
     /// Sandbox layers; all on by default. Turning one off is for measuring what it costs, not for production.
     pub seccomp: bool,
@@ -144,6 +145,11 @@ impl Pool {
             return Err(EngineError::InvalidConfig("workers must be at least 1".to_owned()));
         }
         config.limits.validate().map_err(EngineError::InvalidConfig)?;
+        if config.sandbox_library.is_none() {
+            return Err(EngineError::InvalidConfig(
+                "sandbox_library (the engine's shared library) is required".to_owned(),
+            ));
+        }
         let owns_scratch = config.scratch_root.is_none();
         let scratch_root = config.scratch_root.clone().unwrap_or_else(|| {
             let unique = POOL_COUNTER.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use _engine::{Job, Pool, Status, TestCase};
+use _engine::{EngineError, Job, Pool, Status, TestCase};
 use common::{assert_job, config, fast_limits, pool};
 
 #[test]
@@ -141,6 +141,9 @@ fn invalid_configuration_is_an_error() {
     let mut missing = config(1, fast_limits());
     missing.python = "/nonexistent/python".into();
     assert!(Pool::new(&missing).is_err());
+    let mut unsandboxed = config(1, fast_limits());
+    unsandboxed.sandbox_library = None;
+    assert!(matches!(Pool::new(&unsandboxed), Err(EngineError::InvalidConfig(_))));
 }
 
 #[test]

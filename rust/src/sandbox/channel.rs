@@ -22,23 +22,33 @@ fn nonce() -> [u8; NONCE_HEX_LENGTH] {
     *NONCE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Draws a fresh nonce from the kernel's random source (in the zygote, before each fork).
-pub fn renew_nonce() -> io::Result<()> {
-    let mut random = [0u8; NONCE_HEX_LENGTH / 2];
-    let mut filled = 0;
-    while filled < random.len() {
-        let rest = &mut random[filled..];
-        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`, which we own.
-        let count = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+/// Calls `step(done)` until it has transferred `length` bytes in all; `step` returns a syscall's count (or -1
+/// with errno set). Interrupted calls are retried.
+fn transfer_all(length: usize, mut step: impl FnMut(usize) -> isize) -> io::Result<()> {
+    let mut done = 0;
+    while done < length {
+        let count = step(done);
         if count < 0 {
             let error = io::Error::last_os_error();
             if error.kind() != io::ErrorKind::Interrupted {
                 return Err(error);
             }
         } else {
-            filled += count.cast_unsigned();
+            done += count.cast_unsigned();
         }
     }
+    Ok(())
+}
+
+/// Draws a fresh nonce from the kernel's random source (in the zygote, before each fork).
+pub fn renew_nonce() -> io::Result<()> {
+    let mut random = [0u8; NONCE_HEX_LENGTH / 2];
+    let length = random.len();
+    transfer_all(length, |done| {
+        let rest = &mut random[done..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`, which we own.
+        unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) }
+    })?;
     let mut hex = [0u8; NONCE_HEX_LENGTH];
     for (index, byte) in random.iter().enumerate() {
         hex[2 * index] = b"0123456789abcdef"[usize::from(byte >> 4)];
@@ -64,21 +74,11 @@ pub fn write_record(payload: &[u8]) -> io::Result<()> {
     line.push(b' ');
     line.extend_from_slice(payload);
     line.push(b'\n');
-    let mut written = 0;
-    while written < line.len() {
-        let rest = &line[written..];
+    transfer_all(line.len(), |done| {
+        let rest = &line[done..];
         // SAFETY: write reads at most `rest.len()` bytes from `rest`, which we own.
-        let count = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if count < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::Interrupted {
-                return Err(error);
-            }
-        } else {
-            written += count.cast_unsigned();
-        }
-    }
-    Ok(())
+        unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) }
+    })
 }
 
 /// The payloads of the lines of `records` that carry the current nonce, newline-separated; every other line
