@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import dataclasses
 import enum
 import json
 import os
+import pickle
 import sys
 import threading
 import warnings
@@ -32,7 +34,9 @@ from dataclasses import dataclass, field
 from acecoder import _engine
 
 __all__ = [
+    "CALL_ORACLES",
     "DEFAULT_PRELOAD",
+    "CallTest",
     "Engine",
     "EngineClosedError",
     "EngineError",
@@ -124,6 +128,55 @@ class IOTest:
             raise ValueError(f"IOTest.float_tolerance must be >= 0 or None, got {self.float_tolerance!r}")
 
 
+# Comparison rules a CallTest may name instead of equality (evalplus's special oracles; see calls.py).
+CALL_ORACLES = ("any", "not_none", "set", "or_zero", "surface_area", "digit_distance", "poly_root", "repr_digest")
+
+
+@dataclass(frozen=True)
+class CallTest:
+    """A function-call test (the HumanEval+/MBPP+ format): after the program runs, the harness calls
+    ``entry_point(*arguments)`` and compares the result with ``expected`` itself.
+
+    The result must be plain data equal to ``expected``, or, when ``atol`` is not zero, of the same type (and
+    length) and within ``atol + 1e-7 * |expected|`` element-wise. ``oracle`` names one of ``CALL_ORACLES`` instead
+    (evalplus's special cases: ``"set"`` compares as sets, ``"not_none"`` compares only whether the result is
+    None, ...; and ``"repr_digest"``: ``expected`` is the SHA-256 hex digest of the expected value's ``repr``, for
+    outputs too large to send). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test. Arguments and the
+    expected value are pickled once, here, so one CallTest can serve many programs cheaply.
+    """
+
+    entry_point: str
+    arguments: Sequence[object]
+    expected: object
+    atol: float = 0.0
+    oracle: str | None = None
+    cpu_seconds: float | None = None
+    wire: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.entry_point, str) or not self.entry_point.isidentifier():
+            raise ValueError(f"CallTest.entry_point must be an identifier, got {self.entry_point!r}")
+        if isinstance(self.arguments, (str, bytes)) or not isinstance(self.arguments, Sequence):
+            raise TypeError("CallTest.arguments must be a sequence of positional arguments")
+        if not isinstance(self.atol, (int, float)) or not self.atol >= 0:
+            raise ValueError(f"CallTest.atol must be a number >= 0, got {self.atol!r}")
+        if self.oracle is not None and self.oracle not in CALL_ORACLES:
+            raise ValueError(f"CallTest.oracle must be None or one of {', '.join(CALL_ORACLES)}, got {self.oracle!r}")
+        if self.cpu_seconds is not None and not (isinstance(self.cpu_seconds, (int, float)) and self.cpu_seconds > 0):
+            raise ValueError(f"CallTest.cpu_seconds must be > 0 or None, got {self.cpu_seconds!r}")
+        try:
+            arguments = base64.b64encode(pickle.dumps(tuple(self.arguments), protocol=4)).decode("ascii")
+            expected = base64.b64encode(pickle.dumps(self.expected, protocol=4)).decode("ascii")
+        except Exception as error:
+            raise ValueError(f"CallTest arguments and expected value must pickle: {error}") from error
+        wire = {
+            "kind": "call", "entry_point": self.entry_point, "arguments": arguments, "expected": expected,
+            "atol": float(self.atol), "oracle": self.oracle,
+            "cpu_seconds": None if self.cpu_seconds is None else float(self.cpu_seconds),
+        }  # fmt: skip
+        object.__setattr__(self, "wire", wire)
+
+
 @dataclass(frozen=True)
 class TestResult:
     """Outcome of one test."""
@@ -189,15 +242,22 @@ class ExecResult:
 
 
 
+Test = str | IOTest | CallTest
+
+
 def _encode_test(test: object, where: str) -> dict:
     if isinstance(test, str):
         return {"kind": "assert", "code": test}
+    if isinstance(test, CallTest):
+        return test.wire
     if isinstance(test, IOTest):
         return {"kind": "io", "stdin": test.stdin, "stdout": test.stdout, "float_tolerance": test.float_tolerance}
-    raise TypeError(f"{where} must be a str (a Python statement) or an IOTest, got {type(test).__name__}")
+    raise TypeError(f"{where} must be a str (a Python statement), an IOTest or a CallTest, got {type(test).__name__}")
 
 
-def _encode_jobs(programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]], seed: int) -> list[bytes]:
+def _encode_jobs(
+    programs: Sequence[str], tests: Sequence[Sequence[Test]], seed: int, fail_fast: bool = False
+) -> list[bytes]:
     """Validates the arguments and turns them into the engine's JSON job frames."""
     if isinstance(programs, (str, bytes)) or not isinstance(programs, Sequence):
         raise TypeError(f"programs must be a sequence of str, got {type(programs).__name__}")
@@ -216,9 +276,10 @@ def _encode_jobs(programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]
             )
         encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
         kinds = {test["kind"] for test in encoded}
-        if len(kinds) > 1:
-            raise ValueError(f"tests[{index}] mixes assert strings and IOTest cases; use one kind per program")
-        payload = json.dumps({"program": program, "tests": encoded, "seed": seed}, ensure_ascii=False)
+        if "io" in kinds and len(kinds) > 1:
+            raise ValueError(f"tests[{index}] mixes IOTest cases with other tests; use IOTests alone")
+        job = {"program": program, "tests": encoded, "seed": seed, "fail_fast": fail_fast}
+        payload = json.dumps(job, ensure_ascii=False)
         try:
             jobs.append(payload.encode("utf-8"))
         except UnicodeEncodeError:  # lone surrogates: keep the job, replace what cannot be encoded
@@ -309,32 +370,34 @@ class Engine:
     def run(
         self,
         programs: Sequence[str],
-        tests: Sequence[Sequence[str | IOTest]],
+        tests: Sequence[Sequence[Test]],
         *,
         callback: Callable[[int, ExecResult], object] | None = None,
+        fail_fast: bool = False,
     ) -> list[ExecResult]:
         """Runs every program against its tests; results in input order.
 
         ``callback(index, result)``, if given, is called as each job finishes (in completion order), e.g. to
-        advance a progress bar.
+        advance a progress bar. With ``fail_fast`` a program's tests stop at the first one that does not pass
+        (the rest are ``not_run``), as evalplus does.
         """
         if callback is None:
-            batch = self._submit(programs, tests)
+            batch = self._submit(programs, tests, fail_fast)
             return [ExecResult.from_json(text) for text in batch.collect()]
         results: list[ExecResult | None] = [None] * len(programs)
-        for index, result in self.stream(programs, tests):
+        for index, result in self.stream(programs, tests, fail_fast=fail_fast):
             results[index] = result
             callback(index, result)
         return results  # type: ignore[return-value]
 
     def stream(
-        self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]
+        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
     ) -> Iterator[tuple[int, ExecResult]]:
         """Yields ``(index, result)`` as each job finishes. Leaving the loop early cancels the jobs not started.
 
         The jobs are queued at once (not at the first ``next``), so they run while the caller prepares to iterate.
         """
-        return self._results_of(self._submit(programs, tests))
+        return self._results_of(self._submit(programs, tests, fail_fast))
 
     @staticmethod
     def _results_of(batch: _engine.NativeBatch) -> Iterator[tuple[int, ExecResult]]:
@@ -349,10 +412,10 @@ class Engine:
             batch.cancel()
 
     async def run_async(
-        self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]
+        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
     ) -> list[ExecResult]:
         """``run`` for asyncio code (e.g. TRL's async reward functions): the event loop keeps running meanwhile."""
-        batch = self._submit(programs, tests)
+        batch = self._submit(programs, tests, fail_fast)
         try:
             texts = await asyncio.to_thread(batch.collect)
         except asyncio.CancelledError:
@@ -360,8 +423,10 @@ class Engine:
             raise
         return [ExecResult.from_json(text) for text in texts]
 
-    def _submit(self, programs: Sequence[str], tests: Sequence[Sequence[str | IOTest]]) -> _engine.NativeBatch:
-        jobs = _encode_jobs(programs, tests, self.seed)
+    def _submit(
+        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], fail_fast: bool = False
+    ) -> _engine.NativeBatch:
+        jobs = _encode_jobs(programs, tests, self.seed, bool(fail_fast))
         if self._closed:
             raise EngineClosedError("the engine is closed")
         return self._pool.submit(jobs)
@@ -418,13 +483,16 @@ _shared_lock = threading.Lock()
 
 def run_batch(
     programs: Sequence[str],
-    tests: Sequence[Sequence[str | IOTest]],
+    tests: Sequence[Sequence[Test]],
+    *,
+    fail_fast: bool = False,
     **options: object,
 ) -> list[ExecResult]:
     """Runs jobs through a shared engine, created on first use for these ``options`` and reused afterwards.
 
     ``options`` are ``Engine``'s keyword arguments (``workers``, ``limits``, ``preload``, ``seccomp``, ``python``,
-    ``seed``). Shared engines close when the process exits (or with ``shutdown_shared_engines()``).
+    ``seed``); ``fail_fast`` is ``Engine.run``'s. Shared engines close when the process exits (or with
+    ``shutdown_shared_engines()``).
     """
     key = repr(sorted(options.items()))
     with _shared_lock:
@@ -432,7 +500,7 @@ def run_batch(
         if engine is None or engine.closed:
             engine = Engine(**options)  # type: ignore[arg-type]
             _shared_engines[key] = engine
-    return engine.run(programs, tests)
+    return engine.run(programs, tests, fail_fast=fail_fast)
 
 
 def shutdown_shared_engines() -> None:

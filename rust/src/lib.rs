@@ -34,6 +34,8 @@ pub use protocol::{Job, JobResult, Status, TestCase, TestResult};
 pub const HARNESS: &str = concat!(
     include_str!("harness/strict.py"),
     "\n",
+    include_str!("harness/calls.py"),
+    "\n",
     include_str!("harness/child.py"),
     "\n",
     include_str!("harness/planning.py"),

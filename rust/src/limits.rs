@@ -89,9 +89,14 @@ impl Limits {
     /// after every test that kills its child. The host uses this (plus slack) to detect a hung worker.
     #[must_use]
     pub fn job_wall_bound_seconds(&self, test_count: usize) -> f64 {
-        #[expect(clippy::cast_precision_loss, reason = "test counts are far below 2^52")]
-        let tests = test_count as f64;
-        (tests + 1.0) * self.wall_seconds(self.program_cpu_seconds) + tests * self.wall_seconds(self.test_cpu_seconds)
+        self.job_wall_bound_for(std::iter::repeat_n(self.test_cpu_seconds, test_count))
+    }
+
+    /// [`Limits::job_wall_bound_seconds`] for tests with their own CPU-time limits.
+    #[must_use]
+    pub fn job_wall_bound_for(&self, test_cpu_seconds: impl Iterator<Item = f64>) -> f64 {
+        let program = self.wall_seconds(self.program_cpu_seconds);
+        test_cpu_seconds.map(|seconds| program + self.wall_seconds(seconds)).sum::<f64>() + program
     }
 }
 

@@ -208,24 +208,31 @@ impl Pool {
         let encoded = jobs
             .into_iter()
             .map(|job| {
-                let test_count = job.tests.len();
-                serde_json::to_vec(&job).map(|payload| (payload, test_count))
+                let bound = self.job_wall_bound_seconds(&job);
+                serde_json::to_vec(&job).map(|payload| (payload, job.tests.len(), bound))
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| EngineError::InvalidConfig(error.to_string()))?;
         Ok(self.submit_encoded(encoded))
     }
 
-    /// Queues jobs already encoded as JSON frames, each with its test count.
+    /// The longest the job may legitimately take in a worker (see [`Limits::job_wall_bound_for`]).
     #[must_use]
-    pub fn submit_encoded(&self, jobs: Vec<(Vec<u8>, usize)>) -> Batch {
+    pub fn job_wall_bound_seconds(&self, job: &Job) -> f64 {
+        let default = self.limits.test_cpu_seconds;
+        self.limits.job_wall_bound_for(job.tests.iter().map(|test| test.cpu_seconds(default)))
+    }
+
+    /// Queues jobs already encoded as JSON frames, each with its test count and wall-clock bound in seconds
+    /// ([`Pool::job_wall_bound_seconds`]).
+    #[must_use]
+    pub fn submit_encoded(&self, jobs: Vec<(Vec<u8>, usize, f64)>) -> Batch {
         let (sender, receiver) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         let total = jobs.len();
         let mut queue = lock(&self.shared.queue);
         if !queue.closed {
-            for (index, (payload, test_count)) in jobs.into_iter().enumerate() {
-                let bound = self.limits.job_wall_bound_seconds(test_count);
+            for (index, (payload, test_count, bound)) in jobs.into_iter().enumerate() {
                 let wall_bound = Duration::from_secs_f64(bound.min(1e7)) + HOST_SLACK;
                 let sender = sender.clone();
                 let cancelled = Arc::clone(&cancelled);

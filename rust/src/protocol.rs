@@ -11,8 +11,9 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-/// Largest frame either side accepts (64 MiB): a job with more bytes than this is refused as invalid input.
-pub const MAX_FRAME_BYTES: usize = 64 << 20;
+/// Largest frame either side accepts (256 MiB: an evalplus task can expect a single output of tens of megabytes);
+/// a job with more bytes than this is refused as invalid input.
+pub const MAX_FRAME_BYTES: usize = 256 << 20;
 
 /// Outcome of one test, or of a whole job (the first test that did not pass decides the job's status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,6 +57,32 @@ pub enum TestCase {
     /// The program runs as `__main__` with `stdin`; its stdout must equal `stdout` after whitespace
     /// normalisation, numbers within `float_tolerance` when given.
     Io { stdin: String, stdout: String, float_tolerance: Option<f64> },
+    /// A call of the program's function `entry_point` (evalplus style): `arguments` (a tuple) and `expected` are
+    /// base64 pickles made by the caller, decoded by the zygote before the child exists; the harness calls the
+    /// function and compares its result itself, exactly or within `atol`, or by the named `oracle`.
+    Call {
+        entry_point: String,
+        arguments: String,
+        expected: String,
+        #[serde(default)]
+        atol: f64,
+        #[serde(default)]
+        oracle: Option<String>,
+        /// This test's CPU-time limit, instead of the engine's `test_cpu_seconds`.
+        #[serde(default)]
+        cpu_seconds: Option<f64>,
+    },
+}
+
+impl TestCase {
+    /// This test's CPU-time limit, given the engine's default.
+    #[must_use]
+    pub fn cpu_seconds(&self, default: f64) -> f64 {
+        match self {
+            TestCase::Call { cpu_seconds: Some(seconds), .. } => *seconds,
+            _ => default,
+        }
+    }
 }
 
 /// One unit of work: a program and its tests.
@@ -65,6 +92,9 @@ pub struct Job {
     pub tests: Vec<TestCase>,
     /// Seed for `random` (and numpy, if loaded) in the job's child.
     pub seed: u64,
+    /// Stop at the first test that does not pass; the rest are `not_run` (evalplus's fast check).
+    #[serde(default)]
+    pub fail_fast: bool,
 }
 
 /// First frame a worker sends once it has started and pre-imported its modules.
@@ -200,6 +230,14 @@ mod tests {
         let io: TestCase =
             serde_json::from_str(r#"{"kind":"io","stdin":"1\n","stdout":"2\n","float_tolerance":null}"#).unwrap();
         assert!(matches!(io, TestCase::Io { .. }));
+        let call: TestCase = serde_json::from_str(
+            r#"{"kind":"call","entry_point":"f","arguments":"gAQpLg==","expected":"gARLAi4=","cpu_seconds":2.5}"#,
+        )
+        .unwrap();
+        assert!((call.cpu_seconds(4.0) - 2.5).abs() < 1e-12);
+        assert!((case.cpu_seconds(4.0) - 4.0).abs() < 1e-12);
+        let job: Job = serde_json::from_str(r#"{"program":"","tests":[],"seed":0}"#).unwrap();
+        assert!(!job.fail_fast);
     }
 
     #[test]

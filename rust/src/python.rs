@@ -57,7 +57,8 @@ impl NativePool {
             for (index, payload) in jobs.into_iter().enumerate() {
                 let job: Job = serde_json::from_slice(&payload)
                     .map_err(|error| PyValueError::new_err(format!("job {index} is malformed: {error}")))?;
-                encoded.push((payload, job.tests.len()));
+                let bound = self.pool.job_wall_bound_seconds(&job);
+                encoded.push((payload, job.tests.len(), bound));
             }
             Ok::<_, PyErr>(self.pool.submit_encoded(encoded))
         })?;

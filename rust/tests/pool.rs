@@ -96,6 +96,7 @@ fn stdin_stdout_tests_are_judged_by_the_zygote() {
         program: "a, b = map(int, input().split())\nprint(a + b)\n".into(),
         tests: vec![io("1 2\n", "3\n"), io("2 2\n", "5"), io("oops", "0")],
         seed: 0,
+        fail_fast: false,
     };
     let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();

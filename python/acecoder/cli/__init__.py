@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from acecoder.cli import bench, demo
+from acecoder.cli import bench, demo, evaluate
 
-VERBS = {"demo": demo, "bench": bench}
+VERBS = {"demo": demo, "evaluate": evaluate, "bench": bench}
 
 
 def build_parser() -> argparse.ArgumentParser:

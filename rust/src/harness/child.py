@@ -1,6 +1,6 @@
 """The job's side of the harness: what runs in a forked child, inside the sandbox.
 
-Part of the zygote harness (HARNESS = ``strict.py`` + this file + ``planning.py`` + ``zygote.py``, run as one
+Part of the zygote harness (HARNESS = ``strict.py`` + ``calls.py`` + this file + ``planning.py`` + ``zygote.py``, run as one
 ``python -s -S -c`` script); stdlib only. The child enters the sandbox through the engine's library, runs the
 program and then each test under a CPU-time limit, and appends one nonce-stamped record per step to its record
 file. Everything here runs after untrusted code may have patched the interpreter, so it uses only references
@@ -129,6 +129,8 @@ def _execute_step(step, namespace):
         _exec(step[1], namespace)
     elif kind == "assert":
         run_assert(step, namespace, _exec, _eval)
+    elif kind == "call":
+        run_call(step, namespace)
     else:  # ("error", type, message): the test itself does not compile
         raise _CompileFailure(step[1], step[2])
 
@@ -176,9 +178,22 @@ def install_audit_hook(zygote):
     sys.addaudithook(hook)
 
 
+_clock_stopped_at = None
+
+
+def stop_step_clock():
+    """Ends the current step's CPU-time limit early: a call test's function has returned, and the time the harness
+    then spends judging its result (a huge output takes seconds to check) is not the program's."""
+    global _clock_stopped_at
+    _setitimer(signal.ITIMER_PROF, 0, 0)
+    _clock_stopped_at = _process_time()
+
+
 def run_step(step, namespace, cpu_limit):
     """Runs one step (the program's code object, or a compiled test) with a CPU-time limit; returns its verdict."""
+    global _clock_stopped_at
     _timer_fired()  # forget signals from before this step
+    _clock_stopped_at = None
     cpu_started = _process_time()
     outcome = None
     try:
@@ -206,7 +221,7 @@ def run_step(step, namespace, cpu_limit):
         outcome["exit_code"] = code if code is None or type(code) is int else 1
     except _BaseException as error:  # KeyboardInterrupt, custom BaseExceptions: errors, not passes
         outcome = verdict("error", safe_type_name(error), safe_message(error))
-    cpu_used = _process_time() - cpu_started
+    cpu_used = (_process_time() if _clock_stopped_at is None else _clock_stopped_at) - cpu_started
     if outcome is None:
         outcome = verdict("passed")
     # The CPU timer fired (its signal number is in the wakeup pipe), or the process clock shows the limit reached
@@ -266,10 +281,14 @@ def run_assert_child(job, first, record, limits):
     if outcome["status"] != "passed":
         return
     steps = job["steps"]
+    seconds = job["test_seconds"]
+    fail_fast = job.get("fail_fast", False)
     for index in range(first, len(steps)):
-        outcome = run_step(steps[index], namespace, limits["test_cpu_seconds"])
+        outcome = run_step(steps[index], namespace, seconds[index])
         outcome.pop("exit_code", None)
         record("end", outcome, index)
+        if fail_fast and outcome["status"] != "passed":
+            return
 
 
 def run_io_child(job, io_case, record, limits):

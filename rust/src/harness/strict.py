@@ -163,9 +163,17 @@ _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_
 
 
 def _code(node, filename):
-    expression = ast.Expression(body=node)
-    ast.fix_missing_locations(expression)
-    return compile(expression, filename, "eval")
+    """The code of one expression of the test being compiled.
+
+    Compiling the expression's own source text is twice as fast as compiling its syntax tree (which CPython must
+    first validate and convert back); the tree is the fallback for an expression spread over several lines."""
+    if node.lineno == node.end_lineno:
+        line = _current_lines[node.lineno - 1]
+        try:
+            return compile(line[node.col_offset : node.end_col_offset], filename, "eval")
+        except SyntaxError:
+            pass  # a segment that does not stand alone: compile the tree instead
+    return compile(ast.Expression(body=node), filename, "eval")
 
 
 def _math_aliases(statements):
@@ -184,6 +192,7 @@ def _math_aliases(statements):
 
 
 _current_aliases = {"math": None}
+_current_lines = []  # the test being compiled, as UTF-8 lines (the parser's column offsets count bytes)
 
 
 def _expression(node, filename):
@@ -258,8 +267,9 @@ def compile_test(source, filename, strict):
     if not tree.body or not isinstance(tree.body[-1], ast.Assert):
         return ("exec", compile(tree, filename, "exec"))
     final = tree.body[-1]
-    global _current_aliases
+    global _current_aliases, _current_lines
     _current_aliases = _math_aliases(tree.body[:-1])
+    _current_lines = source.encode("utf-8").splitlines() if isinstance(source, str) else source.splitlines()
     prefix = None
     if len(tree.body) > 1:
         prefix = compile(ast.Module(body=tree.body[:-1], type_ignores=[]), filename, "exec")

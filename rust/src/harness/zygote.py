@@ -1,7 +1,7 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
-Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``child.py`` +
-``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must come first).
+Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``calls.py`` +
+``child.py`` + ``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must come first).
 It imports only the standard library (plus the modules named in the config's ``preload``) and the engine's own
 shared library through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records.
 It serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
@@ -190,10 +190,19 @@ class Zygote:
             self.test_cache[source] = step
         return step
 
+    def step(self, test):
+        if test["kind"] == "call":
+            # Not cached: each job's child must get its own objects (a function may mutate its arguments).
+            return compile_call(test)
+        return self.compiled(test["code"])
+
     def run_assert_job(self, job):
         tests = job["tests"]
         count = len(tests)
-        job["steps"] = tuple(self.compiled(test["code"]) for test in tests)
+        default_seconds = self.limits["test_cpu_seconds"]
+        job["steps"] = tuple(self.step(test) for test in tests)
+        job["test_seconds"] = tuple(test.get("cpu_seconds") or default_seconds for test in tests)
+        fail_fast = job.get("fail_fast", False)
         verdicts = [None] * count
         result = {"tests": verdicts, "exception_type": None, "message": None}
         first = 0
@@ -214,10 +223,18 @@ class Zygote:
             missing = [index for index in range(first, count) if verdicts[index] is None]
             if not missing:
                 break
+            if fail_fast and any(verdicts[index]["status"] != "passed" for index in range(first, missing[0])):
+                for index in missing:  # the child stopped at a failure, as asked
+                    verdicts[index] = not_run()
+                break
             # The child died (or was killed) during test `missing[0]`: that test gets the death's verdict, and a
-            # fresh child continues after it.
+            # fresh child continues after it (or, failing fast, nothing more runs).
             verdicts[missing[0]] = outcome["death"]
             first = missing[0] + 1
+            if fail_fast:
+                for index in range(first, count):
+                    verdicts[index] = not_run()
+                break
             if first >= count:
                 break
         return result
@@ -225,6 +242,9 @@ class Zygote:
     def run_io_job(self, job):
         verdicts = []
         for test in job["tests"]:
+            if verdicts and job.get("fail_fast", False) and verdicts[-1]["status"] != "passed":
+                verdicts.append(not_run())
+                continue
             outcome = self.run_child(job, 0, io_case=test)
             verdicts.append(outcome["io"] or outcome["death"])
         return {"tests": verdicts, "exception_type": None, "message": None}
@@ -247,8 +267,11 @@ class Zygote:
             stdin_file = os.memfd_create("acecoder-stdin", 0)
             os.write(stdin_file, io_case["stdin"].encode("utf-8", "replace"))
             os.lseek(stdin_file, 0, os.SEEK_SET)
-        remaining = 1 if io_case is not None else len(job["tests"]) - first
-        cpu_budget = limits["program_cpu_seconds"] + remaining * limits["test_cpu_seconds"]
+        if io_case is not None:
+            tests_seconds = limits["test_cpu_seconds"]
+        else:
+            tests_seconds = sum(job["test_seconds"][first:])
+        cpu_budget = limits["program_cpu_seconds"] + tests_seconds
         self.cpu_budget = int(cpu_budget) + 1
         if self.renew_nonce() != 0:
             raise RuntimeError("cannot draw a record nonce")
@@ -261,7 +284,7 @@ class Zygote:
             os.setpgid(pid, pid)
         except OSError:
             pass  # the child already did it, or already exited
-        return self.watch(pid, io_case)
+        return self.watch(pid, io_case, max(job.get("test_seconds") or (0,), default=0))
 
     def read_records(self, start=0):
         """The verified records the child appended since byte `start`, and the offset after them."""
@@ -283,7 +306,7 @@ class Zygote:
                     pass
         return records, end
 
-    def watch(self, pid, io_case):
+    def watch(self, pid, io_case, longest_test_seconds):
         """Waits for the child to exit, killing it when a step outlives its wall-clock backstop, then collects
         its records.
 
@@ -294,7 +317,7 @@ class Zygote:
         limits = self.limits
         wall = limits["wall_multiplier"]
         slack = limits["wall_slack_seconds"]
-        test_wall = limits["test_cpu_seconds"] * wall + slack
+        test_wall = max(limits["test_cpu_seconds"], longest_test_seconds) * wall + slack
         program_wall = test_wall if io_case is not None else limits["program_cpu_seconds"] * wall + slack
         pidfd = os.pidfd_open(pid)
         started = time.monotonic()

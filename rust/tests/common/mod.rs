@@ -67,5 +67,6 @@ pub fn assert_job(program: &str, tests: &[&str]) -> Job {
         program: program.to_owned(),
         tests: tests.iter().map(|code| TestCase::Assert { code: (*code).to_owned() }).collect(),
         seed: 0,
+        fail_fast: false,
     }
 }

@@ -1,0 +1,304 @@
+"""Benchmark evaluation with evalplus's verdicts: HumanEval(+) and MBPP(+), through the engine.
+
+What evalplus 0.3.1 does (``evalplus/evaluate.py`` and ``evalplus/eval/__init__.py``), and how acecoder matches it:
+
+- A sample is ``{"task_id", "solution"}``, or ``{"task_id", "completion"}`` appended to the task's prompt.
+- Each sample runs twice, on ``base_input`` and on ``plus_input``, each time in a fresh process, stopping at the
+  first input that fails (its "fast check"). Here: two engine jobs, ``fail_fast=True``, one ``CallTest`` per input.
+- Per input, a time limit of ``max(1 s, 4 x the canonical solution's time on it)``; here a CPU-time limit of the
+  same size (load on the machine cannot turn a pass into a timeout).
+- Outputs are compared exactly, then by the special oracles of a few tasks, then within ``atol`` for floats
+  (``harness/calls.py`` in the engine does this, on plain values).
+- Status of each run: ``pass``; ``fail`` when the program raises, an input fails, raises or exceeds its time limit;
+  ``timeout`` when the process itself dies or hangs (evalplus sees no result from it).
+- The plus verdict counts only when the base verdict is ``pass`` too (``pass@k`` for "base + extra tests").
+
+Known differences, all deliberate: a result must be plain data (an object with a lying ``__eq__`` fails), output
+beyond the engine's cap fails, and HumanEval/32's oracle counts a correct root as a pass (evalplus 0.3.1's
+``continue`` skips the bookkeeping for that task, so every solution of it fails there, the canonical one included).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from acecoder.data.benchmarks import data_file, file_digest, load_humaneval_plus, load_mbpp_plus
+from acecoder.eval.expected import load_expected_outputs
+from acecoder.eval.passk import allowed_ks, mean_pass_at_k
+from acecoder.exec import CallTest, Engine, ExecResult, Limits, Status
+
+# evalplus's defaults (evalplus/config.py).
+MIN_TIME_LIMIT = 1.0
+TIME_LIMIT_FACTOR = 4.0
+FLOAT_TOLERANCE = 1e-6  # the tolerance evalplus applies once an expected value is a float and the task has none
+
+# Entry points with a special oracle (evalplus/eval/_special_oracle.py and unsafe_execute).
+_MBPP_ORACLES = {
+    "are_equivalent": "any", "sum_div": "or_zero", "surface_Area": "surface_area",
+    "digit_distance_nums": "digit_distance", "check_str": "not_none", "text_match_three": "not_none",
+    "text_starta_endb": "not_none",
+    **{name: "set" for name in (
+        "similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly", "larg_nnum",
+        "intersection_array", "find_dissimilar", "Diff",
+    )},
+}  # fmt: skip
+_HUMANEVAL_ORACLES = {"find_zero": "poly_root"}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One evaluation target: which dataset (``family``) and whether the extra (plus) inputs count."""
+
+    name: str
+    family: str  # "humaneval" or "mbpp": evalplus's dataset name
+    plus: bool
+
+    def load(self, path: str | Path | None = None) -> dict[str, dict]:
+        return load_humaneval_plus(path) if self.family == "humaneval" else load_mbpp_plus(path)
+
+    def data_path(self, path: str | Path | None = None) -> Path:
+        return data_file("humaneval_plus" if self.family == "humaneval" else "mbpp_plus", path)
+
+
+BENCHMARKS = {
+    "humaneval": Benchmark("humaneval", "humaneval", plus=False),
+    "humaneval+": Benchmark("humaneval+", "humaneval", plus=True),
+    "mbpp": Benchmark("mbpp", "mbpp", plus=False),
+    "mbpp+": Benchmark("mbpp+", "mbpp", plus=True),
+}
+
+
+def get_benchmark(name: str) -> Benchmark:
+    try:
+        return BENCHMARKS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}") from None
+
+
+def _is_floats(value: object) -> bool:
+    """evalplus's ``is_floats``: a float, or a non-empty list/tuple of floats."""
+    if isinstance(value, float):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(item, float) for item in value)
+
+
+def build_tests(
+    task: Mapping,
+    family: str,
+    split: str,
+    expected: Mapping[str, list],
+    *,
+    min_time_limit: float = MIN_TIME_LIMIT,
+    time_limit_factor: float = TIME_LIMIT_FACTOR,
+) -> list[CallTest]:
+    """One CallTest per input of ``task``'s ``split``, with evalplus's tolerance, oracle and time limit."""
+    oracles = _MBPP_ORACLES if family == "mbpp" else _HUMANEVAL_ORACLES
+    oracle = oracles.get(task["entry_point"])
+    atol = float(task.get("atol") or 0.0)
+    digests = expected.get(f"{split}_digest", {})
+    tests = []
+    for index, (arguments, output, seconds) in enumerate(
+        zip(task[f"{split}_input"], expected[split], expected[f"{split}_time"])
+    ):
+        limit = max(min_time_limit, time_limit_factor * seconds)
+        if index in digests:  # an output too large to carry (see expected.DIGEST_ABOVE_BYTES)
+            tests.append(CallTest(task["entry_point"], arguments, digests[index], oracle="repr_digest", cpu_seconds=limit))
+            continue
+        # evalplus raises its tolerance to 1e-6 at the first float expected value and keeps it for the inputs
+        # after it (the variable persists across its loop), so the effective tolerance depends on the order.
+        if atol == 0 and _is_floats(output):
+            atol = FLOAT_TOLERANCE
+        tests.append(CallTest(task["entry_point"], arguments, output, atol=atol, oracle=oracle, cpu_seconds=limit))
+    return tests
+
+
+def evalplus_status(result: ExecResult) -> str:
+    """``pass``, ``fail`` or ``timeout`` for one run, as evalplus reports it."""
+    if result.status == Status.PASSED:
+        return "pass"
+    first = next((test for test in result.tests if test.status != Status.PASSED), None)
+    if first is None or first.status == Status.NOT_RUN:
+        # The program itself did not finish: evalplus has no time limit around it, only the process's.
+        return "timeout" if result.status in (Status.TIMEOUT, Status.KILLED) else "fail"
+    # A test that raised, failed or ran out of time fails the run; a process that died gives evalplus no result.
+    return "timeout" if first.status == Status.KILLED else "fail"
+
+
+# Most tasks fit one job; a task whose inputs and expected outputs are huge (HumanEval/130) is split into jobs of
+# about this many encoded bytes, so that jobs stay small and balanced (a single larger input gets a job of its own).
+CHUNK_BYTES = 8 << 20
+
+
+def _chunks(tests: list[CallTest]) -> list[tuple[int, list[CallTest]]]:
+    """``tests`` in consecutive runs of at most CHUNK_BYTES encoded bytes, each with its first index."""
+    chunks: list[tuple[int, list[CallTest]]] = []
+    current: list[CallTest] = []
+    size = 0
+    for index, test in enumerate(tests):
+        weight = len(test.wire["arguments"]) + len(test.wire["expected"])
+        if current and size + weight > CHUNK_BYTES:
+            chunks.append((index - len(current), current))
+            current, size = [], 0
+        current.append(test)
+        size += weight
+    chunks.append((len(tests) - len(current), current))
+    return chunks
+
+
+def _first_failure(parts: Mapping[int, tuple[str, list]]) -> tuple[str, list]:
+    """The verdict of a split run as chunks: the first chunk (in input order) that did not pass decides."""
+    for chunk in sorted(parts):
+        if parts[chunk][0] != "pass":
+            return parts[chunk]
+    return ("pass", [])
+
+
+def _failing_input(result: ExecResult, raw_inputs: Sequence) -> list:
+    for index, test in enumerate(result.tests):
+        if test.status != Status.PASSED:
+            return [] if test.status == Status.NOT_RUN else [raw_inputs[index]]
+    return []
+
+
+@dataclass
+class Sample:
+    task_id: str
+    solution: str
+    line: int
+
+
+def read_samples(path: str | Path, tasks: Mapping[str, Mapping]) -> tuple[list[Sample], list[str]]:
+    """Samples from an evalplus samples file (JSON lines), and warnings for lines that cannot be evaluated."""
+    samples, warnings = [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
+                raise ValueError(f"{path}:{number}: a sample needs a string task_id")
+            task = tasks.get(row["task_id"])
+            if task is None:
+                warnings.append(f"{path}:{number}: task {row['task_id']} is not in the benchmark; skipped")
+                continue
+            if isinstance(row.get("solution"), str):
+                solution = row["solution"]
+            elif isinstance(row.get("completion"), str):
+                solution = task["prompt"] + row["completion"]
+            else:
+                raise ValueError(f"{path}:{number}: a sample needs a string 'solution' or 'completion'")
+            samples.append(Sample(row["task_id"], solution, number))
+    return samples, warnings
+
+
+@dataclass
+class Evaluation:
+    """Everything one evaluation produced: evalplus's results document and the pass@k figures."""
+
+    results: dict
+    pass_at_k: dict[str, dict[str, float]]
+    sandbox_errors: int
+
+
+def evaluation_engine(workers: int | None = None) -> Engine:
+    # evalplus caps a run's address space at 4 GB; the per-test CPU limits come with each CallTest.
+    return Engine(workers=workers, limits=Limits(memory_bytes=4 << 30, test_cpu_seconds=MIN_TIME_LIMIT))
+
+
+def evaluate(
+    benchmark: Benchmark | str,
+    samples: Iterable[Sample],
+    *,
+    data_path: str | Path | None = None,
+    workers: int | None = None,
+    min_time_limit: float = MIN_TIME_LIMIT,
+    time_limit_factor: float = TIME_LIMIT_FACTOR,
+    on_progress: Callable[[str, int, int], object] | None = None,
+    engine: Engine | None = None,
+) -> Evaluation:
+    """Evaluates samples on a benchmark; ``on_progress(stage, done, total)`` reports each stage's progress."""
+    if isinstance(benchmark, str):
+        benchmark = get_benchmark(benchmark)
+    tasks = benchmark.load(data_path)
+    source = benchmark.data_path(data_path)
+    digest = file_digest(source)
+    samples = list(samples)
+    wanted = {sample.task_id for sample in samples}
+    expected = load_expected_outputs(
+        {task_id: tasks[task_id] for task_id in sorted(wanted)}, benchmark.family, digest, workers=workers,
+        on_progress=None if on_progress is None else lambda done, total: on_progress("expected outputs", done, total),
+    )  # fmt: skip
+    splits = ("base", "plus") if benchmark.plus else ("base",)
+    tests = {
+        (task_id, split): build_tests(
+            tasks[task_id], benchmark.family, split, expected[task_id],
+            min_time_limit=min_time_limit, time_limit_factor=time_limit_factor,
+        )
+        for task_id in sorted(wanted) for split in splits
+    }  # fmt: skip
+    chunks = {key: _chunks(key_tests) for key, key_tests in tests.items()}
+    # One job per (sample, split, chunk); chunk results are combined in input order below.
+    keys = [
+        (position, split, chunk)
+        for position in range(len(samples)) for split in splits
+        for chunk in range(len(chunks[samples[position].task_id, split]))
+    ]  # fmt: skip
+    programs = [samples[position].solution for position, _, _ in keys]
+    job_tests = [chunks[samples[position].task_id, split][chunk][1] for position, split, chunk in keys]
+    outcomes: dict[tuple[int, str], dict[int, tuple[str, list]]] = {}
+    sandbox_errors = 0
+    owned = engine is None
+    engine = engine or evaluation_engine(workers)
+    try:
+        stream = engine.stream(programs, job_tests, fail_fast=True)
+        for done, (index, result) in enumerate(stream, start=1):
+            position, split, chunk = keys[index]
+            sandbox_errors += result.status == Status.SANDBOX_ERROR
+            offset = chunks[samples[position].task_id, split][chunk][0]
+            raw = tasks[samples[position].task_id][f"{split}_input"][offset:]
+            outcomes.setdefault((position, split), {})[chunk] = (evalplus_status(result), _failing_input(result, raw))
+            if on_progress is not None:
+                on_progress("samples", done, len(keys))
+    finally:
+        if owned:
+            engine.close()
+    statuses = {key: _first_failure(parts) for key, parts in outcomes.items()}
+    results = _results_document(samples, statuses, benchmark, digest)
+    return Evaluation(results, summarize(results, benchmark.plus), sandbox_errors)
+
+
+def _results_document(samples: list[Sample], statuses: Mapping, benchmark: Benchmark, digest: str) -> dict:
+    document: dict = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": digest, "eval": {}}
+    for position, sample in enumerate(samples):
+        base_status, base_fail = statuses[position, "base"]
+        plus_status, plus_fail = statuses.get((position, "plus"), (None, []))
+        document["eval"].setdefault(sample.task_id, []).append({
+            "task_id": sample.task_id, "solution": sample.solution,
+            "base_status": base_status, "plus_status": plus_status,
+            "base_fail_tests": _jsonable(base_fail), "plus_fail_tests": _jsonable(plus_fail),
+        })  # fmt: skip
+    return document
+
+
+def _jsonable(inputs: list) -> list:
+    """Failing inputs as JSON can hold them (sets and complex numbers become lists and strings, as in evalplus)."""
+    return json.loads(json.dumps(inputs, default=lambda value: list(value) if isinstance(value, (set, frozenset)) else str(value)))
+
+
+def summarize(results: Mapping, plus: bool) -> dict[str, dict[str, float]]:
+    """pass@k for base (and base + plus) for every k the samples allow, from an evalplus results document."""
+    per_task = list(results["eval"].values())
+    totals = [len(runs) for runs in per_task]
+    base = [sum(run["base_status"] == "pass" for run in runs) for runs in per_task]
+    figures = {"base": {f"pass@{k}": mean_pass_at_k(totals, base, k) for k in allowed_ks(totals)}}
+    if plus:
+        both = [sum(run["base_status"] == run["plus_status"] == "pass" for run in runs) for runs in per_task]
+        figures["plus"] = {f"pass@{k}": mean_pass_at_k(totals, both, k) for k in allowed_ks(totals)}
+    return figures
