@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import base64
+import binascii
 import dataclasses
 import enum
 import json
@@ -165,8 +165,8 @@ class CallTest:
         if self.cpu_seconds is not None and not (isinstance(self.cpu_seconds, (int, float)) and self.cpu_seconds > 0):
             raise ValueError(f"CallTest.cpu_seconds must be > 0 or None, got {self.cpu_seconds!r}")
         try:
-            arguments = base64.b64encode(pickle.dumps(tuple(self.arguments), protocol=4)).decode("ascii")
-            expected = base64.b64encode(pickle.dumps(self.expected, protocol=4)).decode("ascii")
+            arguments = binascii.b2a_base64(pickle.dumps(tuple(self.arguments), protocol=4), newline=False).decode()
+            expected = binascii.b2a_base64(pickle.dumps(self.expected, protocol=4), newline=False).decode()
         except Exception as error:
             raise ValueError(f"CallTest arguments and expected value must pickle: {error}") from error
         wire = {
@@ -266,6 +266,9 @@ def _encode_jobs(
     if len(programs) != len(tests):
         raise ValueError(f"got {len(programs)} programs but {len(tests)} test lists: one list per program")
     jobs = []
+    # Many programs often share one test list (a question's samples): it is encoded once. The list itself is kept
+    # with its encoding, so its id cannot be reused by another object during this call.
+    encoded_lists: dict[int, tuple[object, str]] = {}
     for index, (program, program_tests) in enumerate(zip(programs, tests)):
         if not isinstance(program, str):
             raise TypeError(f"programs[{index}] must be a str, got {type(program).__name__}")
@@ -274,12 +277,16 @@ def _encode_jobs(
                 f"tests[{index}] must be a sequence of tests (e.g. a list of assert strings), "
                 f"got {type(program_tests).__name__}"
             )
-        encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
-        kinds = {test["kind"] for test in encoded}
-        if "io" in kinds and len(kinds) > 1:
-            raise ValueError(f"tests[{index}] mixes IOTest cases with other tests; use IOTests alone")
-        job = {"program": program, "tests": encoded, "seed": seed, "fail_fast": fail_fast}
-        payload = json.dumps(job, ensure_ascii=False)
+        known = encoded_lists.get(id(program_tests))
+        if known is None:
+            encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
+            kinds = {test["kind"] for test in encoded}
+            if "io" in kinds and len(kinds) > 1:
+                raise ValueError(f"tests[{index}] mixes IOTest cases with other tests; use IOTests alone")
+            known = encoded_lists[id(program_tests)] = (program_tests, json.dumps(encoded, ensure_ascii=False))
+        payload = '{"program":%s,"tests":%s,"seed":%d,"fail_fast":%s}' % (
+            json.dumps(program, ensure_ascii=False), known[1], seed, "true" if fail_fast else "false"
+        )
         try:
             jobs.append(payload.encode("utf-8"))
         except UnicodeEncodeError:  # lone surrogates: keep the job, replace what cannot be encoded

@@ -128,24 +128,33 @@ def evalplus_status(result: ExecResult) -> str:
     return "timeout" if first.status == Status.KILLED else "fail"
 
 
-# Most tasks fit one job; a task whose inputs and expected outputs are huge (HumanEval/130) is split into jobs of
-# about this many encoded bytes, so that jobs stay small and balanced (a single larger input gets a job of its own).
+# Most tasks fit one job; a task whose inputs and outputs are huge (HumanEval/130) is split into jobs of about
+# this many encoded bytes. (Splitting by compute time as well was tried: a sample that fails early then still runs
+# every later chunk, which cost more than the better balance saved. Starting the longest jobs first is enough.)
 CHUNK_BYTES = 8 << 20
 
 
-def _chunks(tests: list[CallTest]) -> list[tuple[int, list[CallTest]]]:
-    """``tests`` in consecutive runs of at most CHUNK_BYTES encoded bytes, each with its first index."""
-    chunks: list[tuple[int, list[CallTest]]] = []
-    current: list[CallTest] = []
+@dataclass
+class Chunk:
+    start: int  # index of the first test in the task's split
+    tests: list[CallTest]
+    seconds: float  # the canonical solution's time on these inputs: the order jobs are started in
+
+
+def _chunks(tests: list[CallTest], seconds: Sequence[float]) -> list[Chunk]:
+    """``tests`` in consecutive runs of at most CHUNK_BYTES encoded bytes."""
+    chunks = [Chunk(0, [], 0.0)]
     size = 0
-    for index, test in enumerate(tests):
+    for index, (test, cost) in enumerate(zip(tests, seconds)):
         weight = len(test.wire["arguments"]) + len(test.wire["expected"])
-        if current and size + weight > CHUNK_BYTES:
-            chunks.append((index - len(current), current))
-            current, size = [], 0
-        current.append(test)
+        current = chunks[-1]
+        if current.tests and size + weight > CHUNK_BYTES:
+            current = Chunk(index, [], 0.0)
+            chunks.append(current)
+            size = 0
+        current.tests.append(test)
+        current.seconds += cost
         size += weight
-    chunks.append((len(tests) - len(current), current))
     return chunks
 
 
@@ -243,15 +252,19 @@ def evaluate(
         )
         for task_id in sorted(wanted) for split in splits
     }  # fmt: skip
-    chunks = {key: _chunks(key_tests) for key, key_tests in tests.items()}
-    # One job per (sample, split, chunk); chunk results are combined in input order below.
+    chunks = {
+        (task_id, split): _chunks(key_tests, expected[task_id][f"{split}_time"])
+        for (task_id, split), key_tests in tests.items()
+    }
+    # One job per (sample, split, chunk), the longest first; chunk results are combined in input order below.
     keys = [
         (position, split, chunk)
         for position in range(len(samples)) for split in splits
         for chunk in range(len(chunks[samples[position].task_id, split]))
     ]  # fmt: skip
+    keys.sort(key=lambda key: -chunks[samples[key[0]].task_id, key[1]][key[2]].seconds)
     programs = [samples[position].solution for position, _, _ in keys]
-    job_tests = [chunks[samples[position].task_id, split][chunk][1] for position, split, chunk in keys]
+    job_tests = [chunks[samples[position].task_id, split][chunk].tests for position, split, chunk in keys]
     outcomes: dict[tuple[int, str], dict[int, tuple[str, list]]] = {}
     sandbox_errors = 0
     owned = engine is None
@@ -261,7 +274,7 @@ def evaluate(
         for done, (index, result) in enumerate(stream, start=1):
             position, split, chunk = keys[index]
             sandbox_errors += result.status == Status.SANDBOX_ERROR
-            offset = chunks[samples[position].task_id, split][chunk][0]
+            offset = chunks[samples[position].task_id, split][chunk].start
             raw = tasks[samples[position].task_id][f"{split}_input"][offset:]
             outcomes.setdefault((position, split), {})[chunk] = (evalplus_status(result), _failing_input(result, raw))
             if on_progress is not None:
