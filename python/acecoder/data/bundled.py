@@ -8,25 +8,12 @@ split one per statement. It is the default input of ``acecoder demo``. Regenerat
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from acecoder.data.benchmarks import read_jsonl as load_jsonl  # JSON lines, gzip-compressed or not
 
 BUNDLED_DIRECTORY = Path(__file__).with_name("bundled")
 DEMO_SAMPLE = BUNDLED_DIRECTORY / "mbpp_plus_sample.jsonl"
-
-
-def load_jsonl(path: str | Path) -> list[dict]:
-    """Reads a JSON-lines file; a malformed line raises ``ValueError`` naming the file and line."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-    return rows
 
 
 def load_demo_sample() -> list[dict]:

@@ -33,6 +33,7 @@ import time
 
 FRAME_HEADER = struct.Struct("<I")
 TEST_CACHE_ENTRIES = 256
+LARGE_FRAME_BYTES = 1 << 20
 JOB_UID_BASE = 1_990_000_000  # far above any account a system creates
 
 
@@ -529,6 +530,18 @@ def warm_up(zygote):
     _timer_fired()
 
 
+def release_free_heap():
+    """glibc's ``malloc_trim``: returns the free pages of the C heap to the kernel (nothing elsewhere)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (AttributeError, OSError):
+    _malloc_trim = None
+
+
 def _quit(code=None):
     raise SystemExit(code)
 
@@ -558,6 +571,11 @@ def main():
             sys.stderr.write("acecoder worker: job failed: %r\n" % (error,))
             raise
         write_frame(1, json.dumps(result).encode())
+        if len(frame) > LARGE_FRAME_BYTES:
+            # A large job (evalplus inputs and outputs) leaves megabytes of freed heap that every later fork would
+            # copy the page tables of: hand them back to the kernel now.
+            del job, result, frame
+            release_free_heap()
 
 
 if __name__ == "__main__":
