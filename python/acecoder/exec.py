@@ -141,8 +141,8 @@ class CallTest:
     length) and within ``atol + 1e-7 * |expected|`` element-wise. ``oracle`` names one of ``CALL_ORACLES`` instead
     (evalplus's special cases: ``"set"`` compares as sets, ``"not_none"`` compares only whether the result is
     None, ...; and ``"repr_digest"``: ``expected`` is the SHA-256 hex digest of the expected value's ``repr``, for
-    outputs too large to send). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test. Arguments and the
-    expected value are pickled once, here, so one CallTest can serve many programs cheaply.
+    outputs too large to send). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test.
+    Arguments and the expected value are pickled once, here, so one CallTest can serve many programs cheaply.
     """
 
     entry_point: str

@@ -64,7 +64,7 @@ def run(arguments: argparse.Namespace) -> int:
     evaluation = evaluate(
         benchmark, samples, data_path=arguments.data, workers=arguments.workers,
         min_time_limit=arguments.min_time_limit, time_limit_factor=arguments.gt_time_limit_factor,
-        on_progress=None if progress is None else progress.update,
+        on_progress=None if progress is None else progress.update, tasks=tasks,
     )  # fmt: skip
     if progress is not None:
         progress.close()

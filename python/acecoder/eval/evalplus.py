@@ -166,10 +166,11 @@ def _first_failure(parts: Mapping[int, tuple[str, list]]) -> tuple[str, list]:
     return ("pass", [])
 
 
-def _failing_input(result: ExecResult, raw_inputs: Sequence) -> list:
+def _failing_input(result: ExecResult, inputs: Sequence, offset: int) -> list:
+    """The input of the first test that did not pass (``result`` ran ``inputs[offset:]``), as evalplus lists it."""
     for index, test in enumerate(result.tests):
         if test.status != Status.PASSED:
-            return [] if test.status == Status.NOT_RUN else [raw_inputs[index]]
+            return [] if test.status == Status.NOT_RUN else [inputs[offset + index]]
     return []
 
 
@@ -231,11 +232,14 @@ def evaluate(
     time_limit_factor: float = TIME_LIMIT_FACTOR,
     on_progress: Callable[[str, int, int], object] | None = None,
     engine: Engine | None = None,
+    tasks: Mapping[str, Mapping] | None = None,
 ) -> Evaluation:
-    """Evaluates samples on a benchmark; ``on_progress(stage, done, total)`` reports each stage's progress."""
+    """Evaluates samples on a benchmark; ``on_progress(stage, done, total)`` reports each stage's progress.
+    ``tasks``: the benchmark as ``benchmark.load(data_path)`` returns it, if the caller has loaded it already."""
     if isinstance(benchmark, str):
         benchmark = get_benchmark(benchmark)
-    tasks = benchmark.load(data_path)
+    if tasks is None:
+        tasks = benchmark.load(data_path)
     source = benchmark.data_path(data_path)
     digest = file_digest(source)
     samples = list(samples)
@@ -275,8 +279,9 @@ def evaluate(
             position, split, chunk = keys[index]
             sandbox_errors += result.status == Status.SANDBOX_ERROR
             offset = chunks[samples[position].task_id, split][chunk].start
-            raw = tasks[samples[position].task_id][f"{split}_input"][offset:]
-            outcomes.setdefault((position, split), {})[chunk] = (evalplus_status(result), _failing_input(result, raw))
+            inputs = tasks[samples[position].task_id][f"{split}_input"]
+            verdict = (evalplus_status(result), _failing_input(result, inputs, offset))
+            outcomes.setdefault((position, split), {})[chunk] = verdict
             if on_progress is not None:
                 on_progress("samples", done, len(keys))
     finally:

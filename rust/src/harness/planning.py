@@ -1,7 +1,7 @@
 """Sandbox planning: which paths a job may read and write, and whether jobs can reach the interpreter's files.
 
-Part of the zygote harness (HARNESS = ``strict.py`` + ``calls.py`` + ``child.py`` + this file + ``zygote.py``); runs once, in the
-zygote, before any job. Stdlib only.
+Part of the zygote harness (HARNESS = ``strict.py`` + ``calls.py`` + ``child.py`` + this file +
+``zygote.py``); runs once, in the zygote, before any job. Stdlib only.
 """
 
 import os

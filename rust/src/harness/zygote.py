@@ -1,7 +1,8 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
 Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``calls.py`` +
-``child.py`` + ``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must come first).
+``child.py`` + ``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must
+come first).
 It imports only the standard library (plus the modules named in the config's ``preload``) and the engine's own
 shared library through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records.
 It serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
@@ -285,7 +286,7 @@ class Zygote:
             os.setpgid(pid, pid)
         except OSError:
             pass  # the child already did it, or already exited
-        return self.watch(pid, io_case, max(job.get("test_seconds") or (0,), default=0))
+        return self.watch(pid, io_case, max(job.get("test_seconds", ()), default=0))
 
     def read_records(self, start=0):
         """The verified records the child appended since byte `start`, and the offset after them."""
