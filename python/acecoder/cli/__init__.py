@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from acecoder.cli import bench, demo, evaluate
+from acecoder.cli import bench, demo, evaluate, synth
 
-VERBS = {"demo": demo, "evaluate": evaluate, "bench": bench}
+VERBS = {"demo": demo, "evaluate": evaluate, "synth": synth, "bench": bench}
 
 
 def build_parser() -> argparse.ArgumentParser:

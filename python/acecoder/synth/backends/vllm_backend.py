@@ -1,0 +1,42 @@
+"""Offline generation with vLLM on a GPU machine (``vllm.LLM``), imported only when this backend is chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+
+
+class VLLMBackend:
+    """One ``vllm.LLM`` in this process; requests with the same sampling parameters go to ``LLM.chat`` together
+    (vLLM batches and schedules them itself)."""
+
+    def __init__(self, model: str, **engine_options: object) -> None:
+        try:
+            import vllm  # type: ignore[import-not-found]
+        except ImportError as error:
+            raise ImportError("the vllm backend needs vLLM on a GPU machine: pip install 'acecoder[vllm]'") from error
+        self._vllm = vllm
+        self.model = model
+        self.llm = vllm.LLM(model=model, **engine_options)
+
+    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+        results: list[Generation] = [Generation(error="not generated") for _ in requests]
+        for sampling, indices in group_by_sampling(requests).items():
+            parameters = self._vllm.SamplingParams(
+                n=sampling.n,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                seed=sampling.seed,
+            )
+            conversations = [list(requests[index].messages) for index in indices]
+            outputs = self.llm.chat(conversations, parameters, use_tqdm=False)
+            for index, output in zip(indices, outputs):
+                results[index] = Generation(texts=[completion.text for completion in output.outputs])
+                if on_result is not None:
+                    on_result(index, results[index])
+        return results
+
+    def close(self) -> None:
+        self.llm = None

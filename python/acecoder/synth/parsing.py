@@ -1,0 +1,308 @@
+"""Read an LLM's test-synthesis reply into a question and a list of clean ``assert`` tests.
+
+AceCoder (arXiv 2502.01718) asks a model to rewrite seed code as a LeetCode-style question plus about 20 tests,
+answered as JSON ``{"question": ..., "tests": ["assert ...", ...]}``. Real replies rarely arrive clean: they hit
+the token limit mid-test, sit inside a Markdown fence, open with chatter ("Sure! Here is..."), escape quotes the
+Python way (``\\'``) or come back as a Python dict. Every reply that carries usable tests is worth keeping, because
+each one cost a generation, so this module repairs what it safely can and says what it did.
+
+The one rule repair never bends: a test cut off by truncation is dropped, never kept half. A half test can still
+parse (``assert f(1) == [1, 2`` cut to ``assert f(1)``) and would then pass for the wrong reason.
+
+Kept tests must each be exactly one ``assert`` statement that parses, appear once, and touch nothing outside the
+program under test (files, network, processes, randomness, clocks, dynamic code): a test whose outcome depends on
+the machine or the moment cannot tell a right program from a wrong one.
+
+Failures are values: ``parse_reply`` never raises on any input; ``ParsedReply.error`` names what was missing.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from acecoder.extract import parse_python
+
+__all__ = ["DROP_REASONS", "ParseError", "ParsedReply", "filter_tests", "parse_reply"]
+
+ParseError = Literal["no_json", "no_question", "no_tests"]
+
+# Why a candidate test was dropped; every ParsedReply.dropped holds all five keys, so counts add up across replies.
+DROP_REASONS: tuple[str, ...] = ("not_a_string", "syntax", "not_assert", "duplicate", "unsafe")
+
+# Names a test may not mention. A test runs inside the sandbox, but safety is not the point here: a test whose
+# verdict depends on the file system, the network, other processes, a random draw or the clock does not measure
+# the program, so it is noise in the pass rates that AceCoder turns into preference pairs.
+FILE_NAMES = frozenset({"open", "input", "os", "pathlib", "Path", "shutil", "tempfile", "glob", "fileinput"})
+NETWORK_NAMES = frozenset({"socket", "requests", "urllib", "http", "httpx", "ftplib", "smtplib"})
+PROCESS_NAMES = frozenset({"sys", "subprocess", "multiprocessing", "threading", "signal", "exit", "quit"})
+RANDOM_NAMES = frozenset({"random", "secrets", "uuid"})
+TIME_NAMES = frozenset({"time"})
+# Dynamic code hides what a test does from this very check, so it is refused outright.
+DYNAMIC_NAMES = frozenset(
+    "exec eval compile __import__ __builtins__ builtins importlib ctypes globals locals breakpoint".split()
+)
+UNSAFE_NAMES = FILE_NAMES | NETWORK_NAMES | PROCESS_NAMES | RANDOM_NAMES | TIME_NAMES | DYNAMIC_NAMES
+
+# Attributes refused whatever object they hang from: the wall clock (``datetime.now()``, ``date.today()``), numpy's
+# ``np.random`` and the introspection hooks that reach builtins without naming them.
+UNSAFE_ATTRIBUTES = frozenset(
+    {"now", "today", "utcnow", "random", "__globals__", "__builtins__", "__subclasses__", "__code__", "__import__"}
+)
+
+# The decoder accepts raw control characters (newlines, tabs) inside strings: models emit them and they are
+# unambiguous, so tolerating them is not counted as a repair.
+_DECODER = json.JSONDecoder(strict=False)
+
+# Repair is a full scan per candidate `{`; a reply with more braces than this before its JSON is not worth it.
+_MAX_REPAIR_CANDIDATES = 64
+
+_FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.MULTILINE | re.DOTALL)
+# A fence glued to a single test: "```python\nassert ...```" or "```assert ...".
+_STRAY_FENCE = re.compile(r"^```(?:[\w+-]*[ \t]*\n)?")
+_KEY_FIRST = re.compile(r"""\{\s*["'](?:question|tests)["']\s*:""")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_VALID_ESCAPES = frozenset('"\\/bfnrt')
+_CLOSERS = {"{": "}", "[": "]"}
+
+
+@dataclass
+class ParsedReply:
+    """What one reply yielded. ``tests`` are the kept tests; ``candidates`` counts the entries of the JSON "tests"
+    array before filtering; ``repaired`` is True when the JSON itself had to be fixed (truncation closed, invalid
+    escapes rewritten, Python-literal fallback); ``error`` is None on success."""
+
+    question: str | None = None
+    tests: list[str] = field(default_factory=list)
+    candidates: int = 0
+    repaired: bool = False
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    error: ParseError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_reply(text: str) -> ParsedReply:
+    """Parse one synthesis reply. Never raises: whatever is missing comes back as ``error``."""
+    decoded = _find_object(text)
+    if decoded is None:
+        return ParsedReply(error="no_json")
+    payload, repaired = decoded
+
+    question = payload.get("question")
+    raw_tests = payload.get("tests")
+    candidates: list[object] = raw_tests if isinstance(raw_tests, list) else []
+    tests, dropped = filter_tests(candidates)
+    reply = ParsedReply(tests=tests, candidates=len(candidates), repaired=repaired, dropped=dropped)
+    if isinstance(question, str) and question.strip():
+        reply.question = question.strip()
+    else:
+        reply.error = "no_question"
+    if reply.error is None and not tests:
+        reply.error = "no_tests"
+    return reply
+
+
+def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int]]:
+    """Keep the candidates that are one safe ``assert`` statement each, first occurrence of each, in order.
+
+    Returns the kept tests (stripped source text) and drop counts keyed by every reason in ``DROP_REASONS``.
+    Two tests that differ only in whitespace or formatting are duplicates: they compare by their syntax tree.
+    """
+    kept: list[str] = []
+    dropped = dict.fromkeys(DROP_REASONS, 0)
+    seen: set[str] = set()
+    for candidate in candidates:
+        if not isinstance(candidate, str):
+            dropped["not_a_string"] += 1
+            continue
+        source = _strip_stray_fence(candidate)
+        tree = parse_python(source)
+        if tree is None:
+            dropped["syntax"] += 1
+        elif len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+            dropped["not_assert"] += 1
+        elif _is_unsafe(tree):
+            dropped["unsafe"] += 1
+        elif (key := ast.dump(tree)) in seen:
+            dropped["duplicate"] += 1
+        else:
+            seen.add(key)
+            kept.append(source)
+    return kept, dropped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding the JSON object
+
+
+def _find_object(text: str) -> tuple[dict[str, object], bool] | None:
+    """The reply's payload and whether it needed repair. An object that parses as it stands wins over one that
+    needs repair anywhere in the text, so chatter that merely looks broken never shadows the real answer."""
+    regions = _search_regions(text)
+    for region in regions:
+        for start in _brace_positions(region):
+            payload = _decode_strict(region, start)
+            if payload is not None:
+                return payload, False
+    for region in regions:
+        for start in itertools.islice(_brace_positions(region), _MAX_REPAIR_CANDIDATES):
+            payload = _decode_repaired(region[start:])
+            if payload is not None:
+                return payload, True
+    return None
+
+
+def _search_regions(text: str) -> list[str]:
+    """Fenced bodies first (an unclosed fence runs to the end: truncation), then the whole reply as a fallback.
+    A fence stops a repair scan from running into the chatter after the JSON."""
+    regions = [match.group(1) for match in _FENCE.finditer(text)]
+    regions.append(text)
+    return list(dict.fromkeys(regions))
+
+
+def _brace_positions(text: str) -> Iterator[int]:
+    position = text.find("{")
+    while position != -1:
+        yield position
+        position = text.find("{", position + 1)
+
+
+def _has_payload_keys(value: object) -> bool:
+    return isinstance(value, dict) and ("question" in value or "tests" in value)
+
+
+def _decode_strict(text: str, start: int) -> dict[str, object] | None:
+    try:
+        value, _ = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return None
+    return value if _has_payload_keys(value) else None
+
+
+def _decode_repaired(tail: str) -> dict[str, object] | None:
+    """Try the repairs on a text starting at a candidate ``{``: invalid escapes, truncation, Python literal.
+
+    A truncated object whose first key is "question" or "tests" is accepted even when the cut left it empty, so a
+    question cut mid-string reports ``no_question`` rather than ``no_json``."""
+    escaped = _fix_escapes(tail)
+    attempts = [(escaped, _load_json), (tail, _load_python)]
+    for source, load in attempts:
+        end, closed = _scan(source)
+        segment = source[:end] if end is not None else closed
+        if segment is None:
+            continue
+        value = load(segment)
+        if isinstance(value, dict) and (_has_payload_keys(value) or (end is None and _KEY_FIRST.match(source))):
+            return value
+    return None
+
+
+def _load_json(segment: str) -> object:
+    try:
+        return _DECODER.decode(segment)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _load_python(segment: str) -> object:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.literal_eval(segment)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _fix_escapes(text: str) -> str:
+    """Rewrite escapes JSON forbids: ``\\'`` becomes ``'`` (Python habit), any other invalid ``\\x`` keeps its
+    backslash literally (``\\d`` in a regex test stays ``\\d``)."""
+
+    def replace(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        if escape == "'":
+            return "'"
+        if escape in _VALID_ESCAPES or len(escape) == 5:
+            return match.group(0)
+        return "\\\\" + escape
+
+    return _ESCAPE.sub(replace, text)
+
+
+def _scan(text: str) -> tuple[int | None, str | None]:
+    """Walk a JSON-like text that starts with ``{``, tracking strings, escapes and open containers.
+
+    Returns ``(end, None)`` when the object closes (``text[:end]`` is the whole object), or ``(None, closed)`` when
+    the text ends first: ``closed`` is the text cut at the last safe point (after a complete value, before a comma,
+    just inside an opening bracket) with its open containers closed. A string still open at the cut, such as a test
+    cut in the middle, is never before a safe point and so is dropped whole. ``(None, None)`` when brackets mismatch.
+    """
+    stack: list[str] = []
+    quote: str | None = None
+    escaped = False
+    expecting_key = False
+    string_is_key = False
+    safe_cut: tuple[int, tuple[str, ...]] | None = None
+    for index, char in enumerate(text):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+                if not string_is_key:
+                    safe_cut = (index + 1, tuple(stack))
+            continue
+        if char in "\"'":
+            quote, string_is_key, expecting_key = char, expecting_key, False
+        elif char in "{[":
+            stack.append(char)
+            expecting_key = char == "{"
+            safe_cut = (index + 1, tuple(stack))
+        elif char in "}]":
+            if not stack or _CLOSERS[stack.pop()] != char:
+                return None, None
+            if not stack:
+                return index + 1, None
+            expecting_key = False
+            safe_cut = (index + 1, tuple(stack))
+        elif char == ",":
+            if stack:
+                expecting_key = stack[-1] == "{"
+                safe_cut = (index, tuple(stack))
+        elif char == ":":
+            expecting_key = False
+    if safe_cut is None:
+        return None, None
+    cut, open_containers = safe_cut
+    kept = text[:cut].rstrip().removesuffix(",")
+    return None, kept + "".join(_CLOSERS[opener] for opener in reversed(open_containers))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checking one test
+
+
+def _strip_stray_fence(candidate: str) -> str:
+    source = _STRAY_FENCE.sub("", candidate.strip(), count=1)
+    return source.strip().removesuffix("```").strip()
+
+
+def _is_unsafe(tree: ast.AST) -> bool:
+    """A single assert cannot hold an import statement, so names and attributes (``__import__`` among them) are
+    all there is to check."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in UNSAFE_NAMES:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in UNSAFE_ATTRIBUTES:
+            return True
+    return False

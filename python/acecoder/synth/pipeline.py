@@ -1,0 +1,267 @@
+"""The synthesis pipeline: seeds → (question, ~20 tests) → oracle-filtered tests → AceCode rows.
+
+Resumable by design. Every seed that reaches a verdict (kept, or dropped for a reason of its own: an unparsable
+reply, too few surviving tests) is appended to a journal next to the output (``OUTPUT.journal.jsonl``) and
+flushed to disk batch by batch; a rerun of the same command skips those seeds, and the model calls of seeds that
+were in flight come from the response cache. Transient failures (a request that failed after its retries, a
+sandbox failure) are not journaled, so the next run retries them. The output file is rewritten from the journal
+at the end of every run, in seed order, so it never holds a duplicate row. A journal record carries a fingerprint
+of the settings that shape the result (models, prompts' parameters, thresholds): a rerun with other settings
+recomputes rather than mixing results.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acecoder.data.acecode import output_format, write_rows
+from acecoder.data.seeds import Seed
+from acecoder.exec import Engine
+from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.synth.oracle import judge_tests, oracle_request
+from acecoder.synth.parsing import ParsedReply, parse_reply
+from acecoder.synth.prompts import question_messages, rewrite_messages
+
+# Causes of a dropped question, in the order a question meets them.
+DROP_CAUSES = ("no_json", "no_question", "no_tests", "oracle_no_code", "too_few_tests")
+# Causes that are not the question's fault: not journaled, retried on the next run.
+TRANSIENT_CAUSES = ("generation_error", "oracle_generation_error", "sandbox_error")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """AceCoder's defaults: about 20 tests asked for, temperature 0.7, 2 tests shown to a greedy oracle, at least
+    5 tests left."""
+
+    num_tests: int = 20
+    min_tests: int = 5
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 2048
+    oracle_max_tokens: int = 2048
+    shown_tests: int = 2
+    batch_size: int = 64
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_tests < 1 or self.min_tests < 1:
+            raise ValueError("num_tests and min_tests must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+
+
+@dataclass
+class Summary:
+    questions_in: int = 0
+    questions_out: int = 0
+    tests_generated: int = 0
+    tests_parsed: int = 0
+    tests_kept: int = 0
+    parse_repairs: int = 0
+    resumed: int = 0
+    failures: collections.Counter = field(default_factory=collections.Counter)
+    dropped_tests: collections.Counter = field(default_factory=collections.Counter)
+
+    def table(self) -> str:
+        lines = [
+            ("questions in", self.questions_in),
+            ("questions out", self.questions_out),
+            ("tests generated", self.tests_generated),
+            ("tests after parsing", self.tests_parsed),
+            ("tests kept (after the oracle)", self.tests_kept),
+            ("replies repaired", self.parse_repairs),
+            ("seeds resumed from the journal", self.resumed),
+        ]
+        lines += [(f"tests dropped: {reason}", count) for reason, count in sorted(self.dropped_tests.items())]
+        lines += [(f"questions dropped: {cause}", count) for cause, count in sorted(self.failures.items())]
+        width = max(len(name) for name, _ in lines)
+        return "\n".join(f"{name:<{width}}  {count:>8,}" for name, count in lines)
+
+
+def fingerprint(config: SynthConfig, model: str, oracle_model: str) -> str:
+    settings = dataclasses.asdict(config) | {"model": model, "oracle_model": oracle_model}
+    settings.pop("batch_size")  # how work is grouped does not change results
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def journal_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".journal.jsonl")
+
+
+def read_journal(path: Path, fingerprint_value: str) -> dict[str, dict]:
+    """Journaled verdicts by seed id, for this fingerprint. A torn last line (a run killed mid-write) is ignored."""
+    records: dict[str, dict] = {}
+    if not path.exists():
+        return records
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("fingerprint") == fingerprint_value and "seed_id" in record:
+                records[record["seed_id"]] = record
+    return records
+
+
+def append_journal(path: Path, records: Sequence[dict]) -> None:
+    if not records:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        # A run killed mid-write can leave a torn line: start on a fresh line so the next record stays readable.
+        if handle.tell() > 0:
+            with open(path, "rb") as reader:
+                reader.seek(-1, os.SEEK_END)
+                if reader.read(1) != b"\n":
+                    handle.write("\n")
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest:
+    sampling = Sampling(n=1, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
+    return ChatRequest(rewrite_messages(seed.program, seed.instruction, config.num_tests), sampling)
+
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+class Synthesizer:
+    """Runs the pipeline over seeds with a question model, an oracle model (may be the same backend) and an
+    engine, writing AceCode rows to ``output``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        engine: Engine,
+        output: str | Path,
+        config: SynthConfig | None = None,
+        oracle_backend: Backend | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.backend = backend
+        self.oracle_backend = oracle_backend or backend
+        self.engine = engine
+        self.output = Path(output)
+        output_format(self.output)  # fail now, not after the generations, on an unknown format
+        self.config = config or SynthConfig()
+        self.progress = progress or (lambda stage, done, total: None)
+        self.fingerprint = fingerprint(self.config, self.backend.model, self.oracle_backend.model)
+        self.journal = journal_path(self.output)
+
+    def run(self, seeds: Sequence[Seed]) -> Summary:
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        done = read_journal(self.journal, self.fingerprint)
+        summary = Summary(questions_in=len(seeds))
+        summary.resumed = sum(1 for seed in seeds if seed.id in done)
+        pending = [seed for seed in seeds if seed.id not in done]
+        # Progress counts model calls (a rewrite and an oracle call per seed; a seed dropped at parsing needs
+        # no oracle call), so a long batch still moves the display.
+        self._calls_done, self._calls_expected = 0, 2 * len(pending)
+        for start in range(0, len(pending), self.config.batch_size):
+            batch = pending[start : start + self.config.batch_size]
+            records, transient = self._run_batch(batch)
+            append_journal(self.journal, records)
+            for record in records:
+                done[record["seed_id"]] = record
+            summary.failures.update(transient)
+        rows = []
+        for seed in seeds:
+            if seed.id not in done:
+                continue
+            record = done[seed.id]
+            summary.tests_generated += record["tests_generated"]
+            summary.tests_parsed += record["tests_parsed"]
+            summary.parse_repairs += int(record["repaired"])
+            summary.dropped_tests.update(record.get("dropped_tests", {}))
+            if record["row"] is not None:
+                rows.append(record["row"])
+                summary.tests_kept += record["tests_kept"]
+            else:
+                summary.failures[record["cause"]] += 1
+        summary.questions_out = len(rows)
+        write_rows(rows, self.output)
+        return summary
+
+    def _run_batch(self, seeds: Sequence[Seed]) -> tuple[list[dict], collections.Counter]:
+        transient: collections.Counter = collections.Counter()
+        records: list[dict] = []
+        replies = self.backend.generate([rewrite_request(seed, self.config) for seed in seeds], on_result=self._called)
+        parsed: list[tuple[Seed, ParsedReply]] = []
+        for seed, generation in zip(seeds, replies):
+            if not generation.ok or not generation.texts:
+                transient["generation_error"] += 1
+                continue
+            reply = parse_reply(generation.texts[0])
+            if reply.ok:
+                parsed.append((seed, reply))
+            else:
+                records.append(self._record(seed, reply, cause=reply.error))
+        self._calls_expected -= len(seeds) - len(parsed)
+        self._called()
+        if not parsed:
+            return records, transient
+        requests = [
+            oracle_request(reply.question or "", reply.tests, self.config.oracle_max_tokens, self.config.shown_tests)
+            for _, reply in parsed
+        ]
+        oracle_replies: list[Generation] = self.oracle_backend.generate(requests, on_result=self._called)
+        answered = [(item, generation) for item, generation in zip(parsed, oracle_replies) if generation.ok and generation.texts]
+        transient["oracle_generation_error"] += len(parsed) - len(answered)
+        verdicts = judge_tests(self.engine, [generation.texts[0] for _, generation in answered], [reply.tests for (_, reply), _ in answered])
+        for ((seed, reply), _), verdict in zip(answered, verdicts):
+            if verdict.infrastructure_failure:
+                transient["sandbox_error"] += 1
+            elif not verdict.solution.strip():
+                records.append(self._record(seed, reply, cause="oracle_no_code"))
+            elif len(verdict.kept) < self.config.min_tests:
+                records.append(self._record(seed, reply, cause="too_few_tests", kept=verdict.kept))
+            else:
+                records.append(self._record(seed, reply, cause=None, kept=verdict.kept))
+        return records, +transient
+
+    def _called(self, *finished: object) -> None:
+        """Advances the progress display by one model call (by none when called without arguments)."""
+        self._calls_done += 1 if finished else 0
+        self.progress("model calls", self._calls_done, self._calls_expected)
+
+    def _record(self, seed: Seed, reply: ParsedReply, cause: str | None, kept: Sequence[str] = ()) -> dict:
+        row: dict | None = None
+        if cause is None:
+            row = {
+                "id": seed.id,
+                "source": seed.source,
+                "question": reply.question,
+                "test_cases": list(kept),
+                "context_messages": question_messages(reply.question or ""),
+                "provenance": {
+                    "seed_id": seed.id,
+                    "model": self.backend.model,
+                    "oracle_model": self.oracle_backend.model,
+                    "tests_generated": reply.candidates,
+                    "tests_parsed": len(reply.tests),
+                    "tests_kept": len(kept),
+                    "repaired": reply.repaired,
+                },
+            }
+        return {
+            "seed_id": seed.id,
+            "fingerprint": self.fingerprint,
+            "cause": cause,
+            "tests_generated": reply.candidates,
+            "tests_parsed": len(reply.tests),
+            "tests_kept": len(kept),
+            "repaired": reply.repaired,
+            "dropped_tests": dict(reply.dropped),
+            "row": row,
+        }

@@ -1,0 +1,75 @@
+"""The prompts of AceCoder's synthesis step (arXiv 2502.01718, section 2 and appendix), in our own words.
+
+Rewrite: a LeetCode-style question that one function solves, with no external resources, and about 20
+independent ``assert`` tests whose arguments and expected values are constants, answered as JSON
+``{"question": ..., "tests": [...]}``. With an instruction, the model sees the original task and the reference
+program; without one (raw code seeds), only the program. Oracle: the question with its first two tests, answered
+with one Python code block; its greedy solution decides which tests survive.
+"""
+
+from __future__ import annotations
+
+from acecoder.synth.backends.base import Message
+
+SYSTEM_PROMPT = "You are an expert Python programmer who writes precise programming problems and tests."
+
+REWRITE_RULES = """Do the following.
+1. Write a LeetCode-style question based on the material above:
+   a. it is clear and self-contained: it says what the input is, what the output is, and gives the function name
+      and its parameters;
+   b. it is solved by implementing exactly one Python function (no classes, no programs reading input);
+   c. it needs no external resources: no files, network, databases, randomness or current time;
+   d. it may reuse parts of the original task; do not ask for complexity analysis or for tests.
+2. Write about {num_tests} test cases for your question. Each test is one independent `assert` statement that
+   calls the function with constant arguments and compares the result with a constant expected value.
+
+Answer with JSON only, in exactly this format:
+{{"question": "<the question>", "tests": ["assert ...", "assert ..."]}}"""
+
+REWRITE_WITH_INSTRUCTION = """Turn a coding task and its reference solution into a well-defined programming question with tests.
+
+The original task:
+{instruction}
+
+Its reference solution:
+```python
+{program}
+```
+
+""" + REWRITE_RULES
+
+REWRITE_WITHOUT_INSTRUCTION = """Turn a piece of code into a well-defined programming question with tests.
+
+The code:
+```python
+{program}
+```
+
+""" + REWRITE_RULES
+
+ORACLE_PROMPT = """{question}
+
+Your function must pass these tests:
+{tests}
+
+Write the complete solution as one Python code block."""
+
+
+def rewrite_messages(program: str, instruction: str | None, num_tests: int = 20) -> tuple[Message, ...]:
+    """The chat that asks for ``{"question", "tests"}`` from a seed (with or without its instruction)."""
+    if instruction and instruction.strip():
+        user = REWRITE_WITH_INSTRUCTION.format(instruction=instruction.strip(), program=program.strip(), num_tests=num_tests)
+    else:
+        user = REWRITE_WITHOUT_INSTRUCTION.format(program=program.strip(), num_tests=num_tests)
+    return ({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user})
+
+
+def oracle_messages(question: str, tests: list[str], shown: int = 2) -> tuple[Message, ...]:
+    """The chat that asks the oracle model for a solution, showing the first ``shown`` tests."""
+    user = ORACLE_PROMPT.format(question=question.strip(), tests="\n".join(tests[:shown]))
+    return ({"role": "user", "content": user},)
+
+
+def question_messages(question: str) -> list[Message]:
+    """AceCode's ``context_messages`` for a question: the conversation a policy is asked to answer."""
+    return [{"role": "user", "content": question}]
