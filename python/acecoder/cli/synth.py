@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY); never logged")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (openai backend)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass (transformers backend)")
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (transformers backend)")
     parser.add_argument("--num-tests", type=int, default=20, help="tests to ask for per question")
     parser.add_argument("--min-tests", type=int, default=5, help="drop questions with fewer surviving tests")
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -88,5 +88,5 @@ def run(arguments: argparse.Namespace) -> int:
         if oracle_backend is not backend:
             oracle_backend.close()
     print(summary.table())
-    print(f"wrote {summary.questions_out} questions to {arguments.output} (journal: {synthesizer.journal})")
+    print(f"wrote {summary.questions_out} questions to {arguments.output} (journal: {synthesizer.journal.path})")
     return 0

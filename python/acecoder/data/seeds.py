@@ -89,3 +89,20 @@ def load_seeds(path: str | Path | None = None, fields: Mapping[str, str] | None 
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ValueError(f"{path}: {len(problems)} malformed seed rows: {shown}")
     return seeds
+
+
+def mbpp_train_questions() -> list[dict]:
+    """MBPP train tasks 601-974 as AceCode rows: the task's text as the question, its asserts (after any setup
+    code) as ``test_cases``. The bundled default for sampling and pass rates: real tests, no synthesis needed."""
+    rows = []
+    for task in load_mbpp("train"):
+        setup = (task.get("test_setup_code") or "").strip()
+        tests = [f"{setup}\n{test}" if setup else test for test in task["test_list"]]
+        rows.append({
+            "id": f"mbpp/{task['task_id']}",
+            "source": "mbpp",
+            "question": task["text"],
+            "test_cases": tests,
+            "context_messages": [{"role": "user", "content": task["text"]}],
+        })
+    return rows

@@ -16,12 +16,12 @@ import collections
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder.data.acecode import output_format, write_rows
+from acecoder.data.journal import RowJournal
 from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
 from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
@@ -96,38 +96,6 @@ def journal_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".journal.jsonl")
 
 
-def read_journal(path: Path, fingerprint_value: str) -> dict[str, dict]:
-    """Journaled verdicts by seed id, for this fingerprint. A torn last line (a run killed mid-write) is ignored."""
-    records: dict[str, dict] = {}
-    if not path.exists():
-        return records
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("fingerprint") == fingerprint_value and "seed_id" in record:
-                records[record["seed_id"]] = record
-    return records
-
-
-def append_journal(path: Path, records: Sequence[dict]) -> None:
-    if not records:
-        return
-    with open(path, "a", encoding="utf-8") as handle:
-        # A run killed mid-write can leave a torn line: start on a fresh line so the next record stays readable.
-        if handle.tell() > 0:
-            with open(path, "rb") as reader:
-                reader.seek(-1, os.SEEK_END)
-                if reader.read(1) != b"\n":
-                    handle.write("\n")
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest:
     sampling = Sampling(n=1, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
     return ChatRequest(rewrite_messages(seed.program, seed.instruction, config.num_tests), sampling)
@@ -157,11 +125,12 @@ class Synthesizer:
         self.config = config or SynthConfig()
         self.progress = progress or (lambda stage, done, total: None)
         self.fingerprint = fingerprint(self.config, self.backend.model, self.oracle_backend.model)
-        self.journal = journal_path(self.output)
+        self.journal = RowJournal(journal_path(self.output), key="seed_id")
 
     def run(self, seeds: Sequence[Seed]) -> Summary:
         self.output.parent.mkdir(parents=True, exist_ok=True)
-        done = read_journal(self.journal, self.fingerprint)
+        # Verdicts journaled under other settings are ignored: they are recomputed, not mixed in.
+        done = {key: record for key, record in self.journal.load().items() if record.get("fingerprint") == self.fingerprint}
         summary = Summary(questions_in=len(seeds))
         summary.resumed = sum(1 for seed in seeds if seed.id in done)
         pending = [seed for seed in seeds if seed.id not in done]
@@ -171,7 +140,7 @@ class Synthesizer:
         for start in range(0, len(pending), self.config.batch_size):
             batch = pending[start : start + self.config.batch_size]
             records, transient = self._run_batch(batch)
-            append_journal(self.journal, records)
+            self.journal.append(records, sync=True)
             for record in records:
                 done[record["seed_id"]] = record
             summary.failures.update(transient)

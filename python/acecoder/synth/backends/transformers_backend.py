@@ -50,7 +50,8 @@ def resolve_model(model: str) -> tuple[str, str | None]:
 
 
 class TransformersBackend:
-    """``AutoModelForCausalLM`` generation in micro-batches of ``batch_size`` prompts (left-padded)."""
+    """``AutoModelForCausalLM`` generation in micro-batches of about ``batch_size`` sequences (left-padded): a request
+    for ``n`` samples counts ``n`` sequences, so a batch holds ``batch_size // n`` requests (at least one)."""
 
     def __init__(
         self, model: str, device: str | None = None, batch_size: int = 8, dtype: str = "auto", threads: int | None = None
@@ -65,6 +66,9 @@ class TransformersBackend:
         self._torch = torch
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # Progress bars and tokenizer notices of the loaders are noise in a pipeline's output.
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
         location, gguf_file = resolve_model(model)
         options = {"gguf_file": gguf_file} if gguf_file else {}
         self.tokenizer: Any = transformers.AutoTokenizer.from_pretrained(location, **options)
@@ -82,8 +86,9 @@ class TransformersBackend:
     def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
         results: list[Generation] = [Generation(error="not generated") for _ in requests]
         for sampling, indices in group_by_sampling(requests).items():  # one sampling setting per micro-batch
-            for start in range(0, len(indices), self.batch_size):
-                batch = indices[start : start + self.batch_size]
+            prompts_per_batch = max(1, self.batch_size // sampling.n)
+            for start in range(0, len(indices), prompts_per_batch):
+                batch = indices[start : start + prompts_per_batch]
                 try:
                     texts = self._generate_batch([requests[index] for index in batch], sampling)
                     generations = [Generation(texts=group) for group in texts]

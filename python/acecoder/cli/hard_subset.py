@@ -1,0 +1,31 @@
+"""AceCoder's RL subset: questions whose mean pass rate is at most the median, then, among those, whose pass-rate
+spread (standard deviation) is at least the median spread: hard, but not hopeless for the policy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "the hard subset for RL (mean pass rate ≤ median, then std ≥ median)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="rows with pass rates (acecoder passrate's output)")
+    parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from acecoder.data.acecode import output_format, read_acecode, write_rows
+    from acecoder.pairs.rules import hard_subset
+
+    try:
+        output_format(arguments.output)
+        rows = read_acecode(arguments.input)
+        subset = hard_subset(rows)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write_rows(subset, arguments.output)
+    print(f"{len(subset)} of {len(rows)} questions in the hard subset; wrote {arguments.output}")
+    return 0

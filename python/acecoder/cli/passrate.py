@@ -1,0 +1,60 @@
+"""Run every sampled program against its question's tests and write the rows back with pass rates.
+
+Streams (rows are written as they finish), shows progress and throughput, and resumes: rerunning the same command
+skips the rows already in the output. ``--ray`` shards the work over a Ray cluster instead of this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "pass rate of every sampled program (engine), rows written back with per-test statuses"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="AceCode rows with question, test_cases and inferences")
+    parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
+    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--test-seconds", type=float, default=None, help="CPU seconds per test (default: engine's)")
+    parser.add_argument("--ray", action="store_true", help="shard over a Ray cluster (ray.init(address=--ray-address))")
+    parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
+    parser.add_argument("--ray-actors", type=int, default=None, help="engine actors (default: one per node CPU group)")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.progress import Progress
+    from acecoder.data.acecode import output_format, read_acecode
+    from acecoder.exec import Engine, Limits
+    from acecoder.pairs.passrate import check_rows, score_rows
+
+    try:
+        output_format(arguments.output)
+        rows = read_acecode(arguments.input)
+        check_rows(rows)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    limits = Limits() if arguments.test_seconds is None else Limits(test_cpu_seconds=arguments.test_seconds)
+    progress = None if arguments.quiet else Progress()
+    callback = progress.update if progress else None
+    try:
+        if arguments.ray:
+            from acecoder.pairs.ray_runner import score_rows_with_ray
+
+            summary = score_rows_with_ray(rows, arguments.output, address=arguments.ray_address,
+                                          actors=arguments.ray_actors, limits=limits, progress=callback)
+        else:
+            with Engine(workers=arguments.workers, limits=limits) as engine:
+                summary = score_rows(rows, engine, arguments.output, progress=callback)
+    finally:
+        if progress:
+            progress.close()
+    statuses = ", ".join(f"{status} {count}" for status, count in summary.statuses.most_common())
+    print(f"questions {summary.questions}: scored {summary.scored}, resumed {summary.resumed}; programs run "
+          f"{summary.jobs_run} ({summary.programs_per_second:,.0f}/s), tests {summary.tests_run} "
+          f"({summary.tests_per_second:,.0f}/s); statuses: {statuses or 'none'}")
+    print(f"wrote {arguments.output}")
+    return 0

@@ -1,0 +1,85 @@
+"""Train a Bradley–Terry reward model on preference pairs (AceCoder step four) with TRL's RewardTrainer.
+
+Settings come from a YAML file (--config), then from flags: --pairs, --model and --output-dir, and any setting of
+the config as `--name value` (e.g. `--learning_rate 2e-5 --use_lora true --max_steps 100`); `--list-settings`
+prints them all. The defaults are AceCoder's: one epoch, lr 1e-5 cosine, warmup 0.1, global batch 128, 2048 tokens.
+The output directory receives the model (LoRA merged), its tokenizer, metrics.json, loss_curve.png and config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–Terry)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="YAML of settings (flags override it)")
+    parser.add_argument("--pairs", default=None, help="pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset")
+    parser.add_argument("--model", default=None, help="model to start from: hub id or directory, .gguf file, or "
+                        "'smollm2' (the packaged SmolLM2-135M-Instruct)")  # fmt: skip
+    parser.add_argument("--output-dir", default=None, help="where the model, metrics and loss curve go")
+    parser.add_argument("--list-settings", action="store_true", help="print every setting `--name value` accepts")
+    parser.set_defaults(overrides=[])
+    # The config's settings (hundreds, from TrainingArguments) are only known once TRL is imported, which
+    # `acecoder --help` must not do; the top-level parser rejects unknown flags, so this verb's parser hands them
+    # over as `overrides` instead, for the config parser to check (and reject with a clear message).
+    parse_known = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, unknown = parse_known(args, namespace)
+        parsed.overrides = [*getattr(parsed, "overrides", []), *unknown]
+        return parsed, []
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign, assignment]
+
+
+def run(arguments: argparse.Namespace) -> int:
+    try:
+        from acecoder.train.config import config_parser, load_config
+        from acecoder.train.reward_model import train_reward_model
+    except ImportError as error:
+        print(f"error: training needs torch, transformers, trl and peft ({error}): pip install 'acecoder[train]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if arguments.list_settings:
+        config_parser().print_help()
+        return 0
+    overrides = list(arguments.overrides)
+    # The named flags come last so that they win over the same setting given as `--name value`.
+    for flag, value in (("--pairs", arguments.pairs), ("--model_name_or_path", arguments.model),
+                        ("--output_dir", arguments.output_dir)):  # fmt: skip
+        if value is not None:
+            overrides += [flag, str(value)]
+    try:
+        config = load_config(arguments.config, overrides)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"acecoder train-rm: {config.model_name_or_path} on {config.pairs} → {config.output_dir} "
+          f"({config.effective_batch_size} pairs per step, lr {config.learning_rate:g}"
+          f"{', LoRA r=' + str(config.lora_r) if config.use_lora else ''})", file=sys.stderr)  # fmt: skip
+    try:
+        metrics = train_reward_model(config)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not metrics:  # not the main process of a distributed run: it wrote nothing
+        return 0
+    counts = metrics["counts"]
+    accuracy = metrics["held_out_accuracy"]
+    rows = [
+        ("pairs (train / held out)", f"{counts['train_pairs']} / {counts['held_out_pairs']}"),
+        ("questions (train / held out)", f"{counts['train_questions']} / {counts['held_out_questions']}"),
+        ("optimizer steps", str(counts["optimizer_steps"])),
+        ("final train loss", f"{metrics['loss_history'][-1]['loss']:.4f}" if metrics["loss_history"] else "-"),
+        ("held-out accuracy", f"{accuracy:.1%}" if accuracy is not None else "- (no held-out pairs)"),
+        ("seconds", f"{metrics['seconds']['total']:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    print(f"model: {metrics['model_dir']}\nmetrics: {metrics['metrics_file']}\nloss curve: {metrics['loss_curve']}")
+    return 0

@@ -1,0 +1,77 @@
+"""An append-only JSON-lines file of finished rows: what makes long jobs resumable.
+
+Every long step (synthesis, sampling, pass rates) appends each finished row to a journal the moment it is done and
+flushes it, so a run killed at any point keeps all finished rows (the OS holds flushed data even when the process
+dies; ``sync`` additionally forces it to disk). A rerun loads the journal, skips the rows it holds, and continues.
+A kill in the middle of a write leaves at most one torn last line: loading cuts it off, so the next append starts
+on a clean line and no row is ever half-kept or duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class RowJournal:
+    """Rows keyed by ``key`` (a field of each row), appended to ``path``."""
+
+    def __init__(self, path: str | Path, key: str = "id") -> None:
+        self.path = Path(path)
+        self.key = key
+
+    def load(self) -> dict[str, dict]:
+        """The journaled rows by key (a later row with the same key wins). Cuts off a torn last line."""
+        rows: dict[str, dict] = {}
+        if not self.path.exists():
+            return rows
+        complete = 0
+        with open(self.path, "rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # torn by a kill mid-write
+                complete += len(line)
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and self.key in row:
+                    rows[str(row[self.key])] = row
+        if complete < self.path.stat().st_size:
+            os.truncate(self.path, complete)
+        return rows
+
+    def append(self, rows: Iterable[dict], sync: bool = False) -> int:
+        """Appends ``rows`` (one line each) and flushes them; ``sync`` also fsyncs. Returns how many."""
+        count = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        return count
+
+
+def output_journal(output: str | Path, key: str = "id") -> RowJournal:
+    """The journal behind an output file: a JSON-lines output is its own journal (rows in completion order); any
+    other format (Parquet) is written from ``OUTPUT.journal.jsonl`` when the run ends."""
+    output = Path(output)
+    if output.suffix == ".jsonl":
+        return RowJournal(output, key)
+    return RowJournal(output.with_name(output.name + ".journal.jsonl"), key)
+
+
+def finish_output(output: str | Path, journal: RowJournal, order: Iterable[str]) -> int:
+    """Writes a non-JSON-lines output from its journal, rows in ``order`` (keys missing from the journal are
+    skipped); returns the number of rows the output holds."""
+    from acecoder.data.acecode import write_rows
+
+    rows = journal.load()
+    if Path(output) == journal.path:
+        return len(rows)
+    return write_rows([rows[key] for key in order if key in rows], output)
