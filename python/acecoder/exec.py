@@ -47,6 +47,7 @@ __all__ = [
     "TestResult",
     "WorkerStartError",
     "run_batch",
+    "shared_engine",
     "shutdown_shared_engines",
 ]
 
@@ -501,13 +502,20 @@ def run_batch(
     ``seed``); ``fail_fast`` is ``Engine.run``'s. Shared engines close when the process exits (or with
     ``shutdown_shared_engines()``).
     """
+    return shared_engine(**options).run(programs, tests, fail_fast=fail_fast)
+
+
+def shared_engine(**options: object) -> Engine:
+    """The shared engine for these ``Engine`` options (those set to None are left out), created on first use:
+    ``run_batch`` runs on it, and an async caller can ``await shared_engine(...).run_async(...)``."""
+    options = {name: value for name, value in options.items() if value is not None}
     key = repr(sorted(options.items()))
     with _shared_lock:
         engine = _shared_engines.get(key)
         if engine is None or engine.closed:
             engine = Engine(**options)  # type: ignore[arg-type]
             _shared_engines[key] = engine
-    return engine.run(programs, tests, fail_fast=fail_fast)
+    return engine
 
 
 def shutdown_shared_engines() -> None:
