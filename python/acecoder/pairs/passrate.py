@@ -81,17 +81,20 @@ class _Chunk:
         self.programs: list[str] = []
         self.tests: list[list[str]] = []
         self.owner: list[int] = []  # job → row position
-        self.jobs_of_row: list[dict[str, int]] = []  # row position → program → job
+        # Row position → each inference's extracted program (extracted once, here), and program → job.
+        self.programs_of_row: list[list[str]] = []
+        self.jobs_of_row: list[dict[str, int]] = []
         for position, row in enumerate(self.rows):
+            programs = [extract_code(str(inference.get("completion") or "")) for inference in row["inferences"]]
             jobs: dict[str, int] = {}
             if row["test_cases"]:
-                for inference in row["inferences"]:
-                    program = extract_code(str(inference.get("completion") or ""))
+                for program in programs:
                     if program not in jobs:
                         jobs[program] = len(self.programs)
                         self.programs.append(program)
                         self.tests.append(row["test_cases"])
                         self.owner.append(position)
+            self.programs_of_row.append(programs)
             self.jobs_of_row.append(jobs)
         self.results: dict[int, ExecResult] = {}
         self.remaining = [len(jobs) for jobs in self.jobs_of_row]
@@ -99,11 +102,12 @@ class _Chunk:
     def finished_row(self, position: int) -> dict:
         row = self.rows[position]
         jobs = self.jobs_of_row[position]
+        test_count = len(row["test_cases"])
         inferences = []
-        for inference in row["inferences"]:
-            program = extract_code(str(inference.get("completion") or ""))
+        for inference, program in zip(row["inferences"], self.programs_of_row[position]):
             job = jobs.get(program)
-            inferences.append(scored_inference(inference, program, self.results.get(job) if job is not None else None, len(row["test_cases"])))
+            result = self.results.get(job) if job is not None else None
+            inferences.append(scored_inference(inference, program, result, test_count))
         return {**row, "inferences": inferences}
 
 
