@@ -39,6 +39,7 @@ test: test-rust test-python
 lint: install
 	cargo clippy --all-targets --quiet -- -D warnings
 	$(BIN)/python -m mypy.stubtest acecoder._engine
+	$(BIN)/python -m mypy
 
 bench: install
 	$(BIN)/python benches/bench_exec.py

@@ -262,6 +262,21 @@ def test_hard_subset_by_hand() -> None:
     assert rows == before  # copies, not the caller's rows
 
 
+def test_hard_subset_of_a_weak_policy_is_all_unsolved_unless_flat_groups_are_dropped() -> None:
+    def row(question_id: str, rates: list[float]) -> dict:
+        return make_row(question_id, [(f"return {index}", rate) for index, rate in enumerate(rates)])
+
+    # Most questions never solved, as with a 135M policy: the medians are 0 and the plain rule keeps the unsolved.
+    rows = [row(f"zero-{number}", [0.0] * 4) for number in range(5)]
+    rows += [row("rare", [0.0, 0.0, 0.0, 1.0]), row("half", [0.0, 1.0, 0.0, 1.0]), row("solved", [1.0] * 4)]
+    assert [kept["id"] for kept in hard_subset(rows)] == [f"zero-{number}" for number in range(5)]
+    # Dropping flat questions first: means 0.25, 0.5 -> median 0.375 keeps rare; std of rare ≈ 0.433 >= median.
+    assert [kept["id"] for kept in hard_subset(rows, drop_flat=True)] == ["rare"]
+    # By hand: drop_flat removes all-fail, all-pass and flat-half before the medians of the rest.
+    # Means 0.5, 0.3, 0.5, 0.9 -> median 0.5 keeps split, low, spread-half; stds 0.5, 0.1, 0.283 -> median 0.283.
+    assert [kept["id"] for kept in hard_subset(hard_rows(), drop_flat=True)] == ["split", "spread-half"]
+
+
 def test_hard_subset_follows_input_order() -> None:
     rows = list(reversed(hard_rows()))
     assert [row["id"] for row in hard_subset(rows)] == ["spread-half", "low", "split"]

@@ -9,15 +9,29 @@ receives the pass-rate statistics and the count of sandbox errors.
 Programs run in the shared long-lived engine of ``acecoder.exec.run_batch``: zygote workers started once, next to
 the trainer, which is itself never forked. Two modes: ``binary`` (1 only if every test passes: the paper's rule)
 and ``pass_rate`` (the released script's default). Code extraction is the pass-rate step's (``acecoder.extract``).
+
+``make_rm_reward`` scores completions with a reward model trained by ``acecoder train-rm``, formatted exactly as its
+pairs were (the policy prompt, then the extracted program as a code block). Weighting the two: TRL sums
+``reward_weights[i] * reward_i`` per completion and then normalises within each group of samples of a prompt, so
+only the relative spread matters. The rule reward moves by 1 between a failing and a passing program; an RM score is
+a logit whose spread within a group is often several units, so give the RM a weight small enough (0.1 to 0.5, or
+``squash=True`` for σ(score) in (0, 1)) that passing the tests still decides the ranking, e.g.
+``GRPOConfig(reward_weights=[1.0, 0.2])`` with ``reward_funcs=[test_pass_reward, make_rm_reward(path)]``, which is
+what ``acecoder train-rl --rm_model PATH --rm_weight 0.2`` sets up.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from acecoder.exec import ExecResult, Limits, Status, run_batch, shared_engine
 from acecoder.extract import extract_code
+from acecoder.pairs.prompts import response_text
 
 MODES = ("binary", "pass_rate")
 
@@ -107,3 +121,61 @@ def make_async_test_pass_reward(
 test_pass_reward = make_test_pass_reward("binary")
 test_pass_reward.__doc__ = "AceCoder's rule reward: 1.0 if every test of the row passes, else 0.0 (None: no tests)."
 test_pass_reward_async = make_async_test_pass_reward("binary")
+
+
+def _prompt_text(prompt: object) -> str:
+    """The text a reward model's pairs used as prompt: the string itself, or the last user message's content."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence):
+        for message in reversed(prompt):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return str(message.get("content") or "")
+    raise TypeError(f"a prompt is a string or a list of messages, got {type(prompt).__name__}")
+
+
+def make_rm_reward(
+    model_path: str | Path,
+    *,
+    device: str | None = None,
+    batch_size: int = 8,
+    max_length: int = 2048,
+    squash: bool = False,
+    conversational: bool = False,
+) -> Callable:
+    """A TRL reward function scoring each completion with the reward model at ``model_path``.
+
+    The model loads on the first call (so building the function is cheap and ``import acecoder.rewards`` stays light).
+    Each completion becomes what the model was trained on: its extracted program as a Python code block, after the
+    prompt. ``conversational=False`` (pairs from ``acecoder pairs``, whose prompts are text) scores a chat prompt by
+    its last user message; ``True`` keeps message lists as they are. ``squash`` maps scores to σ(score) in (0, 1).
+    """
+    if batch_size < 1 or max_length < 1:
+        raise ValueError(f"batch_size and max_length must be positive, got {batch_size} and {max_length}")
+    lock = threading.Lock()
+    scorers: list[Any] = []
+
+    def scorer() -> Any:
+        with lock:
+            if not scorers:
+                from acecoder.train.scoring import RewardScorer
+
+                scorers.append(RewardScorer(model_path, device=device, batch_size=batch_size, max_length=max_length))
+        return scorers[0]
+
+    def reward(prompts: Sequence[object], completions: Sequence[object], **kwargs: object) -> list[float | None]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        responses = [response_text(extract_code(completion_text(completion))) for completion in completions]
+        inputs = [prompt if conversational and not isinstance(prompt, str) else _prompt_text(prompt)
+                  for prompt in prompts]  # fmt: skip
+        scores = scorer().score(inputs, responses)
+        if squash:
+            scores = [1.0 / (1.0 + math.exp(-score)) for score in scores]
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and scores:
+            log_metric("acecoder/rm_score_mean", statistics.fmean(scores))
+        return list(scores)
+
+    reward.__name__ = "rm_reward"
+    return reward

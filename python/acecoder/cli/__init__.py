@@ -10,7 +10,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from acecoder.cli import bench, bon, demo, evaluate, hard_subset, pairs, passrate, report, sample, synth, train_rm
+from acecoder.cli import (
+    bench,
+    bon,
+    demo,
+    evaluate,
+    hard_subset,
+    pairs,
+    passrate,
+    report,
+    sample,
+    serve_reward,
+    synth,
+    train_rl,
+    train_rm,
+)
 
 VERBS = {
     "demo": demo,
@@ -21,6 +35,8 @@ VERBS = {
     "hard-subset": hard_subset,
     "report": report,
     "train-rm": train_rm,
+    "train-rl": train_rl,
+    "serve-reward": serve_reward,
     "bon": bon,
     "evaluate": evaluate,
     "bench": bench,

@@ -13,6 +13,8 @@ HELP = "the hard subset for RL (mean pass rate ≤ median, then std ≥ median)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="rows with pass rates (acecoder passrate's output)")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
+    parser.add_argument("--drop-flat", action="store_true", help="first leave out questions whose samples all scored "
+                        "the same (GRPO learns nothing from them; with a weak policy they are most questions)")  # fmt: skip
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -22,7 +24,7 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         output_format(arguments.output)
         rows = read_acecode(arguments.input)
-        subset = hard_subset(rows)
+        subset = hard_subset(rows, drop_flat=arguments.drop_flat)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,30 +10,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+
+from acecoder.cli.config_flags import add_training_arguments, named_overrides, print_table
 
 HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–Terry)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="YAML of settings (flags override it)")
-    parser.add_argument("--pairs", default=None, help="pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset")
-    parser.add_argument("--model", default=None, help="model to start from: hub id or directory, .gguf file, or "
-                        "'smollm2' (the packaged SmolLM2-135M-Instruct)")  # fmt: skip
-    parser.add_argument("--output-dir", default=None, help="where the model, metrics and loss curve go")
-    parser.add_argument("--list-settings", action="store_true", help="print every setting `--name value` accepts")
-    parser.set_defaults(overrides=[])
-    # The config's settings (hundreds, from TrainingArguments) are only known once TRL is imported, which
-    # `acecoder --help` must not do; the top-level parser rejects unknown flags, so this verb's parser hands them
-    # over as `overrides` instead, for the config parser to check (and reject with a clear message).
-    parse_known = parser.parse_known_args
-
-    def parse_known_args(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
-        parsed, unknown = parse_known(args, namespace)
-        parsed.overrides = [*getattr(parsed, "overrides", []), *unknown]
-        return parsed, []
-
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign, assignment]
+    add_training_arguments(
+        parser,
+        "--pairs",
+        "pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset",
+        "where the model, metrics and loss curve go",
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -47,12 +36,9 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.list_settings:
         config_parser().print_help()
         return 0
-    overrides = list(arguments.overrides)
     # The named flags come last so that they win over the same setting given as `--name value`.
-    for flag, value in (("--pairs", arguments.pairs), ("--model_name_or_path", arguments.model),
-                        ("--output_dir", arguments.output_dir)):  # fmt: skip
-        if value is not None:
-            overrides += [flag, str(value)]
+    named = {"--pairs": arguments.pairs, "--model_name_or_path": arguments.model, "--output_dir": arguments.output_dir}
+    overrides = named_overrides(arguments.overrides, named)
     try:
         config = load_config(arguments.config, overrides)
     except (OSError, ValueError) as error:
@@ -78,8 +64,6 @@ def run(arguments: argparse.Namespace) -> int:
         ("held-out accuracy", f"{accuracy:.1%}" if accuracy is not None else "- (no held-out pairs)"),
         ("seconds", f"{metrics['seconds']['total']:.1f}"),
     ]
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
     print(f"model: {metrics['model_dir']}\nmetrics: {metrics['metrics_file']}\nloss curve: {metrics['loss_curve']}")
     return 0

@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PACKAGED_DIRECTORY = Path(__file__).with_name("benchmark_data")
 DATA_DIRECTORY_VARIABLE = "ACECODER_BENCHMARK_DATA"
@@ -130,7 +131,7 @@ def _inner_tuples(arguments: list) -> list:  # each argument is a list of sequen
 
 # Task number -> how evalplus converts one input's argument list. Facts from evalplus 0.3.1's
 # `mbpp_deserialize_inputs`; the code is ours.
-_MBPP_CONVERSIONS: dict[int, Callable[[list], list]] = {}
+_MBPP_CONVERSIONS: dict[int, Callable[[Any], Any]] = {}
 for _task in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740,
               744, 809):  # fmt: skip
     _MBPP_CONVERSIONS[_task] = _every_argument_a_tuple

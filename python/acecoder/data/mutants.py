@@ -38,7 +38,7 @@ def _mutate(node: ast.AST) -> None:
     elif isinstance(node, ast.BoolOp):
         node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
     elif isinstance(node, ast.Constant):
-        node.value = (not node.value) if type(node.value) is bool else node.value + 1
+        node.value = (not node.value) if type(node.value) is bool else node.value + 1  # type: ignore[operator]
 
 
 def mutants(program: str, limit: int | None = None) -> list[str]:

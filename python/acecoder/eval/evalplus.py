@@ -25,6 +25,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acecoder.data.benchmarks import data_file, file_digest, load_humaneval_plus, load_mbpp_plus
 from acecoder.eval.expected import load_expected_outputs
@@ -99,7 +100,7 @@ def build_tests(
     oracles = _MBPP_ORACLES if family == "mbpp" else _HUMANEVAL_ORACLES
     oracle = oracles.get(task["entry_point"])
     atol = float(task.get("atol") or 0.0)
-    digests = expected.get(f"{split}_digest", {})
+    digests: Any = expected.get(f"{split}_digest", {})
     tests = []
     for index, (arguments, output, seconds) in enumerate(
         zip(task[f"{split}_input"], expected[split], expected[f"{split}_time"])

@@ -18,6 +18,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from acecoder.caching import cache_root
 from acecoder.exec import Engine, ExecResult, Limits, Status
@@ -132,7 +133,7 @@ def compute_expected_outputs(
             pending = retry
     if failures:
         raise RuntimeError("canonical solutions failed, so their expected outputs are unknown:\n" + "\n".join(failures))
-    expected: dict[str, dict[str, list]] = {task_id: {} for task_id in tasks}
+    expected: dict[str, dict[str, Any]] = {task_id: {} for task_id in tasks}
     for (task_id, split), parts in pieces.items():
         starts = sorted(parts)
         expected[task_id][split] = [output for start in starts for output in parts[start][0]]
@@ -181,7 +182,7 @@ def load_expected_outputs(
     if missing:
         cached.update(compute_expected_outputs(missing, family, workers=workers, on_progress=on_progress))
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as handle:
-            pickle.dump(cached, handle, protocol=4)
-        os.replace(handle.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as output:
+            pickle.dump(cached, output, protocol=4)
+        os.replace(output.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
     return {task_id: cached[task_id] for task_id in tasks}

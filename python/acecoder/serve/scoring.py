@@ -1,0 +1,139 @@
+"""What the reward server computes, apart from HTTP: request bodies checked field by field, then rewards.
+
+Kept apart from the server so that the rules (which text is the response, which rows count as unmatched, what a
+sandbox failure is worth) read in one place and can be called without a socket. Every check names the field and
+the index at fault, because the client is usually a trainer's log line away from a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from acecoder.exec import Engine, ExecResult, Status
+from acecoder.extract import extract_code
+from acecoder.serve.questions import Question, QuestionIndex
+
+MODES = ("binary", "pass_rate")
+
+
+class RequestError(ValueError):
+    """A request body the server cannot use; the message is sent back with HTTP 400."""
+
+
+def _strings(body: dict, name: str) -> list[str]:
+    value = body.get(name)
+    if value is None:
+        raise RequestError(f"missing field {name!r} (a list of strings)")
+    if not isinstance(value, list):
+        raise RequestError(f"{name} must be a list of strings, got {type(value).__name__}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise RequestError(f"{name}[{index}] must be a string, got {type(item).__name__}")
+    return value
+
+
+def _same_length(name: str, values: Sequence[object] | None, reference: str, expected: int) -> None:
+    if values is not None and len(values) != expected:
+        raise RequestError(f"{name} has {len(values)} items but {reference} has {expected}; they must match")
+
+
+@dataclass
+class RewardReply:
+    """One float per query, in order, and the indices of the queries whose reward says nothing about the code."""
+
+    rewards: list[float]
+    unmatched: list[int] = field(default_factory=list)
+    no_tests: list[int] = field(default_factory=list)
+    sandbox_errors: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "rewards": self.rewards,
+            "unmatched": self.unmatched,
+            "no_tests": self.no_tests,
+            "sandbox_errors": self.sandbox_errors,
+        }
+
+
+def response_of(query: str, prompt: str | None) -> str:
+    """The policy's part of ``query``: what follows ``prompt`` when the query starts with it, else all of it."""
+    if prompt and query.startswith(prompt):
+        return query[len(prompt) :]
+    return query
+
+
+def reward_of(result: ExecResult, mode: str) -> float:
+    if result.status is Status.SANDBOX_ERROR or result.total == 0:
+        return 0.0
+    if mode == "binary":
+        return 1.0 if result.passed == result.total else 0.0
+    return result.pass_rate
+
+
+def score_queries(body: object, index: QuestionIndex, engine: Engine, mode: str) -> RewardReply:
+    """OpenRLHF's remote reward protocol: ``{"query": [...], "prompts": [...], "labels": [...]}`` → rewards.
+
+    ``prompts`` may be left out (older OpenRLHF sends only ``query``): each whole query is then looked up and
+    scored. ``labels``, when given, may name a row's ``id``. ``EngineError`` propagates (HTTP 500).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not isinstance(body, dict):
+        raise RequestError(f"the body must be a JSON object, got {type(body).__name__}")
+    queries = _strings(body, "query")
+    prompts = None if body.get("prompts") is None else _strings(body, "prompts")
+    _same_length("prompts", prompts, "query", len(queries))
+    labels = body.get("labels")
+    if labels is not None and not isinstance(labels, list):
+        raise RequestError(f"labels must be a list or null, got {type(labels).__name__}")
+    _same_length("labels", labels, "query", len(queries))
+
+    reply = RewardReply([0.0] * len(queries))
+    found: dict[tuple[str, str], Question | None] = {}  # a GRPO group repeats one prompt: look it up once
+    jobs: list[int] = []
+    programs: list[str] = []
+    tests: list[list[str]] = []
+    for position, query in enumerate(queries):
+        prompt = prompts[position] if prompts is not None else query
+        label = labels[position] if labels is not None else None
+        key = (prompt, label if isinstance(label, str) else repr(label))
+        if key not in found:
+            found[key] = index.find(prompt, label)
+        question = found[key]
+        if question is None:
+            reply.unmatched.append(position)
+        elif not question.tests:
+            reply.no_tests.append(position)
+        else:
+            jobs.append(position)
+            programs.append(extract_code(response_of(query, prompts[position] if prompts is not None else None)))
+            tests.append(question.tests)
+    # A binary reward is decided by the first failing test: stop there, the verdict is the same.
+    results = engine.run(programs, tests, fail_fast=mode == "binary") if jobs else []
+    for position, result in zip(jobs, results):
+        if result.status is Status.SANDBOX_ERROR:
+            reply.sandbox_errors.append(position)
+        reply.rewards[position] = reward_of(result, mode)
+    return reply
+
+
+def run_jobs(body: object, engine: Engine) -> list[dict]:
+    """``{"programs": [...], "tests": [[...], ...], "fail_fast": bool}`` → one ``ExecResult.to_dict()`` each."""
+    if not isinstance(body, dict):
+        raise RequestError(f"the body must be a JSON object, got {type(body).__name__}")
+    programs = _strings(body, "programs")
+    tests = body.get("tests")
+    if not isinstance(tests, list):
+        raise RequestError("tests must be a list with one list of test strings per program")
+    _same_length("tests", tests, "programs", len(programs))
+    for position, program_tests in enumerate(tests):
+        if not isinstance(program_tests, list):
+            raise RequestError(f"tests[{position}] must be a list of strings, got {type(program_tests).__name__}")
+        for number, test in enumerate(program_tests):
+            if not isinstance(test, str):
+                raise RequestError(f"tests[{position}][{number}] must be a string, got {type(test).__name__}")
+    fail_fast = body.get("fail_fast", False)
+    if not isinstance(fail_fast, bool):
+        raise RequestError(f"fail_fast must be true or false, got {type(fail_fast).__name__}")
+    return [result.to_dict() for result in engine.run(programs, tests, fail_fast=fail_fast)]

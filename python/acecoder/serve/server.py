@@ -1,0 +1,395 @@
+"""The reward server: HTTP in front of one long-lived engine, with bounded admission.
+
+Why these choices:
+
+- One ``Engine`` for the life of the server, shared by every request thread: its zygote workers start once and
+  the HTTP process never forks, so a server that has loaded a large dataset stays cheap to run jobs from.
+- Standard library only (``ThreadingHTTPServer``): a thread per connection is enough, because the threads spend
+  their time waiting on the engine, which releases the GIL.
+- Bounded admission: at most ``max_pending`` requests are admitted at once (running or waiting for a worker);
+  the next one gets 503 with ``Retry-After`` at once. A trainer that sends faster than the workers run then
+  learns it at once, instead of timing out on a queue that grows without bound.
+- HTTP/1.1 keep-alive with a Content-Length on every answer, and errors as ``{"error": "..."}`` JSON; no log
+  line per request unless asked, because a trainer calls this thousands of times.
+
+Example::
+
+    with RewardServer(rows, port=0, workers=2) as server:
+        server.start()
+        # POST {"query": [...], "prompts": [...]} to server.url + "/get_reward"
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, final
+from urllib.parse import urlsplit
+
+from acecoder.exec import Engine, EngineError, Limits
+from acecoder.serve.questions import Question, QuestionIndex, questions_from_rows
+from acecoder.serve.scoring import MODES, RequestError, run_jobs, score_queries
+
+DEFAULT_MAX_BODY_BYTES = 64 << 20
+POST_PATHS = ("/get_reward", "/run_batch")
+PATHS_HINT = "POST /get_reward, POST /run_batch, GET /health"
+# An idle keep-alive connection is closed after this long; a trainer's session reconnects transparently.
+IDLE_CONNECTION_SECONDS = 300.0
+
+
+class Admission:
+    """Counts the requests admitted and refuses any beyond ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending = 0
+        self._condition = threading.Condition()
+
+    def try_enter(self) -> bool:
+        with self._condition:
+            if self.pending >= self.limit:
+                return False
+            self.pending += 1
+            return True
+
+    def leave(self) -> None:
+        with self._condition:
+            self.pending -= 1
+            self._condition.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: self.pending == 0, timeout)
+
+
+@final
+class RewardServer:
+    """Serves ``/get_reward``, ``/run_batch`` and ``/health`` for ``questions`` (rows or ``Question``s).
+
+    The socket is bound and the engine started here, so ``url`` is known (``port=0`` picks a free port);
+    ``start()`` serves from a background thread; ``close()`` (or leaving the ``with`` block) stops accepting,
+    lets admitted requests finish for up to ``drain_seconds``, ends idle connections and closes the engine.
+    """
+
+    def __init__(
+        self,
+        questions: QuestionIndex | Sequence[Question | Mapping],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mode: str = "binary",
+        workers: int | None = None,
+        limits: Limits | None = None,
+        max_pending: int = 64,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        verbose: bool = False,
+        drain_seconds: float = 10.0,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        for name, value in (("max_pending", max_pending), ("max_body_bytes", max_body_bytes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if isinstance(questions, QuestionIndex):
+            self.index = questions
+        else:
+            rows = list(questions)
+            if all(isinstance(row, Question) for row in rows):
+                self.index = QuestionIndex(rows)  # type: ignore[arg-type]
+            else:
+                self.index = QuestionIndex(questions_from_rows(rows))  # type: ignore[arg-type]
+        self.mode = mode
+        self.max_body_bytes = max_body_bytes
+        self.verbose = verbose
+        self.drain_seconds = drain_seconds
+        self.admission = Admission(max_pending)
+        self._counts = dict.fromkeys(
+            ("served", "rejected", "errors", "responses", "unmatched", "no_tests", "sandbox_errors"), 0
+        )
+        self._counts_lock = threading.Lock()
+        self._http = _HTTPServer(host, port, self)
+        try:
+            self.engine = Engine(workers=workers, limits=limits)
+        except BaseException:
+            self._http.server_close()
+            raise
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        host = self._http.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        return int(self._http.server_address[1])
+
+    def start(self) -> RewardServer:
+        """Serves from a background thread; returns self."""
+        if self._closed:
+            raise RuntimeError("the server is closed")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._http.serve_forever, kwargs={"poll_interval": 0.1}, name="reward-server", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stops serving and closes the engine. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._http.shutdown()
+            self._thread.join()
+        self.admission.wait_idle(self.drain_seconds)
+        self._http.end_connections()
+        self._http.server_close()  # joins the connection threads
+        self.engine.close()
+
+    def __enter__(self) -> RewardServer:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    # --- figures ---
+
+    def count(self, **increments: int) -> None:
+        with self._counts_lock:
+            for name, value in increments.items():
+                self._counts[name] += value
+
+    def health(self) -> dict:
+        with self._counts_lock:
+            counts = dict(self._counts)
+        return {
+            "status": "ok",
+            "questions": len(self.index),
+            "pending": self.admission.pending,
+            "max_pending": self.admission.limit,
+            **counts,
+            "mode": self.mode,
+            "workers": self.engine.workers,
+        }
+
+    # --- requests ---
+
+    def answer(self, path: str, body: object) -> dict:
+        """The reply to an admitted POST; raises ``RequestError`` (400) or ``EngineError`` (500)."""
+        if path == "/run_batch":
+            results = run_jobs(body, self.engine)
+            self.count(served=1, responses=len(results))
+            return {"results": results}
+        reply = score_queries(body, self.index, self.engine, self.mode)
+        self.count(
+            served=1,
+            responses=len(reply.rewards),
+            unmatched=len(reply.unmatched),
+            no_tests=len(reply.no_tests),
+            sandbox_errors=len(reply.sandbox_errors),
+        )
+        return reply.to_dict()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    # Connection threads are joined on close, after their sockets are shut down (see ``end_connections``).
+    daemon_threads = False
+    block_on_close = True
+    # socketserver's backlog of 5 makes a burst of trainer workers connecting at once wait or fail in the kernel,
+    # before admission control could answer them.
+    request_queue_size = 128
+
+    def __init__(self, host: str, port: int, reward: RewardServer) -> None:
+        self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.reward = reward
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__((host, port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_connections(self) -> None:
+        """Wakes every connection thread (idle keep-alive ones wait for a next request that will not come)."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is its own business; anything else is a bug worth a traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)) and not self.reward.verbose:
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_CONNECTION_SECONDS
+    # Headers and body leave in two writes; with Nagle's algorithm on, the body would wait for the client's
+    # delayed ACK (~40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    # --- methods ---
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/health":
+            self._send(HTTPStatus.OK, self.server.reward.health())
+        elif path in POST_PATHS:
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes POST", allow="POST")
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {path} ({PATHS_HINT})")
+
+    def do_POST(self) -> None:
+        reward = self.server.reward
+        path = urlsplit(self.path).path
+        if path not in POST_PATHS:
+            self._skip_body()
+            if path == "/health":
+                self._error(HTTPStatus.METHOD_NOT_ALLOWED, "/health takes GET", allow="GET")
+            else:
+                self._error(HTTPStatus.NOT_FOUND, f"no such path: {path} ({PATHS_HINT})")
+            return
+        length = self._content_length()
+        if length is None:
+            return
+        if not reward.admission.try_enter():
+            self._skip_body()
+            reward.count(rejected=1)
+            message = f"overloaded: {reward.admission.pending} requests pending (max_pending={reward.admission.limit})"
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=True)
+            return
+        try:
+            status, reply = self._answer(path, self.rfile.read(length))
+        finally:
+            reward.admission.leave()
+        self._send(status, reply)
+
+    def _wrong_method(self) -> None:
+        self._skip_body()
+        path = urlsplit(self.path).path
+        allowed = "GET" if path == "/health" else "POST" if path in POST_PATHS else None
+        if allowed is None:
+            self._error(HTTPStatus.NOT_FOUND, f"no such path: {path} ({PATHS_HINT})")
+        else:
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {allowed}, not {self.command}", allow=allowed)
+
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = _wrong_method
+
+    # --- the work ---
+
+    def _answer(self, path: str, raw: bytes) -> tuple[HTTPStatus, dict]:
+        reward = self.server.reward
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as error:
+            reward.count(errors=1)
+            return HTTPStatus.BAD_REQUEST, {"error": f"the body is not valid JSON: {error}"}
+        try:
+            return HTTPStatus.OK, reward.answer(path, body)
+        except RequestError as error:
+            reward.count(errors=1)
+            return HTTPStatus.BAD_REQUEST, {"error": str(error)}
+        except EngineError as error:
+            reward.count(errors=1)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"engine failure: {error}"}
+        except Exception as error:  # noqa: BLE001 (a bug here must still answer the trainer, not drop it)
+            reward.count(errors=1)
+            traceback.print_exc(file=sys.stderr)
+            return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(error).__name__}: {error}"}
+
+    def _content_length(self) -> int | None:
+        """The body's length, or None after answering why it cannot be read."""
+        header = self.headers.get("Content-Length")
+        if header is None:
+            self.close_connection = True
+            self._error(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required (chunked bodies are not)")
+            return None
+        try:
+            length = int(header)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self.close_connection = True
+            self._error(HTTPStatus.BAD_REQUEST, f"bad Content-Length: {header!r}")
+            return None
+        if length > self.server.reward.max_body_bytes:
+            self.close_connection = True  # the body stays unread: this connection cannot be reused
+            limit = self.server.reward.max_body_bytes
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} bytes is over the limit of {limit}")
+            return None
+        return length
+
+    def _skip_body(self) -> None:
+        """Reads and drops a body the server will not use, so the connection stays usable for the next request."""
+        try:
+            remaining = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            remaining = -1
+        if remaining < 0 or remaining > self.server.reward.max_body_bytes:
+            self.close_connection = True
+            return
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    # --- answers ---
+
+    def _error(self, status: HTTPStatus, message: str, *, allow: str | None = None, retry_after: bool = False) -> None:
+        headers = {}
+        if allow:
+            headers["Allow"] = allow
+        if retry_after:
+            headers["Retry-After"] = "1"
+        self._send(status, {"error": message}, headers)
+
+    def _send(self, status: HTTPStatus, payload: dict, headers: Mapping[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The base class answers malformed request lines and unknown methods in HTML; clients here expect JSON.
+        self.close_connection = True
+        try:
+            status = HTTPStatus(code)
+        except ValueError:
+            status = HTTPStatus.BAD_REQUEST
+        self._send(status, {"error": message or explain or status.phrase})
+
+    def log_message(self, format: str, *arguments: Any) -> None:
+        if self.server.reward.verbose:
+            super().log_message(format, *arguments)
