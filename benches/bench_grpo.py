@@ -160,7 +160,7 @@ def main() -> int:
                                       policy_pass_rates(trained, *settings))  # fmt: skip
         comparison["samples_per_question"] = arguments.eval_samples
         low, high = comparison["difference_95"]
-        print(f"all-pass rate on the training questions, {arguments.eval_samples} samples each: before "
+        print(f"all-pass rate on {Path(dataset).name}, {arguments.eval_samples} samples per question: before "
               f"{comparison['before']:.3f}, after {comparison['after']:.3f}, "
               f"difference {comparison['difference']:+.3f} "
               f"(95% bootstrap over questions {low:+.3f} to {high:+.3f})")  # fmt: skip
