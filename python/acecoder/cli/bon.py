@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+
 if TYPE_CHECKING:
     from acecoder.eval.best_of_n import Candidates
 
@@ -40,17 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap resampling and sampling seed")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     generation = parser.add_argument_group("sampling candidates (instead of --samples)")
-    generation.add_argument("--backend", choices=("openai", "vllm", "transformers"), default=None)
-    generation.add_argument("--model", default=None, help="policy model name or path")
-    generation.add_argument("--base-url", default=None)
-    generation.add_argument("--api-key", default=None, help="default: $OPENAI_API_KEY; never logged")
+    # --batch-size is the reward model's here; the policy generates in the backend's default batches.
+    add_backend_arguments(generation, required=False, model_help="policy: " + MODEL_HELP, batch_size=False)
     generation.add_argument("--n", type=int, default=16, help="samples per problem (AceCoder: 16, 32, 64)")
     generation.add_argument("--temperature", type=float, default=1.0)
     generation.add_argument("--top-p", type=float, default=1.0)
     generation.add_argument("--max-tokens", type=int, default=1024)
-    generation.add_argument("--concurrency", type=int, default=16)
-    generation.add_argument("--cache", type=Path, default=None, help="response cache file")
-    generation.add_argument("--no-cache", action="store_true")
     scoring = parser.add_argument_group("reward model")
     scoring.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     scoring.add_argument("--batch-size", type=int, default=8, help="sequences per RM forward pass")
@@ -81,11 +78,10 @@ def _check(arguments: argparse.Namespace) -> str | None:
 def _generate(arguments: argparse.Namespace, rows: list[dict], callback: Callback) -> tuple[Path, Path | None]:
     """Samples ``--n`` candidates (and, unless given, the greedy answer) per row into the output directory."""
     from acecoder.pairs.sampling import sample_rows
-    from acecoder.synth.backends import ResponseCache, Sampling, make_backend
+    from acecoder.cli.generation import backend_from_arguments
+    from acecoder.synth.backends import Sampling
 
-    cache = None if arguments.no_cache else ResponseCache(arguments.cache)
-    backend = make_backend(arguments.backend, arguments.model, cache=cache, base_url=arguments.base_url,
-                           api_key=arguments.api_key, concurrency=arguments.concurrency)  # fmt: skip
+    backend = backend_from_arguments(arguments, batch_size=8)
     samples = arguments.output_dir / "samples.jsonl"
     greedy = arguments.greedy_samples
     try:

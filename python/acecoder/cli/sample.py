@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+
 HELP = "sample N programs per question (AceCode inferences)"
 DEFAULT_QUESTIONS = "mbpp-train"
 
@@ -18,20 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", default=DEFAULT_QUESTIONS, help="AceCode rows (JSONL or Parquet) with question and "
                         "test_cases; default: the bundled MBPP train tasks 601-974 with their own tests")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
-    parser.add_argument("--backend", choices=("openai", "vllm", "transformers"), required=True)
-    parser.add_argument("--model", required=True, help="model name, path, or 'smollm2' (packaged SmolLM2-135M-Instruct)")
+    add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--n", type=int, default=16, help="programs per question")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
-    parser.add_argument("--base-url", default=None)
-    parser.add_argument("--api-key", default=None, help="default: $OPENAI_API_KEY; never logged")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (transformers)")
-    parser.add_argument("--cache", type=Path, default=None, help="response cache file")
-    parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -46,16 +41,15 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format
     from acecoder.pairs.sampling import sample_rows
-    from acecoder.synth.backends import ResponseCache, Sampling, make_backend
+    from acecoder.cli.generation import backend_from_arguments
+    from acecoder.synth.backends import Sampling
 
     try:
         output_format(arguments.output)
         rows = load_questions(arguments.input)[: arguments.limit]
         sampling = Sampling(n=arguments.n, temperature=arguments.temperature, top_p=arguments.top_p,
                             max_tokens=arguments.max_tokens, seed=arguments.seed)
-        backend = make_backend(arguments.backend, arguments.model, cache=None if arguments.no_cache else ResponseCache(arguments.cache),
-                               base_url=arguments.base_url, api_key=arguments.api_key, concurrency=arguments.concurrency,
-                               batch_size=arguments.batch_size)
+        backend = backend_from_arguments(arguments)
     except (ImportError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

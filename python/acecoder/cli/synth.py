@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+
 HELP = "synthesize questions and oracle-filtered tests from seed code (AceCode format)"
 
 
@@ -18,15 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=None, help="seed rows {id, program[, instruction]}: JSONL, Parquet or a "
                         "saved dataset directory (default: the bundled MBPP train tasks 601-974)")
     parser.add_argument("--output", type=Path, required=True, help="AceCode rows: .jsonl or .parquet")
-    parser.add_argument("--backend", choices=("openai", "vllm", "transformers"), required=True)
-    parser.add_argument("--model", required=True, help="model name, path, or 'smollm2' (the packaged SmolLM2-135M-Instruct)")
-    parser.add_argument("--oracle-model", default=None, help="model that writes the oracle solutions (default: --model)")
-    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
+    parser.add_argument("--oracle-model", default=None, help="model writing the oracle solutions (default: --model)")
     parser.add_argument("--oracle-base-url", default=None, help="server of the oracle model (default: --base-url)")
-    parser.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY); never logged")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (openai backend)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (transformers backend)")
     parser.add_argument("--num-tests", type=int, default=20, help="tests to ask for per question")
     parser.add_argument("--min-tests", type=int, default=5, help="drop questions with fewer surviving tests")
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -34,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N seeds")
     parser.add_argument("--seed", type=int, default=None, help="sampling seed")
     parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
-    parser.add_argument("--cache", type=Path, default=None, help="response cache file (default: ~/.cache/acecoder/generations.sqlite)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -44,7 +38,8 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.data.acecode import output_format
     from acecoder.data.seeds import load_seeds
     from acecoder.exec import Engine
-    from acecoder.synth.backends import ResponseCache, make_backend
+    from acecoder.cli.generation import backend_from_arguments
+    from acecoder.synth.backends import ResponseCache
     from acecoder.synth.pipeline import Synthesizer, SynthConfig
 
     try:
@@ -64,22 +59,22 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.limit is not None:
         seeds = seeds[: arguments.limit]
     cache = None if arguments.no_cache else ResponseCache(arguments.cache)
-    options = dict(api_key=arguments.api_key, concurrency=arguments.concurrency, timeout=arguments.timeout, batch_size=arguments.batch_size)
     try:
-        backend = make_backend(arguments.backend, arguments.model, cache=cache, base_url=arguments.base_url, **options)
+        backend = backend_from_arguments(arguments, cache=cache)
     except (ImportError, OSError, ValueError) as error:
         print(f"error: cannot start the {arguments.backend} backend: {error}", file=sys.stderr)
         return 2
     oracle_backend = backend
     oracle_url = arguments.oracle_base_url or arguments.base_url
     if (arguments.oracle_model or arguments.model) != arguments.model or oracle_url != arguments.base_url:
-        oracle_backend = make_backend(arguments.backend, arguments.oracle_model or arguments.model, cache=cache, base_url=oracle_url, **options)
+        oracle_backend = backend_from_arguments(arguments, arguments.oracle_model, oracle_url, cache=cache)
     progress = None if arguments.quiet else Progress()
     print(f"acecoder synth: {len(seeds)} seeds → {arguments.output} ({arguments.backend}: {arguments.model}; "
           f"oracle: {oracle_backend.model})", file=sys.stderr)
     try:
         with Engine(workers=arguments.workers) as engine:
-            synthesizer = Synthesizer(backend, engine, arguments.output, config, oracle_backend, progress=progress.update if progress else None)
+            update = progress.update if progress else None
+            synthesizer = Synthesizer(backend, engine, arguments.output, config, oracle_backend, progress=update)
             summary = synthesizer.run(seeds)
     finally:
         if progress:

@@ -1,0 +1,56 @@
+"""The generation-backend flags that `synth`, `sample` and `bon` share, and the backend they describe.
+
+One place for them means a new backend option (or a changed default) reaches every verb that generates, and the
+three verbs cannot drift apart in how they name or read the same setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+BACKEND_CHOICES = ("openai", "vllm", "transformers")
+MODEL_HELP = "model name, path, or 'smollm2' (the packaged SmolLM2-135M-Instruct)"
+
+
+def add_backend_arguments(parser: Any, *, required: bool, model_help: str, batch_size: bool = True) -> None:
+    """--backend, --model, --base-url, --api-key, --concurrency, --timeout, --cache, --no-cache, and (unless the
+    verb uses the name for something else) --batch-size, on ``parser`` or an argument group."""
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, required=required, default=None)
+    parser.add_argument("--model", required=required, default=None, help=model_help)
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY); never logged")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (openai backend)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    if batch_size:
+        parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (transformers)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="response cache file (default: ~/.cache/acecoder/generations.sqlite)")  # fmt: skip
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+
+
+def backend_from_arguments(
+    arguments: argparse.Namespace,
+    model: str | None = None,
+    base_url: str | None = None,
+    cache: Any = None,
+    batch_size: int | None = None,
+) -> Any:
+    """The backend the flags describe. ``model`` and ``base_url`` override the flags' (e.g. for an oracle model);
+    ``cache`` shares one ``ResponseCache`` between backends (default: the flags decide); ``batch_size`` is for a
+    verb whose own ``--batch-size`` means something else."""
+    from acecoder.synth.backends import ResponseCache, make_backend
+
+    if cache is None and not arguments.no_cache:
+        cache = ResponseCache(arguments.cache)
+    return make_backend(
+        arguments.backend,
+        model or arguments.model,
+        cache=cache,
+        base_url=base_url or arguments.base_url,
+        api_key=arguments.api_key,
+        concurrency=arguments.concurrency,
+        timeout=arguments.timeout,
+        batch_size=batch_size if batch_size is not None else getattr(arguments, "batch_size", 8),
+    )
