@@ -187,3 +187,21 @@ def test_one_grpo_step_on_the_packaged_smollm2(tmp_path, monkeypatch):
     assert (converted / "config.json").is_file() and (converted / "model.safetensors").is_file()
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["counts"]["optimizer_steps"] == 1 and len(metrics["history"]) == 1
+
+
+@pytest.mark.parametrize("name", ["train_rl.yaml", "train_rm.yaml"])
+def test_the_shipped_recipes_load_and_hold_acecoders_numbers(name):
+    from pathlib import Path
+
+    from acecoder.train.config import RewardModelConfig
+
+    recipe = Path(__file__).resolve().parent.parent / "configs" / name
+    if name == "train_rl.yaml":
+        config = load_config(recipe, [], RLConfig, "acecoder train-rl")
+        assert (config.learning_rate, config.beta, config.num_generations) == (5e-7, 0.01, 8)
+        assert config.reward_mode == "binary"
+        assert config.save_strategy == "steps"
+    else:
+        config = load_config(recipe, [], RewardModelConfig)
+        assert (config.learning_rate, config.global_batch_size, config.max_length) == (1e-5, 128, 2048)
+        assert config.lr_scheduler_type == "cosine" and config.num_train_epochs == 1
