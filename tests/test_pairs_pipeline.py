@@ -102,6 +102,7 @@ def test_sample_resumes_after_a_failed_request(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # generation-bound: slow on a busy machine
 def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ACECODER_CACHE_DIR", str(tmp_path / "cache"))
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:

@@ -9,7 +9,8 @@ import importlib.util
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# Generation-bound: on a busy 2-core machine it can take several times its idle minute.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
     pytest.skip("needs the synth extra (torch, transformers)", allow_module_level=True)

@@ -167,6 +167,7 @@ def test_train_rl_rejects_bad_settings_clearly(tmp_path, tiny_policy, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # generation-bound: slow on a busy machine
 def test_one_grpo_step_on_the_packaged_smollm2(tmp_path, monkeypatch):
     """The packaged GGUF policy: converted once to a safetensors directory (TRL rebuilds its reference model from
     the policy's name, which for a GGUF load names no loadable model), then one real GRPO step."""

