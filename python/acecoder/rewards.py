@@ -64,6 +64,15 @@ def _jobs(completions: Sequence[object], test_cases: TestColumn) -> tuple[list[i
     return indices, programs, tests
 
 
+def rule_reward(result: ExecResult, mode: str) -> float:
+    """The rule reward of one finished job: ``binary`` 1.0 only if it has tests and passed them all, ``pass_rate``
+    passed over all tests (0.0 without tests). What a sandbox error is worth is the caller's choice: TRL takes
+    ``None`` (no information), an HTTP client needs a number."""
+    if mode == "binary":
+        return 1.0 if result.total and result.passed == result.total else 0.0
+    return result.pass_rate
+
+
 def _rewards(
     count: int, indices: list[int], results: list[ExecResult], mode: str, log_metric: object
 ) -> list[float | None]:
@@ -71,10 +80,8 @@ def _rewards(
     for index, result in zip(indices, results):
         if result.status == Status.SANDBOX_ERROR:
             rewards[index] = None  # an infrastructure failure says nothing about the program
-        elif mode == "binary":
-            rewards[index] = 1.0 if result.total and result.passed == result.total else 0.0
         else:
-            rewards[index] = result.passed / result.total if result.total else 0.0
+            rewards[index] = rule_reward(result, mode)
     if callable(log_metric) and results:
         rates = [result.pass_rate for result in results]
         log_metric("acecoder/pass_rate_mean", statistics.fmean(rates))

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
+from acecoder.rewards import MODES, rule_reward
 from acecoder.serve.questions import Question, QuestionIndex
 
-MODES = ("binary", "pass_rate")
+__all__ = ["MODES", "RequestError", "RewardReply", "response_of", "reward_of", "run_jobs", "score_queries"]
 
 
 class RequestError(ValueError):
@@ -64,11 +65,9 @@ def response_of(query: str, prompt: str | None) -> str:
 
 
 def reward_of(result: ExecResult, mode: str) -> float:
-    if result.status is Status.SANDBOX_ERROR or result.total == 0:
-        return 0.0
-    if mode == "binary":
-        return 1.0 if result.passed == result.total else 0.0
-    return result.pass_rate
+    """``acecoder.rewards.rule_reward``, with 0.0 for a sandbox error: OpenRLHF needs a number for every query (the
+    reply lists such queries in ``sandbox_errors``)."""
+    return 0.0 if result.status is Status.SANDBOX_ERROR else rule_reward(result, mode)
 
 
 def score_queries(body: object, index: QuestionIndex, engine: Engine, mode: str) -> RewardReply:

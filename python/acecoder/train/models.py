@@ -58,18 +58,15 @@ def load_reward_model(name_or_path: str, dtype: Any = None, **options: Any) -> t
     bf16 on a GPU). ``options`` go to ``from_pretrained`` of the model (e.g. ``revision``, ``attn_implementation``).
     The tokenizer gets a padding token if it has none (the model config's, else end-of-sequence) and the model config
     the same ``pad_token_id``."""
-    import torch
     import transformers
 
     location, gguf_file = resolve_model(name_or_path)
     file_options = {"gguf_file": gguf_file} if gguf_file else {}
     revision = {"revision": options["revision"]} if "revision" in options else {}
     tokenizer = transformers.AutoTokenizer.from_pretrained(location, **file_options, **revision)
-    if isinstance(dtype, str) and dtype != "auto":
-        dtype = getattr(torch, dtype)
     with _fresh_head_expected():
         model = transformers.AutoModelForSequenceClassification.from_pretrained(
-            location, num_labels=1, dtype=dtype if dtype is not None else torch.float32, **file_options, **options
+            location, num_labels=1, dtype=_torch_dtype(dtype), **file_options, **options
         )
     if gguf_file:
         clear_quantization_marks(model)
@@ -92,21 +89,28 @@ def load_policy_model(name_or_path: str, dtype: Any = None) -> tuple[Any, Any]:
     there: trainers rebuild a reference copy of the policy from ``config.name_or_path``, which for a GGUF load
     names a directory holding no loadable model. The tokenizer gets a padding token (end-of-sequence) if it has
     none, as generation in batches needs one."""
-    import torch
     import transformers
 
     location = str(policy_directory(name_or_path))
     tokenizer = transformers.AutoTokenizer.from_pretrained(location)
-    if isinstance(dtype, str) and dtype != "auto":
-        dtype = getattr(torch, dtype)
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        location, dtype=dtype if dtype is not None else torch.float32
-    )
+    model = transformers.AutoModelForCausalLM.from_pretrained(location, dtype=_torch_dtype(dtype))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token is None:
         raise ValueError(f"the tokenizer of {name_or_path} has neither a padding nor an end-of-sequence token")
     return model, tokenizer
+
+
+def _torch_dtype(dtype: Any) -> Any:
+    """A torch dtype from a dtype, its name, "auto" (left to transformers) or None (float32: training keeps float32
+    master weights and autocasts on a GPU)."""
+    import torch
+
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, str) and dtype != "auto":
+        return getattr(torch, dtype)
+    return dtype
 
 
 def policy_directory(name_or_path: str) -> str | Path:
