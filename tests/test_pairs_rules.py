@@ -82,6 +82,27 @@ def test_rule_is_configurable() -> None:
     assert not looser.accepts(0.5, 0.31)
 
 
+def test_pairs_command_can_reject_programs_that_pass_nothing(tmp_path) -> None:
+    """AceCoder's rule never rejects a program passing no test; ``--rejected-inclusive`` (a weak policy's data,
+    where most wrong programs pass nothing) does."""
+    import json
+
+    from acecoder.cli import main
+
+    rates = tmp_path / "rates.jsonl"
+    row = make_row("q", [("return 1", 1.0), ("return 2", 1 / 3), ("return", 0.0)])
+    rates.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    strict, inclusive = tmp_path / "strict.jsonl", tmp_path / "inclusive.jsonl"
+    assert main(["pairs", "--input", str(rates), "--output", str(strict)]) == 0
+    assert main(["pairs", "--input", str(rates), "--output", str(inclusive), "--rejected-inclusive"]) == 0
+
+    def written(path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    assert rates_of(written(strict)) == [(1.0, 1 / 3)]
+    assert sorted(rates_of(written(inclusive))) == [(1.0, 0.0), (1.0, 1 / 3)]
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

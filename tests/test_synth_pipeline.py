@@ -15,7 +15,8 @@ from chat_server import ChatServer, Reply, last_user_message, recorded  # noqa: 
 
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.acecode import ACECODE_COLUMNS, read_acecode  # noqa: E402
-from acecoder.data.seeds import Seed, load_seeds  # noqa: E402
+from acecoder.data.benchmarks import load_mbpp_plus  # noqa: E402
+from acecoder.data.seeds import Seed, load_seeds, mbpp_train_questions  # noqa: E402
 from acecoder.synth.backends import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
 from acecoder.synth.pipeline import Synthesizer, SynthConfig, journal_path  # noqa: E402
 
@@ -209,6 +210,16 @@ def test_default_seeds_are_mbpp_train_only():
     numbers = [int(seed.id.split("/")[1]) for seed in seeds]
     assert len(seeds) == 374 and min(numbers) == 601 and max(numbers) == 974
     assert all(seed.instruction and seed.program for seed in seeds)
+
+
+def test_mbpp_train_questions_can_leave_out_what_mbpp_plus_holds():
+    """MBPP+ draws from MBPP's train split too: data for a model judged on MBPP+ must leave those tasks out."""
+    evaluation = {f"mbpp/{task_id.split('/')[1]}" for task_id in load_mbpp_plus()}
+    every = {row["id"] for row in mbpp_train_questions()}
+    disjoint = mbpp_train_questions(disjoint_from_mbpp_plus=True)
+    assert len(every & evaluation) == 108 and len(disjoint) == 266
+    assert not {row["id"] for row in disjoint} & evaluation
+    assert all(row["test_cases"] and row["question"] for row in disjoint)
 
 
 def test_seeds_load_from_parquet_and_a_saved_dataset(tmp_path):

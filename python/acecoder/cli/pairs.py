@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chosen-min", type=float, default=0.8, help="lowest pass rate of a chosen program")
     parser.add_argument("--margin-min", type=float, default=0.4, help="lowest chosen − rejected pass rate")
     parser.add_argument("--rejected-min", type=float, default=0.0, help="a rejected program's pass rate must exceed this")
+    parser.add_argument("--rejected-inclusive", action="store_true",
+                        help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
     parser.add_argument("--max-pairs-per-question", type=int, default=None, help="cap (default: none)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
 
@@ -27,7 +29,8 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         output_format(arguments.output)
         rows = read_acecode(arguments.input)
-        rule = PairRule(chosen_min=arguments.chosen_min, margin_min=arguments.margin_min, rejected_min=arguments.rejected_min)
+        rule = PairRule(chosen_min=arguments.chosen_min, margin_min=arguments.margin_min,
+                        rejected_min=arguments.rejected_min, rejected_exclusive=not arguments.rejected_inclusive)
         pairs = list(build_pairs(rows, rule, arguments.conversational, arguments.max_pairs_per_question))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

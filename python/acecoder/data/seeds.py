@@ -3,8 +3,9 @@
 Seeds come from JSON-lines (optionally gzip-compressed), Parquet, or a dataset directory saved with HF
 ``datasets`` (``save_to_disk``). Bad seed files fail before any model is called, naming the rows at fault: a
 pipeline that paid for generations and then met a malformed row would waste them. The bundled default is MBPP's
-train split (tasks 601-974, ``text`` as the instruction, ``code`` as the program); it never touches MBPP's test
-split, which benchmarks use.
+train split (tasks 601-974, ``text`` as the instruction, ``code`` as the program). It never touches MBPP's test
+split, but MBPP+ is drawn from every split of sanitized MBPP and holds 108 of these 374 train tasks: anything judged
+on MBPP+ (best-of-N, a trained policy) must train on ``mbpp_train_questions(disjoint_from_mbpp_plus=True)``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from acecoder.data.benchmarks import load_mbpp, read_jsonl
+from acecoder.data.benchmarks import load_mbpp, load_mbpp_plus, read_jsonl
 
 DEFAULT_SEEDS = "mbpp-train"
 
@@ -91,11 +92,18 @@ def load_seeds(path: str | Path | None = None, fields: Mapping[str, str] | None 
     return seeds
 
 
-def mbpp_train_questions() -> list[dict]:
+def mbpp_train_questions(disjoint_from_mbpp_plus: bool = False) -> list[dict]:
     """MBPP train tasks 601-974 as AceCode rows: the task's text as the question, its asserts (after any setup
-    code) as ``test_cases``. The bundled default for sampling and pass rates: real tests, no synthesis needed."""
+    code) as ``test_cases``. The bundled default for sampling and pass rates: real tests, no synthesis needed.
+    ``disjoint_from_mbpp_plus`` leaves out the 108 tasks MBPP+ also holds (266 remain), for data whose model is
+    then evaluated on MBPP+."""
+    excluded: set[int] = set()
+    if disjoint_from_mbpp_plus:
+        excluded = {int(task_id.split("/")[1]) for task_id in load_mbpp_plus()}
     rows = []
     for task in load_mbpp("train"):
+        if task["task_id"] in excluded:
+            continue
         setup = (task.get("test_setup_code") or "").strip()
         tests = [f"{setup}\n{test}" if setup else test for test in task["test_list"]]
         rows.append({
