@@ -281,6 +281,23 @@ def test_hash_seed_is_fixed_across_engines():
     assert outputs[0] == outputs[1] and outputs[0].strip()
 
 
+def test_a_programs_own_sigint_fails_it_even_where_the_caller_ignores_sigint():
+    """A shell starts background jobs (`trainer &`, nohup) with SIGINT ignored, and Python keeps it ignored; the
+    workers inherit that. A program raising SIGINT must fail the same way there as anywhere else."""
+    script = (
+        "import signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "from acecoder.exec import Engine, Limits\n"
+        "program = 'import signal\\ndef f():\\n    signal.raise_signal(signal.SIGINT)\\n    return 1\\n'\n"
+        "with Engine(workers=1, limits=Limits(test_cpu_seconds=2.0)) as engine:\n"
+        "    (result,) = engine.run([program], [['assert f() == 1', 'assert True']])\n"
+        "print(result.tests[0].status.value, result.tests[0].exception_type, result.tests[1].status.value)\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["error", "KeyboardInterrupt", "passed"]
+
+
 def test_jobs_cannot_import_from_the_callers_directory(tmp_path, monkeypatch):
     (tmp_path / "planted.py").write_text("VALUE = 1\n")
     monkeypatch.chdir(tmp_path)

@@ -142,6 +142,11 @@ class Zygote:
         # patch. CPython's C handler also writes the signal's number to the wakeup pipe, which is how the harness
         # learns that the timer fired even when the program swallowed the exception.
         signal.signal(signal.SIGPROF, signal.default_int_handler)
+        # A program's own SIGINT raises KeyboardInterrupt, as in a plain interpreter, whatever the caller's
+        # disposition: a caller started in the background by a shell (`trainer &`, nohup) ignores SIGINT, Python
+        # then leaves it ignored, and the same program would pass there and fail elsewhere. Workers have their own
+        # process group, so a terminal's Ctrl-C never reaches them either way.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         global _timer_pipe
         read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         os.dup2(read_end, TIMER_READ_FD, inheritable=False)
