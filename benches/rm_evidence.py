@@ -65,6 +65,7 @@ PAIR_SETS = {
     "acecoder-rule": PairSet("acecoder-rule", "policy", ()),
     "any-rejected": PairSet("any-rejected", "policy", ("--rejected-inclusive",)),
     # At most 2 pairs per question: about 500 in all, what 2 CPU cores train in about 20 minutes.
+    "any-rejected-chat": PairSet("any-rejected-chat", "policy", ("--rejected-inclusive",), True),
     "with-reference": PairSet("with-reference", "with-reference", ("--rejected-inclusive", "--max-pairs-per-question", "2")),
     "with-reference-all": PairSet("with-reference-all", "with-reference", ("--rejected-inclusive",)),
     "with-reference-chat": PairSet(
@@ -78,6 +79,8 @@ RUNS = {
     "untrained": Run("untrained", "acecoder-rule", 0.0, epochs=1.0),
     "acecoder-rule": Run("acecoder-rule", "acecoder-rule", 2e-5),
     "any-rejected": Run("any-rejected", "any-rejected", 2e-5),
+    "any-rejected-lr5e-5": Run("any-rejected-lr5e-5", "any-rejected", 5e-5),
+    "any-rejected-chat": Run("any-rejected-chat", "any-rejected-chat", 2e-5),
     "with-reference": Run("with-reference", "with-reference", 2e-5, epochs=1.0),
     "with-reference-all": Run("with-reference-all", "with-reference-all", 2e-5, epochs=1.0),
     "with-reference-lr5e-6": Run("with-reference-lr5e-6", "with-reference", 5e-6, epochs=1.0),
