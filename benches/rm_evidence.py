@@ -61,16 +61,15 @@ class Run:
     epochs: float = 2.0
 
 
+CAPPED_WITH_REFERENCE = ("--rejected-inclusive", "--max-pairs-per-question", "2")
 PAIR_SETS = {
     "acecoder-rule": PairSet("acecoder-rule", "policy", ()),
     "any-rejected": PairSet("any-rejected", "policy", ("--rejected-inclusive",)),
-    # At most 2 pairs per question: about 500 in all, what 2 CPU cores train in about 20 minutes.
     "any-rejected-chat": PairSet("any-rejected-chat", "policy", ("--rejected-inclusive",), True),
-    "with-reference": PairSet("with-reference", "with-reference", ("--rejected-inclusive", "--max-pairs-per-question", "2")),
+    # At most 2 pairs per question (256 from 128 questions): what 2 CPU cores train in minutes, not hours.
+    "with-reference": PairSet("with-reference", "with-reference", CAPPED_WITH_REFERENCE),
     "with-reference-all": PairSet("with-reference-all", "with-reference", ("--rejected-inclusive",)),
-    "with-reference-chat": PairSet(
-        "with-reference-chat", "with-reference", ("--rejected-inclusive", "--max-pairs-per-question", "2"), True
-    ),
+    "with-reference-chat": PairSet("with-reference-chat", "with-reference", CAPPED_WITH_REFERENCE, True),
 }
 
 RUNS = {
@@ -124,7 +123,8 @@ def merge_references(policy_rates: Path, reference_rates: Path, output: Path) ->
     references = {str(row["id"]): row["inferences"] for row in read_acecode(reference_rates)}
     rows = []
     for row in read_acecode(policy_rates):
-        extra = [{**inference, "completion_id": len(row["inferences"])} for inference in references.get(str(row["id"]), [])]
+        extra = [{**inference, "completion_id": len(row["inferences"])}
+                 for inference in references.get(str(row["id"]), [])]  # fmt: skip
         rows.append({**row, "inferences": [*row["inferences"], *extra]})
     write_rows(rows, output)
 
@@ -143,7 +143,9 @@ def policy_statistics(rates: Path) -> dict[str, float]:
         "mean_pass_rate": sum(programs) / len(programs),
         "programs_passing_all": sum(rate == 1.0 for rate in programs),
         "programs_passing_none": sum(rate == 0.0 for rate in programs),
-        "questions_with_an_all_pass_program": sum(any(i["pass_rate"] == 1.0 for i in row["inferences"]) for row in rows),
+        "questions_with_an_all_pass_program": sum(
+            any(inference["pass_rate"] == 1.0 for inference in row["inferences"]) for row in rows
+        ),
     }
 
 
@@ -172,6 +174,8 @@ def ranking_diagnostics(candidates_file: Path) -> dict[str, float | int | None]:
     problems: dict[str, list[dict]] = {}
     for record in read_jsonl(candidates_file):
         problems.setdefault(record["problem_id"], []).append(record)
+    for record in (record for records in problems.values() for record in records):
+        record["parses"] = parses(record["program"])
     areas, picked_parses, random_parses = [], [], []
     for records in problems.values():
         right = [record["score"] for record in records if record["correct"]]
@@ -180,30 +184,31 @@ def ranking_diagnostics(candidates_file: Path) -> dict[str, float | int | None]:
             wins = sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
             areas.append(wins / (len(right) * len(wrong)))
         best = max(records, key=lambda record: record["score"])
-        picked_parses.append(parses(best["program"]))
-        random_parses.append(statistics.fmean(parses(record["program"]) for record in records))
+        picked_parses.append(best["parses"])
+        random_parses.append(statistics.fmean(record["parses"] for record in records))
     every = [record for records in problems.values() for record in records]
     scores = [record["score"] for record in every]
     return {
         "problems_with_right_and_wrong": len(areas),
         "within_problem_auc": statistics.fmean(areas) if areas else None,
         "score_length_correlation": correlation(scores, [float(len(record["program"])) for record in every]),
-        "score_parses_correlation": correlation(scores, [float(parses(record["program"])) for record in every]),
+        "score_parses_correlation": correlation(scores, [float(record["parses"]) for record in every]),
         "rm_pick_parses": statistics.fmean(picked_parses),
         "random_pick_parses": statistics.fmean(random_parses),
     }
 
 
+def number(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
 def markdown_table(summary: dict) -> str:
     """One line per run: its data, held-out accuracy, best-of-N at the largest N, and the ranking diagnostics."""
-    lines = ["| run | train / held-out pairs | held-out accuracy | average | oracle | RM-selected | RM − random (95%) "
-             "| within-problem AUC | score~length r |", "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
+    lines = ["| run | train / held-out pairs | held-out accuracy | average | oracle | RM-selected "
+             "| RM − random (95%) | within-problem AUC | score~length r |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
     for name, run in summary["runs"].items():
         last, gain, ranking = run["best_of_n"][-1], run["rm_minus_random"], run["ranking"]
-
-        def number(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
-            return "-" if value is None else f"{value * scale:.{digits}f}"
-
         lines.append(
             f"| {name} | {run['train_pairs']} / {run['held_out_pairs']} | {number(run['held_out_accuracy'], 100)}% "
             f"| {number(last['average'], 100)} | {number(last['oracle'], 100)} | {number(last['rm_selected'], 100)} "
@@ -220,8 +225,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--base-url", default=None)
     parser.add_argument("--concurrency", type=int, default=2,
-                        help="requests in flight; a llama.cpp server with 16 slots runs 2 requests of 8 samples at once, "
-                        "and requests queued behind them only wait")
+                        help="requests in flight; a llama.cpp server with 16 slots runs 2 requests of 8 samples "
+                        "at once, and requests queued behind them only wait")
     parser.add_argument("--n", type=int, default=8, help="programs per question, train and MBPP+ alike")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=128)
@@ -230,7 +235,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100, help="the first N MBPP+ tasks for best-of-N")
     parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, choices=list(RUNS))
     parser.add_argument("--max-length", type=int, default=384, help="reward-model tokens per prompt + response")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast in training (on CPUs with AMX or AVX-512 BF16)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bf16 autocast in training (on CPUs with AMX or AVX-512 BF16)")
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     directory = arguments.output_dir
@@ -252,7 +258,8 @@ def main() -> None:
     evaluation_rows = directory / "mbpp_plus_questions.jsonl"
     write_rows(benchmark_rows(mbpp_plus, tasks, list(tasks)[: arguments.tasks]), evaluation_rows)
     candidates, greedy = directory / "mbpp_plus_samples.jsonl", directory / "mbpp_plus_greedy.jsonl"
-    acecoder("sample", "--input", str(evaluation_rows), "--output", str(candidates), *backend_flags(arguments), *sampling)
+    acecoder("sample", "--input", str(evaluation_rows), "--output", str(candidates), *backend_flags(arguments),
+             *sampling)  # fmt: skip
     acecoder("sample", "--input", str(evaluation_rows), "--output", str(greedy), *backend_flags(arguments),
              "--n", "1", "--temperature", "0")  # fmt: skip
 
@@ -263,7 +270,8 @@ def main() -> None:
         pairs = directory / f"pairs_{name}.jsonl"
         flags = [*pair_set.pair_flags, *(["--conversational"] if pair_set.conversational else [])]
         acecoder("pairs", "--input", str(rate_files[pair_set.rates]), "--output", str(pairs), *flags)
-        summary["pair_sets"][name] = {"pairs": count_lines(pairs), "questions": len({row["id"] for row in read_jsonl(pairs)})}
+        written = read_jsonl(pairs)
+        summary["pair_sets"][name] = {"pairs": len(written), "questions": len({row["id"] for row in written})}
     for name in arguments.runs:
         run = RUNS[name]
         pair_set = PAIR_SETS[run.pair_set]
@@ -272,7 +280,8 @@ def main() -> None:
             acecoder("train-rm", "--pairs", str(directory / f"pairs_{run.pair_set}.jsonl"), "--model", arguments.model,
                      "--output-dir", str(model), "--global_batch_size", "16", "--per_device_train_batch_size", "8",
                      "--num_train_epochs", str(run.epochs), "--learning_rate", str(run.learning_rate),
-                     "--max_length", str(arguments.max_length), "--eval_fraction", "0.15", "--seed", str(arguments.seed),
+                     "--max_length", str(arguments.max_length), "--eval_fraction", "0.15",
+                     "--seed", str(arguments.seed),
                      *(["--bf16", "true"] if arguments.bf16 else []))  # fmt: skip
         if not (bon / "bon_table.json").exists():
             acecoder("bon", "--rm", str(model), "--benchmark", "mbpp+", "--samples", str(candidates),
@@ -282,7 +291,8 @@ def main() -> None:
         metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
         table = json.loads((bon / "bon_table.json").read_text(encoding="utf-8"))
         summary["runs"][name] = {"run": vars(run), "held_out_accuracy": metrics["held_out_accuracy"],
-                                 "held_out_pairs": metrics["counts"]["held_out_pairs"], "train_pairs": metrics["counts"]["train_pairs"],
+                                 "held_out_pairs": metrics["counts"]["held_out_pairs"],
+                                 "train_pairs": metrics["counts"]["train_pairs"],
                                  "best_of_n": table["rows"], "rm_minus_random": table["rm_minus_random"],
                                  "ranking": ranking_diagnostics(bon / "candidates.jsonl")}  # fmt: skip
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

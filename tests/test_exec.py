@@ -283,14 +283,15 @@ def test_hash_seed_is_fixed_across_engines():
 
 def test_a_programs_own_sigint_fails_it_even_where_the_caller_ignores_sigint():
     """A shell starts background jobs (`trainer &`, nohup) with SIGINT ignored, and Python keeps it ignored; the
-    workers inherit that. A program raising SIGINT must fail the same way there as anywhere else."""
+    workers inherit that. A program raising SIGINT must fail the same way there as anywhere else, and, as for any
+    failed test, the program's next test still runs in its namespace."""
     script = (
         "import signal\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         "from acecoder.exec import Engine, Limits\n"
         "program = 'import signal\\ndef f():\\n    signal.raise_signal(signal.SIGINT)\\n    return 1\\n'\n"
         "with Engine(workers=1, limits=Limits(test_cpu_seconds=2.0)) as engine:\n"
-        "    (result,) = engine.run([program], [['assert f() == 1', 'assert True']])\n"
+        "    (result,) = engine.run([program], [['assert f() == 1', 'assert callable(f)']])\n"
         "print(result.tests[0].status.value, result.tests[0].exception_type, result.tests[1].status.value)\n"
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
