@@ -12,6 +12,14 @@ Reported: the verdict agreement per sample (``base_status`` and ``plus_status``)
 verdicts and the failing input, the wall time of each run and the speed ratios. Figures go to stdout and to
 ``benches/results/bench_evaluate.json``.
 
+Then the compute floor: how much of either tool's time is the samples' own work, which no harness can skip. Every
+(sample, split) runs once more through the engine, failing fast as evalplus does, and the CPU time spent inside
+the solutions' function calls is summed (the engine stops each test's clock when the function returns, so the
+comparison of results is not in it). That sum over the workers is a lower bound on the warm wall time of any
+harness that computes evalplus's verdicts (interpreter start, loading the data, the programs' top level and the
+comparisons come on top), so ``evalplus warm / floor`` bounds the speed-up any harness could reach on these
+samples, and ``floor / acecoder warm`` is the share of acecoder's time spent in the samples' own code.
+
     .venv/bin/python benches/bench_evaluate.py                 # both benchmarks, 2 mutants per task
     .venv/bin/python benches/bench_evaluate.py --benchmarks humaneval+ --mutants 1
 """
@@ -28,9 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from acecoder.data.benchmarks import data_file
+from acecoder.data.benchmarks import data_file, file_digest
 from acecoder.data.mutants import mutants
-from acecoder.eval.evalplus import get_benchmark
+from acecoder.eval.evalplus import build_tests, evaluation_engine, get_benchmark, read_samples
+from acecoder.eval.expected import load_expected_outputs
+from acecoder.exec import Status
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "bench_evaluate.json"
@@ -85,6 +95,42 @@ def run_acecoder(benchmark_name: str, samples: Path, workers: int, cache: Path, 
     arguments = [sys.executable, "-m", "acecoder", "evaluate", "--benchmark", benchmark_name, "--samples",
                  str(samples), "--workers", str(workers), "--quiet"]  # fmt: skip
     return timed(arguments, environment, log)
+
+
+def compute_floor(benchmark_name: str, samples_path: Path, workers: int, cache: Path) -> dict:
+    """CPU seconds the samples' function calls take on the inputs evalplus's verdicts need (every base and plus
+    input up to the first that fails), with the tasks that take the most; ``cache`` holds the expected outputs."""
+    benchmark = get_benchmark(benchmark_name)
+    tasks = benchmark.load()
+    samples, _ = read_samples(samples_path, tasks)
+    previous = os.environ.get("ACECODER_CACHE_DIR")
+    os.environ["ACECODER_CACHE_DIR"] = str(cache)
+    try:
+        wanted = {sample.task_id: tasks[sample.task_id] for sample in samples}
+        digest = file_digest(benchmark.data_path())
+        expected = load_expected_outputs(wanted, benchmark.family, digest, workers=workers)
+    finally:
+        if previous is None:
+            os.environ.pop("ACECODER_CACHE_DIR")
+        else:
+            os.environ["ACECODER_CACHE_DIR"] = previous
+    splits = ("base", "plus") if benchmark.plus else ("base",)
+    tests = {
+        (task_id, split): build_tests(tasks[task_id], benchmark.family, split, expected[task_id])
+        for task_id in wanted for split in splits
+    }  # fmt: skip
+    keys = [(sample.task_id, split) for sample in samples for split in splits]
+    with evaluation_engine(workers) as engine:
+        results = engine.run([sample.solution for sample in samples for _ in splits], [tests[key] for key in keys],
+                             fail_fast=True)  # fmt: skip
+    per_task: dict[str, float] = {}
+    for (task_id, _), result in zip(keys, results):
+        per_task[task_id] = per_task.get(task_id, 0.0) + sum(test.cpu_time for test in result.tests)
+    total = sum(per_task.values())
+    heaviest = sorted(per_task.items(), key=lambda item: -item[1])[:5]
+    inputs_run = sum(test.status != Status.NOT_RUN for result in results for test in result.tests)
+    return {"cpu_seconds": total, "floor_seconds": total / workers, "runs": len(keys), "inputs_run": inputs_run,
+            "heaviest_tasks": heaviest}  # fmt: skip
 
 
 def compare(ours_path: Path, theirs_path: Path) -> dict:
@@ -159,14 +205,26 @@ def main() -> None:
                 directories["evalplus"] / "samples_eval_results.json",
             )
             ratios = {phase: seconds["evalplus"][phase] / seconds["acecoder"][phase] for phase in ("cold", "warm")}
+            floor = compute_floor(benchmark.name, directories["acecoder"] / "samples.jsonl", arguments.workers,
+                                  directories["acecoder"] / "cache")  # fmt: skip
+            floor["evalplus_warm_over_floor"] = seconds["evalplus"]["warm"] / floor["floor_seconds"]
+            floor["floor_share_of_acecoder_warm"] = floor["floor_seconds"] / seconds["acecoder"]["warm"]
             print(f"  agreement: base {agreement['agreement_base']:.2%}, plus {agreement['agreement_plus']:.2%}, "
                   f"both {agreement['agreement_both']:.2%} of {agreement['samples']} samples")  # fmt: skip
             print(f"  speed: acecoder is {ratios['cold']:.2f}x evalplus cold, {ratios['warm']:.2f}x warm")
+            print(f"  compute floor: {floor['runs']} runs, {floor['inputs_run']} inputs up to each run's first "
+                  f"failure; the samples' own function calls take {floor['cpu_seconds']:.1f} CPU s, "
+                  f"{floor['floor_seconds']:.1f} s over {arguments.workers} workers; no harness can be more than "
+                  f"{floor['evalplus_warm_over_floor']:.2f}x evalplus warm on these samples; the floor is "
+                  f"{floor['floor_share_of_acecoder_warm']:.0%} of acecoder's warm time")  # fmt: skip
+            heaviest = ", ".join(f"{task_id} {cpu:.1f} s" for task_id, cpu in floor["heaviest_tasks"])
+            print(f"  heaviest tasks (CPU s in the samples' calls): {heaviest}")
             print(f"  canonical solutions failing under acecoder: {agreement['canonical_failures'] or 'none'}")
             for item in agreement["disagreements"]:
                 print(f"    {item['task_id']} #{item['sample']}: acecoder {item['acecoder']} evalplus {item['evalplus']}"
                       f" (evalplus failing input {item['evalplus_failing_input'][:80]})")  # fmt: skip
-            report["runs"][benchmark.name] = {"samples": count, "seconds": seconds, "speedup": ratios, **agreement}
+            report["runs"][benchmark.name] = {"samples": count, "seconds": seconds, "speedup": ratios,
+                                              "compute_floor": floor, **agreement}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     arguments.output.parent.mkdir(parents=True, exist_ok=True)

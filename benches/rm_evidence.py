@@ -34,11 +34,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acecoder.data.acecode import read_acecode, write_rows
 from acecoder.data.benchmarks import load_mbpp, read_jsonl
 from acecoder.data.seeds import mbpp_train_questions
-from acecoder.eval.best_of_n import benchmark_rows
+from acecoder.eval.best_of_n import benchmark_rows, paired_bootstrap
 from acecoder.eval.evalplus import get_benchmark
 from acecoder.pairs.prompts import response_text
 
@@ -167,16 +168,19 @@ def correlation(xs: list[float], ys: list[float]) -> float | None:
     return covariance / spread if spread else None
 
 
-def ranking_diagnostics(candidates_file: Path) -> dict[str, float | int | None]:
+def ranking_diagnostics(candidates_file: Path) -> dict[str, Any]:
     """How the RM ranks the MBPP+ candidates, beyond its top pick: within-problem AUC (a correct candidate scored
     above a wrong one of the same problem, averaged over problems that have both), how its scores follow program
-    length and parseability, and how often its pick parses against a random pick."""
+    length and parseability, how often its pick parses against a random pick, and two selectors that know only
+    syntax, to tell a reward model from a parse check: a random pick among the candidates that parse (all of them
+    when none does), with the RM's gain over it and a 95% bootstrap interval, and the shortest one that parses."""
     problems: dict[str, list[dict]] = {}
     for record in read_jsonl(candidates_file):
         problems.setdefault(record["problem_id"], []).append(record)
     for record in (record for records in problems.values() for record in records):
         record["parses"] = parses(record["program"])
     areas, picked_parses, random_parses = [], [], []
+    random_parsing, shortest_parsing, over_random_parsing = [], [], []
     for records in problems.values():
         right = [record["score"] for record in records if record["correct"]]
         wrong = [record["score"] for record in records if not record["correct"]]
@@ -186,6 +190,11 @@ def ranking_diagnostics(candidates_file: Path) -> dict[str, float | int | None]:
         best = max(records, key=lambda record: record["score"])
         picked_parses.append(best["parses"])
         random_parses.append(statistics.fmean(record["parses"] for record in records))
+        parsing = [record for record in records if record["parses"]] or records
+        random_parsing.append(statistics.fmean(float(record["correct"]) for record in parsing))
+        shortest_parsing.append(float(min(parsing, key=lambda record: len(record["program"]))["correct"]))
+        over_random_parsing.append(float(best["correct"]) - random_parsing[-1])
+    low, high = paired_bootstrap(over_random_parsing)
     every = [record for records in problems.values() for record in records]
     scores = [record["score"] for record in every]
     return {
@@ -195,6 +204,9 @@ def ranking_diagnostics(candidates_file: Path) -> dict[str, float | int | None]:
         "score_parses_correlation": correlation(scores, [float(record["parses"]) for record in every]),
         "rm_pick_parses": statistics.fmean(picked_parses),
         "random_pick_parses": statistics.fmean(random_parses),
+        "random_parsing_selected": statistics.fmean(random_parsing),
+        "shortest_parsing_selected": statistics.fmean(shortest_parsing),
+        "rm_minus_random_parsing": {"difference": statistics.fmean(over_random_parsing), "low": low, "high": high},
     }
 
 
@@ -205,15 +217,21 @@ def number(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
 def markdown_table(summary: dict) -> str:
     """One line per run: its data, held-out accuracy, best-of-N at the largest N, and the ranking diagnostics."""
     lines = ["| run | train / held-out pairs | held-out accuracy | average | oracle | RM-selected "
-             "| RM − random (95%) | within-problem AUC | score~length r |",
-             "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
+             "| RM − random (95%) | random parsing | RM − random parsing (95%) | shortest parsing "
+             "| within-problem AUC | score~length r | RM pick parses (random) |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
     for name, run in summary["runs"].items():
         last, gain, ranking = run["best_of_n"][-1], run["rm_minus_random"], run["ranking"]
+        over_parsing = ranking["rm_minus_random_parsing"]
         lines.append(
             f"| {name} | {run['train_pairs']} / {run['held_out_pairs']} | {number(run['held_out_accuracy'], 100)}% "
             f"| {number(last['average'], 100)} | {number(last['oracle'], 100)} | {number(last['rm_selected'], 100)} "
             f"| {number(gain['difference'], 100)} ({number(gain['low'], 100)} to {number(gain['high'], 100)}) "
-            f"| {number(ranking['within_problem_auc'], 1, 2)} | {number(ranking['score_length_correlation'], 1, 2)} |"
+            f"| {number(ranking['random_parsing_selected'], 100)} | {number(over_parsing['difference'], 100)} "
+            f"({number(over_parsing['low'], 100)} to {number(over_parsing['high'], 100)}) "
+            f"| {number(ranking['shortest_parsing_selected'], 100)} "
+            f"| {number(ranking['within_problem_auc'], 1, 2)} | {number(ranking['score_length_correlation'], 1, 2)} "
+            f"| {number(ranking['rm_pick_parses'], 100, 0)}% ({number(ranking['random_pick_parses'], 100, 0)}%) |"
         )
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from acecoder.eval.best_of_n import (
     default_ns,
     format_interval,
     format_table,
+    paired_bootstrap,
     plot,
     score_candidates,
     selection_table,
@@ -86,6 +87,16 @@ def test_bootstrap_interval_is_seeded_and_holds_the_estimate() -> None:
     assert "-12.5 points" in format_interval(interval)
     with pytest.raises(ValueError, match="RM scores"):
         bootstrap_interval([Candidates("a", "p", ["x"], [True])])
+
+
+def test_paired_bootstrap_brackets_the_mean_and_is_seeded() -> None:
+    differences = [1.0, 0.0, 0.0, -0.5, 0.25, 0.0, 1.0, 0.0]
+    low, high = paired_bootstrap(differences, resamples=500, seed=3)
+    assert low < sum(differences) / len(differences) < high and -0.5 <= low and high <= 1.0
+    assert paired_bootstrap(differences, resamples=500, seed=3) == (low, high)
+    assert paired_bootstrap([0.25] * 5, resamples=20) == (0.25, 0.25)  # no spread, no width
+    with pytest.raises(ValueError, match="no differences"):
+        paired_bootstrap([])
 
 
 def test_table_text_and_plot(tmp_path: Path) -> None:

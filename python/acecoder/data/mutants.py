@@ -47,6 +47,8 @@ def mutants(program: str, limit: int | None = None) -> list[str]:
     results: list[str] = []
     seen = {ast.unparse(ast.parse(program))}
     for site in range(count):
+        if limit is not None and len(results) >= limit:
+            break
         tree = ast.parse(program)
         node = list(_mutation_sites(tree))[site]
         _mutate(node)
@@ -54,8 +56,6 @@ def mutants(program: str, limit: int | None = None) -> list[str]:
         if source not in seen:
             seen.add(source)
             results.append(source)
-        if limit is not None and len(results) >= limit:
-            break
     return results
 
 

@@ -181,13 +181,24 @@ def bootstrap_interval(
         float(problem.correct[problem.selected(n)]) - _mean(float(verdict) for verdict in problem.correct[:n])
         for problem in candidates
     ]
+    low, high = paired_bootstrap(differences, resamples, confidence, seed)
+    return BootstrapInterval(n, _mean(differences), low, high, confidence, resamples, len(differences))
+
+
+def paired_bootstrap(
+    differences: Sequence[float], resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of the mean of per-problem paired differences (problems resampled with
+    replacement, seeded)."""
+    if not differences:
+        raise ValueError("no differences to resample")
     generator = random.Random(seed)
     count = len(differences)
     means = sorted(sum(generator.choices(differences, k=count)) / count for _ in range(resamples))
     tail = (1 - confidence) / 2
     low = means[min(resamples - 1, int(math.floor(tail * resamples)))]
     high = means[max(0, int(math.ceil((1 - tail) * resamples)) - 1)]
-    return BootstrapInterval(n, _mean(differences), low, high, confidence, resamples, count)
+    return low, high
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
