@@ -178,6 +178,20 @@ def test_digest_and_special_oracles(engine):
     assert statuses(engine.run([program], [tests])[0]) == ["passed", "failed", "passed", "passed", "failed"]
 
 
+def test_a_long_result_is_described_by_the_prefix_of_its_repr(engine):
+    # The failure message keeps 117 characters of each value's repr; for a result of 100,000 items the harness
+    # takes the repr of its first items only, and the text must be the same as the full repr's prefix.
+    program = "def squares(n):\n    return [float(i * i) for i in range(n)]\n"
+    expected = [float(i * i) for i in range(100_000)]
+    expected[-1] = -1.0
+    result = engine.run([program], [[CallTest("squares", (100_000,), expected), CallTest("squares", (3,), (0, 1))]])[0]
+    actual = [float(i * i) for i in range(100_000)]
+    assert [test.status for test in result.tests] == [Status.FAILED, Status.FAILED]
+    described = (repr(actual)[:117], repr(expected)[:117])
+    assert result.tests[0].message == "squares(...) returned %s..., expected %s..." % described
+    assert result.tests[1].message == "squares(...) returned [0.0, 1.0, 4.0], expected (0, 1)"
+
+
 def test_call_test_arguments_are_checked():
     with pytest.raises(ValueError, match="identifier"):
         CallTest("not a name", (), 1)

@@ -19,9 +19,16 @@ import math
 import pickle
 
 try:
-    from _sha256 import sha256 as _sha256  # Python 3.10-3.11
-except ImportError:
-    from _sha2 import sha256 as _sha256  # Python 3.12+
+    # OpenSSL's SHA-256, about 6x faster than CPython's own on the hundreds of megabytes a digest test can hash;
+    # called once here so that OpenSSL initialises in the zygote, before any job's sandbox.
+    from _hashlib import openssl_sha256 as _sha256
+
+    _sha256(b"").hexdigest()
+except Exception:  # noqa: BLE001 - an interpreter built without OpenSSL
+    try:
+        from _sha256 import sha256 as _sha256  # Python 3.10-3.11
+    except ImportError:
+        from _sha2 import sha256 as _sha256  # Python 3.12+
 
 _decode_base64 = binascii.a2b_base64
 _unpickle = pickle.loads

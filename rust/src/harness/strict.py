@@ -138,7 +138,14 @@ def _equal(left, right):
     return left == right
 
 
+# A list or tuple longer than this is cut before its repr is taken: the message keeps 117 characters, and the repr
+# of 50 items is at least 148 long, so the text is the same while a result of millions of items costs nothing.
+_SHORT_ITEMS = 50
+
+
 def _short(value):
+    if type(value) in (list, tuple) and len(value) > _SHORT_ITEMS:
+        value = value[:_SHORT_ITEMS]
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
 
