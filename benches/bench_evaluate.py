@@ -35,11 +35,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from acecoder.data.benchmarks import data_file, file_digest
 from acecoder.data.mutants import mutants
-from acecoder.eval.evalplus import build_tests, evaluation_engine, get_benchmark, read_samples
-from acecoder.eval.expected import load_expected_outputs
+from acecoder.eval.evalplus import evaluation_engine, get_benchmark, read_samples, split_tests
 from acecoder.exec import Status
 
 HERE = Path(__file__).resolve().parent
@@ -103,26 +103,13 @@ def compute_floor(benchmark_name: str, samples_path: Path, workers: int, cache: 
     benchmark = get_benchmark(benchmark_name)
     tasks = benchmark.load()
     samples, _ = read_samples(samples_path, tasks)
-    previous = os.environ.get("ACECODER_CACHE_DIR")
-    os.environ["ACECODER_CACHE_DIR"] = str(cache)
-    try:
-        wanted = {sample.task_id: tasks[sample.task_id] for sample in samples}
-        digest = file_digest(benchmark.data_path())
-        expected = load_expected_outputs(wanted, benchmark.family, digest, workers=workers)
-    finally:
-        if previous is None:
-            os.environ.pop("ACECODER_CACHE_DIR")
-        else:
-            os.environ["ACECODER_CACHE_DIR"] = previous
-    splits = ("base", "plus") if benchmark.plus else ("base",)
-    tests = {
-        (task_id, split): build_tests(tasks[task_id], benchmark.family, split, expected[task_id])
-        for task_id in wanted for split in splits
-    }  # fmt: skip
-    keys = [(sample.task_id, split) for sample in samples for split in splits]
+    wanted = {sample.task_id: tasks[sample.task_id] for sample in samples}
+    with mock.patch.dict(os.environ, {"ACECODER_CACHE_DIR": str(cache)}):  # acecoder's run left its outputs there
+        _, tests = split_tests(benchmark, wanted, file_digest(benchmark.data_path()), workers=workers)
+    keys = [(sample.task_id, split) for sample in samples for split in benchmark.splits]
+    programs = [sample.solution for sample in samples for _ in benchmark.splits]
     with evaluation_engine(workers) as engine:
-        results = engine.run([sample.solution for sample in samples for _ in splits], [tests[key] for key in keys],
-                             fail_fast=True)  # fmt: skip
+        results = engine.run(programs, [tests[key] for key in keys], fail_fast=True)
     per_task: dict[str, float] = {}
     for (task_id, _), result in zip(keys, results):
         per_task[task_id] = per_task.get(task_id, 0.0) + sum(test.cpu_time for test in result.tests)

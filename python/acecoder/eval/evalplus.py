@@ -64,6 +64,11 @@ class Benchmark:
     def data_path(self, path: str | Path | None = None) -> Path:
         return data_file("humaneval_plus" if self.family == "humaneval" else "mbpp_plus", path)
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The input sets a sample runs on: ``base``, and ``plus`` where the extra inputs count."""
+        return ("base", "plus") if self.plus else ("base",)
+
 
 BENCHMARKS = {
     "humaneval": Benchmark("humaneval", "humaneval", plus=False),
@@ -223,6 +228,29 @@ def evaluation_engine(workers: int | None = None) -> Engine:
     return Engine(workers=workers, limits=Limits(memory_bytes=4 << 30, test_cpu_seconds=MIN_TIME_LIMIT))
 
 
+def split_tests(
+    benchmark: Benchmark,
+    tasks: Mapping[str, Mapping],
+    digest: str,
+    *,
+    workers: int | None = None,
+    min_time_limit: float = MIN_TIME_LIMIT,
+    time_limit_factor: float = TIME_LIMIT_FACTOR,
+    on_progress: Callable[[int, int], object] | None = None,
+) -> tuple[dict[str, dict[str, list]], dict[tuple[str, str], list[CallTest]]]:
+    """The expected outputs of ``tasks`` (cached, computed where missing) and the CallTests of every (task, split)
+    the benchmark counts; ``digest`` identifies the data file (``file_digest``)."""
+    expected = load_expected_outputs(tasks, benchmark.family, digest, workers=workers, on_progress=on_progress)
+    tests = {
+        (task_id, split): build_tests(
+            task, benchmark.family, split, expected[task_id],
+            min_time_limit=min_time_limit, time_limit_factor=time_limit_factor,
+        )
+        for task_id, task in tasks.items() for split in benchmark.splits
+    }  # fmt: skip
+    return expected, tests
+
+
 def evaluate(
     benchmark: Benchmark | str,
     samples: Iterable[Sample],
@@ -241,22 +269,13 @@ def evaluate(
         benchmark = get_benchmark(benchmark)
     if tasks is None:
         tasks = benchmark.load(data_path)
-    source = benchmark.data_path(data_path)
-    digest = file_digest(source)
+    digest = file_digest(benchmark.data_path(data_path))
     samples = list(samples)
-    wanted = {sample.task_id for sample in samples}
-    expected = load_expected_outputs(
-        {task_id: tasks[task_id] for task_id in sorted(wanted)}, benchmark.family, digest, workers=workers,
+    wanted = {task_id: tasks[task_id] for task_id in sorted({sample.task_id for sample in samples})}
+    expected, tests = split_tests(
+        benchmark, wanted, digest, workers=workers, min_time_limit=min_time_limit, time_limit_factor=time_limit_factor,
         on_progress=None if on_progress is None else lambda done, total: on_progress("expected outputs", done, total),
     )  # fmt: skip
-    splits = ("base", "plus") if benchmark.plus else ("base",)
-    tests = {
-        (task_id, split): build_tests(
-            tasks[task_id], benchmark.family, split, expected[task_id],
-            min_time_limit=min_time_limit, time_limit_factor=time_limit_factor,
-        )
-        for task_id in sorted(wanted) for split in splits
-    }  # fmt: skip
     chunks = {
         (task_id, split): _chunks(key_tests, expected[task_id][f"{split}_time"])
         for (task_id, split), key_tests in tests.items()
@@ -264,7 +283,7 @@ def evaluate(
     # One job per (sample, split, chunk), the longest first; chunk results are combined in input order below.
     keys = [
         (position, split, chunk)
-        for position in range(len(samples)) for split in splits
+        for position in range(len(samples)) for split in benchmark.splits
         for chunk in range(len(chunks[samples[position].task_id, split]))
     ]  # fmt: skip
     keys.sort(key=lambda key: -chunks[samples[key[0]].task_id, key[1]][key[2]].seconds)
