@@ -178,6 +178,25 @@ def test_digest_and_special_oracles(engine):
     assert statuses(engine.run([program], [tests])[0]) == ["passed", "failed", "passed", "passed", "failed"]
 
 
+def test_pickle_digest_oracle(engine):
+    from acecoder.digest import value_digest
+
+    program = PROGRAM + "\nclass Row(tuple):\n    pass\n\ndef rows(n):\n    return [(i, str(i)) for i in range(n)]\n"
+    program += "def fake_rows(n):\n    return [Row((i, str(i))) for i in range(n)]\n"
+    expected = value_digest([(i, str(i)) for i in range(1000)])
+    tests = [
+        CallTest("rows", (1000,), expected, oracle="pickle_digest"),
+        CallTest("rows", (999,), expected, oracle="pickle_digest"),
+        CallTest("fake_rows", (1000,), expected, oracle="pickle_digest"),  # a tuple subclass: not plain data
+        CallTest("double", ([1, 2],), value_digest([2, 4]), oracle="pickle_digest"),
+        CallTest("double", ([1, 2],), value_digest((2, 4)), oracle="pickle_digest"),  # a list is not a tuple
+    ]
+    result = engine.run([program], [tests])[0]
+    assert statuses(result) == ["passed", "failed", "failed", "passed", "failed"]
+    assert result.tests[2].exception_type == "NotPlainValue" and "Row" in result.tests[2].message
+    assert "sha256 %s of its pickle" % expected[:16] in result.tests[1].message
+
+
 def test_a_long_result_is_described_by_the_prefix_of_its_repr(engine):
     # The failure message keeps 117 characters of each value's repr; for a result of 100,000 items the harness
     # takes the repr of its first items only, and the text must be the same as the full repr's prefix.

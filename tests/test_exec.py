@@ -253,6 +253,41 @@ def test_close_leaves_no_process_behind():
     engine.close()  # idempotent
 
 
+def test_a_killed_callers_scratch_is_removed_by_the_next_engine(tmp_path):
+    # A caller killed with SIGKILL cannot remove its scratch directory; the next process that starts an engine
+    # removes the roots whose pool is gone (its lock file is unlocked, or, without one, its process id is free)
+    # and leaves the others alone.
+    import fcntl
+    import os
+
+    environment = dict(os.environ, TMPDIR=str(tmp_path))
+    script = (
+        "import os, signal\nfrom acecoder.exec import Engine\n"
+        "engine = Engine(workers=1)\nprint(engine.run(['x = 1'], [['assert x == 1']])[0].status.value, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9 and killed.stdout.strip() == "passed", killed.stderr
+    (left,) = [path.name for path in tmp_path.iterdir()]
+    assert left.startswith("acecoder-") and left.endswith("-0") and (tmp_path / left / ".owner.lock").is_file()
+    dead_pid = int(left.split("-")[1])  # the killed caller's id: free now
+    legacy = tmp_path / ("acecoder-%d-5" % dead_pid)  # an older version's root: no lock file
+    legacy.mkdir()
+    in_use = tmp_path / ("acecoder-%d-6" % dead_pid)  # e.g. a pool in another pid namespace: its lock is held
+    in_use.mkdir()
+    lock = open(in_use / ".owner.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    alive = tmp_path / ("acecoder-%d-7" % os.getpid())  # no lock file, but its process lives
+    alive.mkdir()
+    (tmp_path / "acecoder-notes-1").mkdir()  # not a root's name
+    try:
+        script = "from acecoder.exec import Engine\nwith Engine(workers=1) as engine:\n    pass\n"
+        subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=120)
+    finally:
+        lock.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([in_use.name, alive.name, "acecoder-notes-1"])
+
+
 def test_run_batch_reuses_one_engine_per_configuration():
     try:
         first = run_batch([ADD], [["assert add(1, 2) == 3"]], workers=1)

@@ -130,7 +130,9 @@ class IOTest:
 
 
 # Comparison rules a CallTest may name instead of equality (evalplus's special oracles; see calls.py).
-CALL_ORACLES = ("any", "not_none", "set", "or_zero", "surface_area", "digit_distance", "poly_root", "repr_digest")
+CALL_ORACLES = (
+    "any", "not_none", "set", "or_zero", "surface_area", "digit_distance", "poly_root", "repr_digest", "pickle_digest",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,9 @@ class CallTest:
     The result must be plain data equal to ``expected``, or, when ``atol`` is not zero, of the same type (and
     length) and within ``atol + 1e-7 * |expected|`` element-wise. ``oracle`` names one of ``CALL_ORACLES`` instead
     (evalplus's special cases: ``"set"`` compares as sets, ``"not_none"`` compares only whether the result is
-    None, ...; and ``"repr_digest"``: ``expected`` is the SHA-256 hex digest of the expected value's ``repr``, for
-    outputs too large to send). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test.
+    None, ...; and, for outputs too large to send, ``"pickle_digest"``: ``expected`` is
+    ``acecoder.digest.value_digest`` of the expected value (plain builtin data only), or ``"repr_digest"``: the
+    SHA-256 hex digest of its ``repr``). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test.
     Arguments and the expected value are pickled once, here, so one CallTest can serve many programs cheaply.
     """
 
@@ -157,7 +160,9 @@ class CallTest:
     def __post_init__(self) -> None:
         if not isinstance(self.entry_point, str) or not self.entry_point.isidentifier():
             raise ValueError(f"CallTest.entry_point must be an identifier, got {self.entry_point!r}")
-        if isinstance(self.arguments, (str, bytes)) or not isinstance(self.arguments, Sequence):
+        if type(self.arguments) not in (tuple, list) and (
+            isinstance(self.arguments, (str, bytes)) or not isinstance(self.arguments, Sequence)
+        ):
             raise TypeError("CallTest.arguments must be a sequence of positional arguments")
         if not isinstance(self.atol, (int, float)) or not self.atol >= 0:
             raise ValueError(f"CallTest.atol must be a number >= 0, got {self.atol!r}")
@@ -190,6 +195,10 @@ class TestResult:
     cpu_time: float = 0.0
 
 
+_STATUS_BY_VALUE = {status.value: status for status in Status}
+_NOT_RUN = TestResult(Status.NOT_RUN)
+
+
 @dataclass(frozen=True)
 class ExecResult:
     """Outcome of one (program, tests) job."""
@@ -214,12 +223,20 @@ class ExecResult:
     @classmethod
     def from_json(cls, text: str) -> ExecResult:
         raw = json.loads(text)
-        tests = [
-            TestResult(Status(test["status"]), test.get("exception_type"), test.get("message"), test["cpu_time"])
-            for test in raw["tests"]
-        ]
+        # A batch of evalplus jobs returns hundreds of thousands of tests, most of them not run (failing fast):
+        # statuses are looked up in a dict (calling the enum is slower), and every test that did not run shares
+        # one frozen TestResult.
+        status_of = _STATUS_BY_VALUE
+        tests = []
+        for test in raw["tests"]:
+            status = status_of[test["status"]]
+            message = test.get("message")
+            if status is Status.NOT_RUN and message is None and not test["cpu_time"]:
+                tests.append(_NOT_RUN)
+            else:
+                tests.append(TestResult(status, test.get("exception_type"), message, test["cpu_time"]))
         return cls(
-            status=Status(raw["status"]),
+            status=status_of[raw["status"]],
             passed=raw["passed"],
             total=raw["total"],
             tests=tests,

@@ -30,9 +30,12 @@ pub use limits::Limits;
 pub use pool::{Batch, Pool, PoolConfig};
 pub use protocol::{Job, JobResult, Status, TestCase, TestResult};
 
-/// The zygote harness: stdlib-only Python, run by every worker as `python -s -S -c HARNESS CONFIG`.
+/// The zygote harness: stdlib-only Python, run by every worker as `python -s -S -c HARNESS CONFIG`. The value
+/// digest (`python/acecoder/digest.py`) is the package's own module, so that jobs and callers hash alike.
 pub const HARNESS: &str = concat!(
     include_str!("harness/strict.py"),
+    "\n",
+    include_str!("../../python/acecoder/digest.py"),
     "\n",
     include_str!("harness/calls.py"),
     "\n",

@@ -108,6 +108,8 @@ pub struct Pool {
     threads: Mutex<Vec<JoinHandle<()>>>,
     scratch_root: PathBuf,
     owns_scratch: bool,
+    /// Held open while the pool lives: marks its scratch root as in use (see `remove_stale_scratch_roots`).
+    _scratch_lock: Option<std::fs::File>,
     limits: Limits,
 }
 
@@ -120,6 +122,63 @@ pub struct Batch {
 }
 
 static POOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+const SCRATCH_PREFIX: &str = "acecoder-";
+
+/// The process id in the name of a scratch root this module created (`acecoder-<pid>-<counter>`).
+fn scratch_root_owner(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(SCRATCH_PREFIX)?;
+    let (pid, counter) = rest.split_once('-')?;
+    if pid.is_empty() || counter.is_empty() || !counter.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|pid: &i32| *pid > 0)
+}
+
+/// The file in a scratch root that its pool keeps locked while it lives (`flock`, released by the kernel however
+/// the process ends).
+const SCRATCH_LOCK: &str = ".owner.lock";
+
+/// Takes the lock that marks `root` as in use, for as long as the returned file stays open.
+fn lock_scratch_root(root: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::File::create(root.join(SCRATCH_LOCK))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Whether the pool that made `root` is gone: its lock can be taken (the kernel dropped it with the process, even
+/// one killed by SIGKILL or in another pid namespace sharing this directory), or, for a root without a lock file
+/// (made by an older version), no process has the id in its name.
+fn scratch_root_abandoned(root: &Path, pid: i32) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(root.join(SCRATCH_LOCK)) {
+        // SAFETY: flock on a descriptor owned by `file`; closing it releases the lock again.
+        Ok(file) => unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) == 0 },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            // SAFETY: kill with signal 0 sends nothing; it only asks whether the process exists.
+            let refused = unsafe { libc::kill(pid, 0) } != 0;
+            refused && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Removes the scratch roots of pools whose process is gone. A pool removes its own root when it closes, but a
+/// caller killed with SIGKILL (or ended by `os._exit`) leaves it behind, and a long-lived machine would gather
+/// them. Only directories named like a root (`acecoder-<pid>-<counter>`) and abandoned are touched.
+fn remove_stale_scratch_roots(directory: &Path) {
+    let Ok(entries) = std::fs::read_dir(directory) else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(scratch_root_owner) else { continue };
+        if u32::try_from(pid).ok() == Some(std::process::id()) || !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            continue;
+        }
+        if scratch_root_abandoned(&entry.path(), pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 fn worker_config(config: &PoolConfig, scratch: &Path, slot: usize) -> String {
     serde_json::json!({
@@ -153,9 +212,13 @@ impl Pool {
         let owns_scratch = config.scratch_root.is_none();
         let scratch_root = config.scratch_root.clone().unwrap_or_else(|| {
             let unique = POOL_COUNTER.fetch_add(1, Ordering::Relaxed);
-            std::env::temp_dir().join(format!("acecoder-{}-{unique}", std::process::id()))
+            if unique == 0 {
+                remove_stale_scratch_roots(&std::env::temp_dir());
+            }
+            std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}-{unique}", std::process::id()))
         });
         std::fs::create_dir_all(&scratch_root)?;
+        let scratch_lock = if owns_scratch { Some(lock_scratch_root(&scratch_root)?) } else { None };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             closing: AtomicBool::new(false),
@@ -167,6 +230,7 @@ impl Pool {
             threads: Mutex::new(Vec::new()),
             scratch_root,
             owns_scratch,
+            _scratch_lock: scratch_lock,
             limits: config.limits.clone(),
         };
         let (ready_sender, ready_receiver) = mpsc::channel();
@@ -426,5 +490,21 @@ impl Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         self.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scratch_root_owner;
+
+    #[test]
+    fn only_names_of_scratch_roots_have_an_owner() {
+        assert_eq!(scratch_root_owner("acecoder-4242-0"), Some(4242));
+        assert_eq!(scratch_root_owner("acecoder-4242-17"), Some(4242));
+        for name in
+            ["acecoder-bench-evaluate-x1", "acecoder-4242", "acecoder--1", "acecoder-0-1", "acecoder-12-x", "other-1-2"]
+        {
+            assert_eq!(scratch_root_owner(name), None, "{name}");
+        }
     }
 }

@@ -112,7 +112,8 @@ def build_tests(
     ):
         limit = max(min_time_limit, time_limit_factor * seconds)
         if index in digests:  # an output too large to carry (see expected.DIGEST_ABOVE_BYTES)
-            tests.append(CallTest(task["entry_point"], arguments, digests[index], oracle="repr_digest", cpu_seconds=limit))
+            digest_oracle, digest = digests[index]
+            tests.append(CallTest(task["entry_point"], arguments, digest, oracle=digest_oracle, cpu_seconds=limit))
             continue
         # evalplus raises its tolerance to 1e-6 at the first float expected value and keeps it for the inputs
         # after it (the variable persists across its loop), so the effective tolerance depends on the order.

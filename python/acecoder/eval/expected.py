@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from acecoder import digest as _digest_module
 from acecoder.caching import cache_root
 from acecoder.exec import Engine, ExecResult, Limits, Status
 
@@ -27,6 +28,7 @@ SPLITS = ("base", "plus")
 # MBPP+ tasks whose outputs do not serialise (regex matches): only whether the result is None is compared.
 MBPP_NOT_NONE_ENTRY_POINTS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
 
+_DIGEST_SOURCE = Path(_digest_module.__file__).read_text(encoding="utf-8")
 _DRIVER = """
 
 def __acecoder_expected_outputs():
@@ -39,7 +41,11 @@ def __acecoder_expected_outputs():
         seconds.append(time.perf_counter() - started)
         output = (output is not None) if {only_not_none!r} else output
         if len(pickle.dumps(output, protocol=4)) > {digest_above}:
-            digests[index] = hashlib.sha256(repr(output).encode("utf-8", "surrogatepass")).hexdigest()
+            try:
+                digests[index] = ("pickle_digest", value_digest(output))
+            except DigestRefused:  # not plain builtin data (a Counter, a numpy array): its repr is hashed
+                text = repr(output).encode("utf-8", "surrogatepass")
+                digests[index] = ("repr_digest", hashlib.sha256(text).hexdigest())
             output = None
         outputs.append(output)
     sys.stdout.write(base64.b64encode(pickle.dumps((outputs, seconds, digests), protocol=4)).decode("ascii"))
@@ -48,11 +54,12 @@ def __acecoder_expected_outputs():
 
 __acecoder_expected_outputs()
 """
-# An expected output larger than this (pickled) is kept as the SHA-256 of its repr: a few tasks expect outputs of
-# hundreds of megabytes (Mbpp/255's combinations), which no job should carry. Such an input is judged by the
-# "repr_digest" oracle: the result must be plain data whose repr hashes the same (equal values of the same types).
+# An expected output larger than this (pickled) is kept as a digest: a few tasks expect outputs of hundreds of
+# megabytes (Mbpp/255's combinations), which no job should carry. Such an input is judged by the "pickle_digest"
+# oracle (acecoder.digest: equal plain builtin values of the same types hash alike), or, for an output that is not
+# plain builtin data, by "repr_digest" (the SHA-256 of its repr).
 DIGEST_ABOVE_BYTES = 4 << 20
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: digests are (oracle, hex digest) pairs
 
 # What the unpickler may build: plain values only (the outputs of a canonical solution).
 _SAFE_GLOBALS = {
@@ -67,7 +74,7 @@ class _PlainUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"an expected output of type {module}.{name} is not plain data")
 
 
-def decode_outputs(text: str) -> tuple[list, list[float], dict[int, str]]:
+def decode_outputs(text: str) -> tuple[list, list[float], dict[int, tuple[str, str]]]:
     """(outputs, seconds, digests of the outputs too large to keep) from the driver's stdout."""
     return _PlainUnpickler(io.BytesIO(base64.b64decode(text))).load()
 
@@ -82,7 +89,8 @@ def driver_program(task: Mapping, split: str, only_not_none: bool, start: int = 
     driver = _DRIVER.format(
         inputs=inputs, entry_point=task["entry_point"], only_not_none=only_not_none, digest_above=DIGEST_ABOVE_BYTES
     )
-    return task["prompt"] + task["canonical_solution"] + driver
+    # The digest's definition follows the solution (a prompt may start with a __future__ import).
+    return task["prompt"] + task["canonical_solution"] + "\n\n" + _DIGEST_SOURCE + driver
 
 
 def ground_truth_engine(workers: int | None = None) -> Engine:
@@ -100,7 +108,7 @@ def compute_expected_outputs(
     workers: int | None = None,
     on_progress: Callable[[int, int], object] | None = None,
 ) -> dict[str, dict[str, list]]:
-    """``{task_id: {"base": outputs, "base_time": seconds, "base_digest": {index: sha256}, "plus": ...}}``.
+    """``{task_id: {"base": outputs, "base_time": seconds, "base_digest": {index: (oracle, digest)}, "plus": ...}}``.
 
     A few tasks have outputs of hundreds of megabytes (HumanEval/130's sequences): a driver whose output does
     not fit the engine's output cap is split in two, recursively, down to single inputs."""
@@ -148,7 +156,7 @@ def _only_not_none(task: Mapping, family: str) -> bool:
     return family == "mbpp" and task["entry_point"] in MBPP_NOT_NONE_ENTRY_POINTS
 
 
-def _outputs_of(result: ExecResult) -> tuple[list, list[float], dict[int, str]]:
+def _outputs_of(result: ExecResult) -> tuple[list, list[float], dict[int, tuple[str, str]]]:
     if result.status != Status.PASSED:
         detail = result.message or result.stderr[-500:] or result.status.value
         raise ValueError(f"{result.status.value}: {detail}")

@@ -1,6 +1,7 @@
 """Call tests: the harness calls the program's function on given arguments and judges the result itself.
 
-Part of the zygote harness (after ``strict.py``, whose plain-value checks and comparisons it uses); stdlib only.
+Part of the zygote harness (after ``strict.py``, whose plain-value checks and comparisons it uses, and the package's
+``digest.py``); stdlib only.
 This is the test format of HumanEval+ and MBPP+ (evalplus): an entry point, argument tuples, expected outputs and
 an absolute tolerance for floats. The caller pickles the arguments and expected value (base64, inside the job's
 JSON); the zygote decodes them before it forks, so the child holds fresh objects no program has touched, and the
@@ -54,7 +55,7 @@ def compile_call(test):
         expected = _unpickle(_decode_base64(test["expected"]))
     except Exception as error:  # noqa: BLE001 - a test that does not decode is that test's error
         return ("error", type(error).__name__, truncate(error))
-    if test.get("oracle") == "repr_digest":
+    if test.get("oracle") in ("repr_digest", "pickle_digest"):
         _load_sha256()
     return ("call", test["entry_point"], arguments, expected, float(test.get("atol") or 0.0), test.get("oracle"))
 
@@ -116,6 +117,14 @@ def run_call(step, namespace):
         return
     if oracle == "not_none":  # Mbpp tasks whose outputs do not serialise: only None-ness (or a bool) is compared
         exact = (actual == expected) if type(actual) is bool else (expected == (actual is not None))
+    elif oracle == "pickle_digest":  # an expected output too large to send: its pickle's SHA-256 (digest.py)
+        try:
+            digest = value_digest(actual, _sha256)
+        except DigestRefused as error:
+            raise NotPlainValue(str(error)) from None
+        if digest == expected:
+            return
+        _fail(entry_point, actual, "the expected value (sha256 %s of its pickle)" % expected[:16])
     else:
         check_plain(actual)
         if oracle == "repr_digest":  # an expected output too large to send: its repr's SHA-256

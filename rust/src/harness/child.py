@@ -1,6 +1,6 @@
 """The job's side of the harness: what runs in a forked child, inside the sandbox.
 
-Part of the zygote harness (HARNESS = ``strict.py`` + ``calls.py`` + this file + ``planning.py`` +
+Part of the zygote harness (HARNESS = ``strict.py`` + ``digest.py`` + ``calls.py`` + this file + ``planning.py`` +
 ``zygote.py``, run as one ``python -s -S -c`` script); stdlib only. The child enters the sandbox through the
 engine's library, runs the program and then each test under a CPU-time limit, and appends one nonce-stamped
 record per step to its record file. Everything here runs after untrusted code may have patched the interpreter,

@@ -1,6 +1,6 @@
 """Sandbox planning: which paths a job may read and write, and whether jobs can reach the interpreter's files.
 
-Part of the zygote harness (HARNESS = ``strict.py`` + ``calls.py`` + ``child.py`` + this file +
+Part of the zygote harness (HARNESS = ``strict.py`` + ``digest.py`` + ``calls.py`` + ``child.py`` + this file +
 ``zygote.py``); runs once, in the zygote, before any job. Stdlib only.
 """
 

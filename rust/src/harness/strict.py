@@ -113,7 +113,9 @@ def check_plain(value):
             continue
         if kind in _SEQUENCE_TYPES:
             seen.add(id(item))
-            pending.extend(item)
+            # The types of all items at C speed: a sequence of scalars (most of a huge result) needs no loop here.
+            if not set(map(type, item)) <= _SCALAR_TYPES:
+                pending.extend(item)
         elif kind in _MAPPING_TYPES:
             seen.add(id(item))
             pending.extend(item.keys())

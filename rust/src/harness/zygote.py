@@ -1,8 +1,8 @@
 """acecoder zygote harness: one warm worker process of the execution engine.
 
-Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + ``calls.py`` +
-``child.py`` + ``planning.py`` + this file, in that order: the builtins snapshot at the top of ``strict.py`` must
-come first).
+Started by the engine as ``python -s -S -c HARNESS CONFIG_JSON`` (HARNESS = ``strict.py`` + the package's
+``digest.py`` + ``calls.py`` + ``child.py`` + ``planning.py`` + this file, in that order: the builtins snapshot at
+the top of ``strict.py`` must come first).
 It imports only the standard library (plus the modules named in the config's ``preload``) and the engine's own
 shared library through ``ctypes``, whose C entry points enter the sandbox and write the authenticated records.
 It serves jobs read from fd 0 and answers on fd 1, one length-prefixed JSON frame each way.
