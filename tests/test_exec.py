@@ -123,15 +123,20 @@ def test_streaming_and_callback(engine):
     assert sorted(seen) == list(range(12)) and [result.passed for result in results] == [1 - i % 2 for i in range(12)]
 
 
-def test_leaving_a_stream_early_cancels_the_rest(engine):
-    programs = ["import time\ntime.sleep(0.2)"] * 20
-    stream = engine.stream(programs, [["assert True"]] * 20)
-    next(stream)
-    stream.close()
-    started = time.perf_counter()
-    (result,) = engine.run([ADD], [["assert add(2, 2) == 4"]])
-    assert result.passed == 1
-    assert time.perf_counter() - started < 30  # the cancelled jobs did not all run first (generous bound)
+def test_leaving_a_stream_early_cancels_the_rest():
+    # 2 workers, 3 s per job: the 38 jobs left would take ~57 s if they ran, the 2 already running ~3 s. Its own
+    # engine: the module's would still be busy with those 2 when the next test starts.
+    with Engine(workers=2, limits=FAST_LIMITS) as engine:
+        programs = ["import time\ntime.sleep(3)"] * 20
+        stream = engine.stream(programs, [["assert True"]] * 20)
+        behind = engine.stream(programs, [["assert True"]] * 20)  # queued behind the first, never iterated
+        next(stream)
+        stream.close()
+        behind.close()
+        started = time.perf_counter()
+        (result,) = engine.run([ADD], [["assert add(2, 2) == 4"]])
+        assert result.passed == 1
+        assert time.perf_counter() - started < 30  # the cancelled jobs did not run first (generous bound)
 
 
 def test_async_form(engine):
