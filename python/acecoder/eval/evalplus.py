@@ -14,8 +14,10 @@ What evalplus 0.3.1 does (``evalplus/evaluate.py`` and ``evalplus/eval/__init__.
 - The plus verdict counts only when the base verdict is ``pass`` too (``pass@k`` for "base + extra tests").
 
 Known differences, all deliberate: a result must be plain data (an object with a lying ``__eq__`` fails), output
-beyond the engine's cap fails, and HumanEval/32's oracle counts a correct root as a pass (evalplus 0.3.1's
-``continue`` skips the bookkeeping for that task, so every solution of it fails there, the canonical one included).
+beyond the engine's cap fails, an expected output too large to send (over 4 MB pickled) is compared by digest, so
+the result must match it in type as well as value (``1`` and ``True``, ``[1]`` and ``(1,)`` differ there), and
+HumanEval/32's oracle counts a correct root as a pass (evalplus 0.3.1's ``continue`` skips the bookkeeping for that
+task, so every solution of it fails there, the canonical one included).
 """
 
 from __future__ import annotations
