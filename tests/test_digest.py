@@ -9,7 +9,7 @@ import pickle
 
 import pytest
 
-from acecoder.digest import DigestRefused, value_digest
+from acecoder.digest import DigestRefused, repr_digest, value_digest
 
 
 def test_equal_values_hash_alike_whatever_objects_they_share():
@@ -75,3 +75,8 @@ def test_a_large_value_is_hashed_frame_by_frame():
     value = [("colour", index, "x" * 50) for index in range(200_000)]  # about 14 MB pickled
     assert value_digest(value, RecordingHash) == value_digest(value)
     assert len(sizes) > 10 and max(sizes) < sum(sizes) / 10
+
+
+def test_repr_digest_is_the_sha256_of_the_repr_with_surrogates_kept():
+    value = ["\udcff", (1, 2.5), {"k": None}]
+    assert repr_digest(value) == hashlib.sha256(repr(value).encode("utf-8", "surrogatepass")).hexdigest()

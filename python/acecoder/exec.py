@@ -230,11 +230,11 @@ class ExecResult:
         tests = []
         for test in raw["tests"]:
             status = status_of[test["status"]]
-            message = test.get("message")
-            if status is Status.NOT_RUN and message is None and not test["cpu_time"]:
+            exception_type, message, cpu_time = test.get("exception_type"), test.get("message"), test["cpu_time"]
+            if status is Status.NOT_RUN and exception_type is None and message is None and not cpu_time:
                 tests.append(_NOT_RUN)
             else:
-                tests.append(TestResult(status, test.get("exception_type"), message, test["cpu_time"]))
+                tests.append(TestResult(status, exception_type, message, cpu_time))
         return cls(
             status=status_of[raw["status"]],
             passed=raw["passed"],

@@ -138,11 +138,16 @@ fn scratch_root_owner(name: &str) -> Option<i32> {
 /// the process ends).
 const SCRATCH_LOCK: &str = ".owner.lock";
 
+/// Takes an exclusive `flock` on `file` without waiting; false when another open file description holds it.
+fn try_lock(file: &std::fs::File) -> bool {
+    // SAFETY: flock on a descriptor that `file` owns; closing the file releases the lock.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(file), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 /// Takes the lock that marks `root` as in use, for as long as the returned file stays open.
 fn lock_scratch_root(root: &Path) -> std::io::Result<std::fs::File> {
     let file = std::fs::File::create(root.join(SCRATCH_LOCK))?;
-    // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !try_lock(&file) {
         return Err(std::io::Error::last_os_error());
     }
     Ok(file)
@@ -153,8 +158,7 @@ fn lock_scratch_root(root: &Path) -> std::io::Result<std::fs::File> {
 /// (made by an older version), no process has the id in its name.
 fn scratch_root_abandoned(root: &Path, pid: i32) -> bool {
     match std::fs::OpenOptions::new().write(true).open(root.join(SCRATCH_LOCK)) {
-        // SAFETY: flock on a descriptor owned by `file`; closing it releases the lock again.
-        Ok(file) => unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX | libc::LOCK_NB) == 0 },
+        Ok(file) => try_lock(&file),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             // SAFETY: kill with signal 0 sends nothing; it only asks whether the process exists.
             let refused = unsafe { libc::kill(pid, 0) } != 0;

@@ -32,7 +32,7 @@ _DIGEST_SOURCE = Path(_digest_module.__file__).read_text(encoding="utf-8")
 _DRIVER = """
 
 def __acecoder_expected_outputs():
-    import base64, hashlib, pickle, sys, time
+    import base64, pickle, sys, time
     calls = pickle.loads(base64.b64decode({inputs!r}))
     outputs, seconds, digests = [], [], {{}}
     for index, arguments in enumerate(calls):
@@ -44,8 +44,7 @@ def __acecoder_expected_outputs():
             try:
                 digests[index] = ("pickle_digest", value_digest(output))
             except DigestRefused:  # not plain builtin data (a Counter, a numpy array): its repr is hashed
-                text = repr(output).encode("utf-8", "surrogatepass")
-                digests[index] = ("repr_digest", hashlib.sha256(text).hexdigest())
+                digests[index] = ("repr_digest", repr_digest(output))
             output = None
         outputs.append(output)
     sys.stdout.write(base64.b64encode(pickle.dumps((outputs, seconds, digests), protocol=4)).decode("ascii"))
