@@ -40,6 +40,17 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def strays(caller: int, workers: list[int]) -> set[int]:
+    """Processes below ``caller`` that are not the engine's own idle ones: each worker may hold its runner zygote
+    and one spare runner (forked ahead of the next job), and nothing else once a batch is done."""
+    found = descendants(caller) - set(workers)
+    for worker in workers:
+        below = descendants(worker)
+        if len(below) <= 2:
+            found -= below
+    return found
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid`."""
     children: dict[int, list[int]] = {}

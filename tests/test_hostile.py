@@ -8,10 +8,22 @@ import os
 import pytest
 
 from acecoder.exec import Engine
-from conftest import FAST_LIMITS, descendants, hostile_cases
+from conftest import FAST_LIMITS, hostile_cases, strays
 
 # Cases whose defence is not built yet; strict, so the marker must come off when it is.
 NOT_YET_DEFENDED: dict[str, str] = {}
+# Published cases whose count changed by design, with why (see SECURITY.md): the count this engine must give.
+REDESIGNED = {
+    "cross_job_state": (
+        1,
+        "the program's patch of math.pi stays in its own process: the test's `import math` is the judge's own math "
+        "(were it the program's, `math.pi = 0` would pass every circle-area test), so only the honest test passes",
+    ),
+}
+
+
+def expected_passed(case: dict) -> int:
+    return REDESIGNED[case["name"]][0] if case["name"] in REDESIGNED else case["expected_passed"]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +32,7 @@ def batch_results():
     with Engine(workers=2, limits=FAST_LIMITS) as engine:
         results = engine.run([case["program"] for case in cases], [case["tests"] for case in cases])
         workers = engine.worker_pids()
-        leftovers = descendants(os.getpid()) - set(workers)
+        leftovers = strays(os.getpid(), workers)
     return {case["name"]: (case, result) for case, result in zip(cases, results)}, leftovers
 
 
@@ -42,7 +54,7 @@ def _case_names() -> list:
 def test_hostile_case_pass_count_is_exact(batch_results, name):
     results, _ = batch_results
     case, result = results[name]
-    assert result.passed == case["expected_passed"], f"{case['why']}: {result}"
+    assert result.passed == expected_passed(case), f"{case['why']}: {result}"
     assert result.total == len(case["tests"])
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from acecoder.exec import Engine
 from conftest import FAST_LIMITS, REPOSITORY, hostile_cases
+from test_hostile import expected_passed
 
 CORPUS = Path(__file__).parent / "hostile" / "corpus.jsonl"
 CLASSES = frozenset(
@@ -47,7 +48,7 @@ UNWATCHED = {"target", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", "
 DRIVER = r"""
 import ctypes, json, os, sys
 sys.path.insert(0, sys.argv[1])
-from conftest import FAST_LIMITS, descendants
+from conftest import FAST_LIMITS, descendants, strays
 from acecoder.exec import Engine
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -56,7 +57,7 @@ jobs = json.load(sys.stdin)
 with Engine(workers=2, limits=FAST_LIMITS) as engine:
     workers = engine.worker_pids()
     results = engine.run(jobs["programs"], jobs["tests"])
-    leftovers_before_close = sorted(descendants(os.getpid()) - set(workers))
+    leftovers_before_close = sorted(strays(os.getpid(), workers))
 leftovers_after_close = sorted(descendants(os.getpid()))
 json.dump(
     {
@@ -371,21 +372,10 @@ def _describe(result: dict) -> str:
     return "\n".join(lines)
 
 
-# Known residual risk (SECURITY.md, "What the sandbox does not stop"): the harness runs in the same interpreter
-# as the program, so a program written against the harness's internals can walk interpreter frames up into it.
-# Strict, so the marker must come off when verdicts move out of the program's reach.
-HARNESS_INTROSPECTION = {
-    "patching_harness_through_main_module": "walks frames (f_back) into the harness and patches its globals",
-}
-
-
 def _parameters() -> list:
     parameters = []
     for source, case in all_cases():
-        marks = []
-        if case["name"] in HARNESS_INTROSPECTION:
-            marks.append(pytest.mark.xfail(strict=True, reason=HARNESS_INTROSPECTION[case["name"]]))
-        parameters.append(pytest.param(source, case["name"], marks=marks, id=f"{source}/{case['name']}"))
+        parameters.append(pytest.param(source, case["name"], id=f"{source}/{case['name']}"))
     return parameters
 
 
@@ -406,7 +396,8 @@ def test_pass_count_is_exact(sandbox_run, source, name):
     case = next(case for case_source, case in sandbox_run["cases"] if case_source == source and case["name"] == name)
     result = sandbox_run["results"][(source, name)]
     assert result["total"] == len(case["tests"])
-    assert result["passed"] == case["expected_passed"], f"{case['why']}\n{_describe(result)}"
+    expected = expected_passed(case) if source == "shared" else case["expected_passed"]
+    assert result["passed"] == expected, f"{case['why']}\n{_describe(result)}"
 
 
 def test_no_file_written_outside_scratch(sandbox_run):

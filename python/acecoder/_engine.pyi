@@ -11,7 +11,6 @@ __all__ = [
     "NativePool",
     "WorkerStartError",
     "__version__",
-    "harness_source",
     "landlock_abi",
 ]
 __version__: str
@@ -34,5 +33,4 @@ class NativePool:
     def worker_pids(self) -> list[int]: ...
     def close(self) -> None: ...
 
-def harness_source() -> str: ...
 def landlock_abi() -> int: ...

@@ -1,9 +1,11 @@
 """Run (program, tests) jobs in sandboxed, parallel workers: the typed face of the Rust engine.
 
 Why this shape: the caller may be a data pipeline running millions of jobs or an RL trainer holding tens of GB of
-GPU state, so the engine never forks the caller. It starts small zygote workers once (``Engine``), each forks one
-child per job, and every blocking call releases the GIL. ``run_batch`` keeps one engine per configuration alive
-for the life of the process, which makes it cheap to call thousands of times from a reward function.
+GPU state, so the engine never forks the caller. It starts small workers once (``Engine``): in each, a judge
+process runs the tests and a sandboxed runner process, forked per program run, runs the program; the two talk in
+plain values only, so a program can change a verdict only by computing the right answer (``acecoder.harness``,
+SECURITY.md). Every blocking call releases the GIL. ``run_batch`` keeps one engine per configuration alive for the
+life of the process, which makes it cheap to call thousands of times from a reward function.
 
 A program that fails, hangs, crashes or misbehaves is a *result* (``ExecResult.status``), never an exception;
 only bad arguments (``TypeError``/``ValueError``) and failures of the engine itself (``EngineError``) raise.
@@ -22,6 +24,7 @@ import atexit
 import binascii
 import dataclasses
 import enum
+import hashlib
 import json
 import os
 import pickle
@@ -32,9 +35,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from acecoder import _engine
+from acecoder.harness import paths, wire
 
 __all__ = [
     "CALL_ORACLES",
+    "DEFAULT_IMPORTABLE",
     "DEFAULT_PRELOAD",
     "CallTest",
     "Engine",
@@ -62,6 +67,8 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "bisect", "collections", "copy", "functools", "heapq", "itertools", "math", "operator", "random", "re",
     "string", "typing",
 )  # fmt: skip
+# Third-party packages programs may import by default, where installed: their files join the runner's view.
+DEFAULT_IMPORTABLE: tuple[str, ...] = paths.DEFAULT_IMPORTABLE
 
 
 class Status(str, enum.Enum):
@@ -93,6 +100,7 @@ class Limits:
     output_bytes: int = field(default=8 << 20, metadata={"help": "Cap on stdout and on stderr; also max file size."})
     capture_bytes: int = field(default=4096, metadata={"help": "Tail of stdout/stderr kept in each result."})
     open_files: int = field(default=256, metadata={"help": "Open file descriptors per job."})
+    value_bytes: int = field(default=64 << 20, metadata={"help": "Largest encoded answer a program may return."})
 
     def __post_init__(self) -> None:
         for name in ("test_cpu_seconds", "program_cpu_seconds", "wall_multiplier"):
@@ -103,7 +111,9 @@ class Limits:
             raise ValueError("Limits.wall_multiplier must be >= 1 (wall time is never below CPU time)")
         if not isinstance(self.wall_slack_seconds, (int, float)) or self.wall_slack_seconds < 0:
             raise ValueError(f"Limits.wall_slack_seconds must be >= 0, got {self.wall_slack_seconds!r}")
-        minimums = {"memory_bytes": 16 << 20, "output_bytes": 1024, "capture_bytes": 0, "open_files": 16}
+        minimums = {
+            "memory_bytes": 16 << 20, "output_bytes": 1024, "capture_bytes": 0, "open_files": 16, "value_bytes": 1024,
+        }  # fmt: skip
         for name, minimum in minimums.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -137,8 +147,9 @@ CALL_ORACLES = (
 
 @dataclass(frozen=True)
 class CallTest:
-    """A function-call test (the HumanEval+/MBPP+ format): after the program runs, the harness calls
-    ``entry_point(*arguments)`` and compares the result with ``expected`` itself.
+    """A function-call test (the HumanEval+/MBPP+ format): after the program runs, the judge calls
+    ``entry_point(*arguments)`` in the program's process and compares the answer with ``expected`` itself (the
+    program never sees ``expected``).
 
     The result must be plain data equal to ``expected``, or, when ``atol`` is not zero, of the same type (and
     length) and within ``atol + 1e-7 * |expected|`` element-wise. ``oracle`` names one of ``CALL_ORACLES`` instead
@@ -146,7 +157,8 @@ class CallTest:
     None, ...; and, for outputs too large to send, ``"pickle_digest"``: ``expected`` is
     ``acecoder.digest.value_digest`` of the expected value (plain builtin data only), or ``"repr_digest"``: the
     SHA-256 hex digest of its ``repr``). ``cpu_seconds`` overrides the engine's per-test CPU-time limit for this test.
-    Arguments and the expected value are pickled once, here, so one CallTest can serve many programs cheaply.
+    Arguments (encoded as plain values, ``acecoder.harness.wire``) and the expected value (pickled, for the judge
+    only) are encoded once, here, so one CallTest can serve many programs cheaply.
     """
 
     entry_point: str
@@ -171,16 +183,22 @@ class CallTest:
         if self.cpu_seconds is not None and not (isinstance(self.cpu_seconds, (int, float)) and self.cpu_seconds > 0):
             raise ValueError(f"CallTest.cpu_seconds must be > 0 or None, got {self.cpu_seconds!r}")
         try:
-            arguments = binascii.b2a_base64(pickle.dumps(tuple(self.arguments), protocol=4), newline=False).decode()
-            expected = binascii.b2a_base64(pickle.dumps(self.expected, protocol=4), newline=False).decode()
+            arguments = wire.encode_slot(tuple(self.arguments))
+        except (wire.Unencodable, RecursionError) as error:
+            raise ValueError(f"CallTest arguments must be plain data: {error}") from error
+        try:
+            expected = pickle.dumps(self.expected, protocol=4)
         except Exception as error:
-            raise ValueError(f"CallTest arguments and expected value must pickle: {error}") from error
-        wire = {
-            "kind": "call", "entry_point": self.entry_point, "arguments": arguments, "expected": expected,
+            raise ValueError(f"CallTest's expected value must pickle: {error}") from error
+        encoded = {
+            "kind": "call", "entry_point": self.entry_point,
+            "arguments": binascii.b2a_base64(arguments, newline=False).decode(),
+            "expected": binascii.b2a_base64(expected, newline=False).decode(),
+            "expected_key": hashlib.blake2b(expected, digest_size=16).hexdigest(),
             "atol": float(self.atol), "oracle": self.oracle,
             "cpu_seconds": None if self.cpu_seconds is None else float(self.cpu_seconds),
         }  # fmt: skip
-        object.__setattr__(self, "wire", wire)
+        object.__setattr__(self, "wire", encoded)
 
 
 @dataclass(frozen=True)
@@ -214,6 +232,8 @@ class ExecResult:
     stderr: str = ""
     exception_type: str | None = None
     message: str | None = None
+    runner_cpu_time: float = 0.0  # the part of cpu_time spent running the program
+    judge_cpu_time: float = 0.0  # the part spent running its tests
 
     @property
     def pass_rate(self) -> float:
@@ -247,6 +267,8 @@ class ExecResult:
             stderr=raw.get("stderr", ""),
             exception_type=raw.get("exception_type"),
             message=raw.get("message"),
+            runner_cpu_time=raw.get("runner_cpu_time", 0.0),
+            judge_cpu_time=raw.get("judge_cpu_time", 0.0),
         )
 
     def to_dict(self) -> dict:
@@ -320,26 +342,30 @@ def _usable_cpus() -> int:
 
 
 def _worker_sys_path() -> list[str]:
-    """The caller's import path, so programs can import what the caller can (workers run with ``-s -S``)."""
-    return [entry for entry in sys.path if entry and os.path.isdir(entry)]
+    """The caller's import path, for the judge (workers run with ``-s -S``); programs get a narrower one."""
+    return [os.path.abspath(entry) for entry in sys.path if entry and os.path.isdir(entry)]
 
 
 class Engine:
-    """A pool of sandboxed zygote workers. Use as a context manager, or call ``close()``.
+    """A pool of sandboxed workers. Use as a context manager, or call ``close()``.
 
     Args:
         workers: number of workers; ``None`` means one per usable CPU.
         limits: per-job resource limits (``Limits()`` by default).
-        preload: modules every worker imports once before forking jobs.
-        seccomp: install the seccomp filter in each job (no new processes, no network).
-        landlock: confine each job's filesystem access (writes only in its scratch directory).
-        drop_privileges: when the engine runs as root, run each job as the unprivileged user ``nobody``.
+        preload: modules every runner imports once before it forks programs.
+        importable: third-party packages (top-level names) programs may import; ``None`` means those of
+            ``DEFAULT_IMPORTABLE`` that are installed. The standard library is always importable; nothing else
+            (not acecoder, not the caller's directories) is even readable by programs.
+        seccomp: install the seccomp filters (no new processes, no sockets, no SysV IPC...).
+        landlock: confine each process's filesystem access.
+        drop_privileges: when the engine runs as root, run programs as an unprivileged uid of their worker.
             (The three sandbox switches exist to measure what each layer costs; leave them on.)
-        strict_equality: judge a test's final ``assert`` on plain values only, so a program cannot win with an
-            object whose ``__eq__`` always answers True. Turn off only to reproduce lenient harnesses.
-        extra_read_paths: further files or trees that jobs may read (e.g. data the tests load).
+        pin_workers: keep each worker (its judge and its runners) on one CPU, spread over the usable CPUs: a
+            test's calls are round trips between them, which cost several times more when they cross CPUs on a
+            busy machine. Turn off if other work must share the same CPUs unevenly.
+        extra_read_paths: further files or trees that programs and tests may read (e.g. data they load).
         python: interpreter for the workers; the caller's own by default.
-        seed: seed for ``random`` (and numpy, if loaded) in every job.
+        seed: seed for ``random`` (and numpy, if loaded) in every program run and every job's tests.
     """
 
     def __init__(
@@ -348,10 +374,11 @@ class Engine:
         limits: Limits | None = None,
         *,
         preload: Sequence[str] = DEFAULT_PRELOAD,
+        importable: Sequence[str] | None = None,
         seccomp: bool = True,
         landlock: bool = True,
         drop_privileges: bool = True,
-        strict_equality: bool = True,
+        pin_workers: bool = True,
         extra_read_paths: Sequence[str] = (),
         python: str | None = None,
         seed: int = 0,
@@ -368,6 +395,11 @@ class Engine:
             raise TypeError("preload must be a sequence of module names")
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if importable is None:
+            importable = paths.installed(DEFAULT_IMPORTABLE)
+        if isinstance(importable, str) or not all(isinstance(name, str) for name in importable):
+            raise TypeError("importable must be a sequence of top-level package names")
+        extra_read = [os.path.abspath(path) for path in extra_read_paths]
         self.workers = workers
         self.limits = limits
         self.seed = seed
@@ -377,13 +409,15 @@ class Engine:
             "limits": dataclasses.asdict(limits),
             "sys_path": _worker_sys_path(),
             "preload": list(preload),
+            "importable": list(importable),
             "sandbox_library": _engine.__file__,
             "seccomp": bool(seccomp),
             "landlock": bool(landlock),
             "drop_privileges": bool(drop_privileges),
-            "strict_equality": bool(strict_equality),
-            "extra_read_paths": [os.path.abspath(path) for path in extra_read_paths],
+            "pin_workers": bool(pin_workers),
+            "extra_read_paths": extra_read,
             "scratch_root": None,
+            "runner_files": _runner_files(tuple(importable), tuple(extra_read)),
         }
         if landlock and not _warned_about_landlock and _engine.landlock_abi() == 0:
             _warn_without_landlock()
@@ -486,6 +520,17 @@ class Engine:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
         return f"Engine(workers={self.workers}, {state})"
+
+
+_runner_files_cache: dict[tuple, dict] = {}
+
+
+def _runner_files(importable: tuple[str, ...], extra_read: tuple[str, ...]) -> dict:
+    """The runner's files for these packages (reading every installed package's metadata takes a moment)."""
+    key = (importable, extra_read)
+    if key not in _runner_files_cache:
+        _runner_files_cache[key] = paths.runner_files(importable, extra_read)
+    return _runner_files_cache[key]
 
 
 _warned_about_landlock = False

@@ -1,17 +1,21 @@
-//! acecoder's execution engine: runs many (program, tests) jobs in parallel, each in a sandboxed child process.
+//! acecoder's execution engine: runs many (program, tests) jobs in parallel, the program where it can reach no
+//! verdict, the tests where no program code runs.
 //!
-//! The engine never forks its caller (which may be a large GPU trainer): it starts small *zygote* workers with
-//! fork+exec, each a `python -s -S` running the embedded [`HARNESS`], and each zygote forks once per job. The child
-//! enters the sandbox (see [`sandbox`]) before any untrusted byte runs, executes the program and then its tests,
-//! and reports one record per test to its zygote; the zygote enforces deadlines from outside and sends one result
-//! frame per job back to the host ([`pool`]).
+//! The engine never forks its caller (which may be a large GPU trainer): it starts one worker per core with
+//! fork+exec. A worker is a judge zygote (`python -m acecoder.harness.judge`, trusted harness code) and the runner
+//! zygote it starts in a sandbox; per program run the runner zygote forks a runner child, the only process that
+//! runs program code, and the judge talks to it over a socket in plain values only (see [`wire`]). The host sends
+//! each job with its plan ([`limits::Limits::plan`]), enforces a deadline on the whole job, and replaces a worker
+//! that dies or hangs ([`pool`]).
 //!
 //! Modules:
 //! - [`protocol`]: job and result frames between the host and the workers.
-//! - [`limits`]: resource limits and the rlimits applied in the job's child.
-//! - [`sandbox`]: everything a job's child applies to itself before it runs untrusted code (C ABI, called by the
-//!   harness through `ctypes` so the same code path serves Python and `cargo test`).
-//! - [`worker`]: one zygote process and the framed pipe to it.
+//! - [`limits`]: resource limits and the plan of one job.
+//! - [`sandbox`]: what each process of a worker applies to itself (C ABI, called by the judge through `ctypes`,
+//!   so the same code path serves Python and `cargo test`).
+//! - [`wire`]: the validator of the values a runner sends the judge.
+//! - [`uids`], [`scratch`]: job uids no two workers share; scratch trees and their removal.
+//! - [`worker`]: one worker process and the framed pipe to it.
 //! - [`pool`]: the worker pool: dispatch, deadlines, respawn, batches.
 //! - `python` (feature `python`): the only file that touches PyO3.
 
@@ -20,28 +24,15 @@ pub mod limits;
 pub mod pool;
 pub mod protocol;
 pub mod sandbox;
+pub mod scratch;
+pub mod uids;
+pub mod wire;
 pub mod worker;
 
 #[cfg(feature = "python")]
 mod python;
 
 pub use error::EngineError;
-pub use limits::Limits;
+pub use limits::{JobPlan, Limits};
 pub use pool::{Batch, Pool, PoolConfig};
 pub use protocol::{Job, JobResult, Status, TestCase, TestResult};
-
-/// The zygote harness: stdlib-only Python, run by every worker as `python -s -S -c HARNESS CONFIG`. The value
-/// digest (`python/acecoder/digest.py`) is the package's own module, so that jobs and callers hash alike.
-pub const HARNESS: &str = concat!(
-    include_str!("harness/strict.py"),
-    "\n",
-    include_str!("../../python/acecoder/digest.py"),
-    "\n",
-    include_str!("harness/calls.py"),
-    "\n",
-    include_str!("harness/child.py"),
-    "\n",
-    include_str!("harness/planning.py"),
-    "\n",
-    include_str!("harness/zygote.py")
-);

@@ -1,19 +1,18 @@
-//! Resource limits: what a job may use, and the rlimits that enforce part of it inside the job's child.
+//! Resource limits, and the plan of one job: every number the judge applies to it, computed here, once.
 //!
 //! CPU time is the verdict, wall-clock time only a backstop: on a loaded machine an honest test gets less of a
-//! core, so its wall time grows while its CPU time does not. The harness times each test on the child's own CPU
-//! clock (`ITIMER_PROF`, the same signal-based clock evalplus uses per test) and its zygote kills the child from
-//! outside when the generous wall-clock backstop passes. `RLIMIT_CPU` bounds the whole job even if a program
-//! blocks signals.
+//! core, so its wall time grows while its CPU time does not. The judge measures each test's CPU time on the
+//! runner's own CPU clock (and its own), and kills the runner from outside when a limit or the generous wall-clock
+//! backstop passes. `RLIMIT_CPU` bounds a whole runner even if the judge were slow to notice.
 //!
-//! The address-space limit is relative to the zygote's own footprint, so that interpreters with numpy or
-//! OpenBLAS pre-imported still start and the limit means "this much more than an idle worker".
+//! The address-space limit is relative to the runner zygote's own footprint, so that interpreters with numpy or
+//! OpenBLAS pre-imported still start and the limit means "this much more than an idle runner".
 //!
 //! See: <https://man7.org/linux/man-pages/man2/setrlimit.2.html>
 
-use std::io;
-
 use serde::{Deserialize, Serialize};
+
+use crate::protocol::Job;
 
 /// Per-job limits. All times in seconds, all sizes in bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,7 +25,7 @@ pub struct Limits {
     /// Wall-clock backstop = CPU limit × `wall_multiplier` + `wall_slack_seconds`.
     pub wall_multiplier: f64,
     pub wall_slack_seconds: f64,
-    /// Address space a job may add on top of its worker's own.
+    /// Address space a job may add on top of its runner zygote's own.
     pub memory_bytes: u64,
     /// Bytes each of stdout and stderr may hold; also the largest file a job may write.
     pub output_bytes: u64,
@@ -34,6 +33,8 @@ pub struct Limits {
     pub capture_bytes: u64,
     /// Open file descriptors.
     pub open_files: u64,
+    /// Largest answer (one encoded value) the runner may send the judge; a larger one fails its test.
+    pub value_bytes: u64,
 }
 
 impl Default for Limits {
@@ -47,8 +48,26 @@ impl Default for Limits {
             output_bytes: 8 << 20,
             capture_bytes: 4096,
             open_files: 256,
+            value_bytes: 64 << 20,
         }
     }
+}
+
+/// The numbers the judge applies to one job (sent with it; the judge derives nothing itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobPlan {
+    /// CPU seconds for the program's top level, and its wall-clock backstop.
+    pub program_cpu: f64,
+    pub program_wall: f64,
+    /// Per test: CPU seconds, and the wall-clock backstop.
+    pub test_cpu: Vec<f64>,
+    pub test_wall: Vec<f64>,
+    /// The longest the whole job may legitimately take in its worker: the program may run again after every test
+    /// whose runner died. The host adds its slack to this to detect a hung worker.
+    pub job_wall: f64,
+    /// Tests not to run, judged timed out: a previous attempt's judge hung in them (see `pool.rs`).
+    #[serde(default)]
+    pub skip: Vec<usize>,
 }
 
 impl Limits {
@@ -76,6 +95,9 @@ impl Limits {
         if self.output_bytes < 1024 || self.open_files < 16 {
             return Err("output_bytes must be >= 1024 and open_files >= 16".to_owned());
         }
+        if self.value_bytes < 1024 {
+            return Err("value_bytes must be >= 1024".to_owned());
+        }
         Ok(())
     }
 
@@ -85,85 +107,21 @@ impl Limits {
         cpu_seconds * self.wall_multiplier + self.wall_slack_seconds
     }
 
-    /// The longest a zygote can legitimately take for a job of `test_count` tests: the program may be re-run
-    /// after every test that kills its child. The host uses this (plus slack) to detect a hung worker.
+    /// Every number the judge needs for `job`.
     #[must_use]
-    pub fn job_wall_bound_seconds(&self, test_count: usize) -> f64 {
-        self.job_wall_bound_for(std::iter::repeat_n(self.test_cpu_seconds, test_count))
-    }
-
-    /// [`Limits::job_wall_bound_seconds`] for tests with their own CPU-time limits.
-    #[must_use]
-    pub fn job_wall_bound_for(&self, test_cpu_seconds: impl Iterator<Item = f64>) -> f64 {
-        let program = self.wall_seconds(self.program_cpu_seconds);
-        test_cpu_seconds.map(|seconds| program + self.wall_seconds(seconds)).sum::<f64>() + program
-    }
-}
-
-/// The rlimits a job's child sets on itself, computed by the harness for one job.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RlimitPlan {
-    /// Extra address space over the footprint (0: no limit).
-    pub memory_bytes: u64,
-    /// The footprint `memory_bytes` adds to; measured at [`RlimitPlan::apply`] when 0. The zygote measures it
-    /// once (a child's footprint at fork is its zygote's) so that no job reads `/proc` for it.
-    #[serde(default)]
-    pub address_space_base: u64,
-    /// Whole-job CPU seconds: soft limit (SIGXCPU), the hard limit one second later (SIGKILL).
-    pub cpu_seconds: u64,
-    pub file_size_bytes: u64,
-    pub open_files: u64,
-}
-
-fn set(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
-    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-    // SAFETY: setrlimit reads a fully initialised struct and touches no memory of ours.
-    if unsafe { libc::setrlimit(resource, &raw const limit) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// Virtual memory size of the calling process, from `/proc/self/statm`.
-pub fn current_address_space() -> io::Result<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm")?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .next()
-        .and_then(|field| field.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unreadable /proc/self/statm"))?;
-    // SAFETY: sysconf has no memory effects.
-    let page_size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    Ok(pages * page_size)
-}
-
-impl RlimitPlan {
-    /// Applies the plan to the calling process. Core dumps are always off.
-    pub fn apply(&self) -> io::Result<()> {
-        set(libc::RLIMIT_CORE, 0, 0)?;
-        if self.memory_bytes > 0 {
-            let base = if self.address_space_base > 0 { self.address_space_base } else { current_address_space()? };
-            let limit = base + self.memory_bytes;
-            set(libc::RLIMIT_AS, limit, limit)?;
-        }
-        if self.cpu_seconds > 0 {
-            set(libc::RLIMIT_CPU, self.cpu_seconds, self.cpu_seconds + 1)?;
-        }
-        if self.file_size_bytes > 0 {
-            set(libc::RLIMIT_FSIZE, self.file_size_bytes, self.file_size_bytes)?;
-        }
-        if self.open_files > 0 {
-            set(libc::RLIMIT_NOFILE, self.open_files, self.open_files)?;
-        }
-        Ok(())
+    pub fn plan(&self, job: &Job) -> JobPlan {
+        let test_cpu: Vec<f64> = job.tests.iter().map(|test| test.cpu_seconds(self.test_cpu_seconds)).collect();
+        let test_wall: Vec<f64> = test_cpu.iter().map(|&seconds| self.wall_seconds(seconds)).collect();
+        let program_wall = self.wall_seconds(self.program_cpu_seconds);
+        let job_wall = test_wall.iter().map(|wall| program_wall + wall).sum::<f64>() + program_wall;
+        JobPlan { program_cpu: self.program_cpu_seconds, program_wall, test_cpu, test_wall, job_wall, skip: Vec::new() }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::TestCase;
 
     #[test]
     fn defaults_are_valid() {
@@ -181,14 +139,24 @@ mod tests {
     }
 
     #[test]
-    fn wall_backstop_grows_with_tests() {
+    fn a_plan_holds_each_tests_own_limit_and_a_bound_that_grows_with_tests() {
         let limits = Limits::default();
-        assert!(limits.wall_seconds(1.0) >= 1.0);
-        assert!(limits.job_wall_bound_seconds(10) > limits.job_wall_bound_seconds(1));
-    }
-
-    #[test]
-    fn address_space_is_readable() {
-        assert!(current_address_space().unwrap() > 1 << 20);
+        let call = |seconds| TestCase::Call {
+            entry_point: "f".into(),
+            arguments: String::new(),
+            expected: String::new(),
+            expected_key: None,
+            atol: 0.0,
+            oracle: None,
+            cpu_seconds: seconds,
+        };
+        let job = Job { program: String::new(), tests: vec![call(Some(0.5)), call(None)], seed: 0, fail_fast: false };
+        let plan = limits.plan(&job);
+        assert_eq!(plan.test_cpu, vec![0.5, 4.0]);
+        assert!((plan.test_wall[0] - (0.5 * 3.0 + 2.0)).abs() < 1e-12);
+        assert!((plan.program_wall - 32.0).abs() < 1e-12);
+        let longer = Job { tests: vec![call(None); 5], ..job.clone() };
+        assert!(limits.plan(&longer).job_wall > plan.job_wall);
+        assert!(plan.job_wall >= plan.program_wall + plan.test_wall.iter().sum::<f64>());
     }
 }

@@ -1,9 +1,10 @@
-//! The worker pool: a shared job queue served by one host thread per zygote worker.
+//! The worker pool: a shared job queue served by one host thread per worker.
 //!
-//! Each host thread owns one worker: it takes the next job from the queue, sends it, and waits for the result with
-//! a deadline derived from the job's limits. A worker that dies, hangs or answers garbage is killed and replaced,
-//! and its job reports `sandbox_error` (never a silent zero). Jobs from several batches (threads, coroutines)
-//! share the queue; each batch has its own result channel, so results never cross.
+//! Each host thread owns one worker (a judge zygote and, below it, its runner zygote): it takes the next job from
+//! the queue, sends it with its plan ([`Limits::plan`]), and waits for the result with a deadline derived from that
+//! plan. A worker that dies, hangs or answers garbage is killed and replaced, in a fresh scratch directory, and its
+//! job reports `sandbox_error` (never a silent zero). Jobs from several batches (threads, coroutines) share the
+//! queue; each batch has its own result channel, so results never cross.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
-use crate::limits::Limits;
+use crate::limits::{JobPlan, Limits};
 use crate::protocol::{Job, JobResult};
-use crate::worker::{read_tail, Worker};
+use crate::scratch::remove_tree;
+use crate::uids::{lease, UidLease};
+use crate::worker::{read_tail, Worker, WorkerFailure};
 
 /// Slack added to a job's computed wall bound before the host declares its worker hung.
 const HOST_SLACK: Duration = Duration::from_secs(30);
@@ -37,21 +40,29 @@ pub struct PoolConfig {
     pub limits: Limits,
     /// Directories prepended to the workers' `sys.path` (they run with `-s -S`, so nothing else is there).
     pub sys_path: Vec<String>,
-    /// Modules every worker imports once, before it forks any job.
+    /// Modules every runner zygote imports once, before it forks any runner.
     pub preload: Vec<String>,
-    /// The engine's shared library, whose C entry points enter the sandbox and write the records. Required:
+    /// Third-party packages (top-level names) programs may import; their files join the runner's view.
+    #[serde(default)]
+    pub importable: Vec<String>,
+    /// The engine's shared library, whose C entry points validate answers and enter the sandboxes. Required:
     /// `Pool::new` refuses a configuration without it (it is optional only so that it can be filled in later).
     pub sandbox_library: Option<String>,
     /// Sandbox layers; all on by default. Turning one off is for measuring what it costs, not for production.
     pub seccomp: bool,
     pub landlock: bool,
     pub drop_privileges: bool,
-    /// Compare the values in a test's final `assert` strictly (plain data only), so programs cannot fake equality.
-    pub strict_equality: bool,
-    /// Extra trees a job may read (data files the tests need).
+    /// Extra trees a job may read (data files the program or the tests need).
     pub extra_read_paths: Vec<String>,
+    /// Pin each worker (its judge and its runners) to one CPU of the caller's, spread over them.
+    #[serde(default = "pin_by_default")]
+    pub pin_workers: bool,
     /// Parent of the per-worker scratch directories; a fresh temporary directory when `None`.
     pub scratch_root: Option<PathBuf>,
+    /// The runner's files and import path (`acecoder.harness.paths.runner_files`), computed once by the caller;
+    /// each worker computes them when absent.
+    #[serde(default)]
+    pub runner_files: Option<serde_json::Value>,
 }
 
 impl PoolConfig {
@@ -63,19 +74,22 @@ impl PoolConfig {
             limits: Limits::default(),
             sys_path: Vec::new(),
             preload: Vec::new(),
+            importable: Vec::new(),
             sandbox_library: None,
             seccomp: true,
             landlock: true,
             drop_privileges: true,
-            strict_equality: true,
             extra_read_paths: Vec::new(),
+            pin_workers: true,
             scratch_root: None,
+            runner_files: None,
         }
     }
 }
 
 struct QueuedJob {
     index: usize,
+    plan: JobPlan,
     payload: Vec<u8>,
     test_count: usize,
     wall_bound: Duration,
@@ -110,6 +124,8 @@ pub struct Pool {
     owns_scratch: bool,
     /// Held open while the pool lives: marks its scratch root as in use (see `remove_stale_scratch_roots`).
     _scratch_lock: Option<std::fs::File>,
+    /// The job uids of the workers, leased for the pool's life (root engines only).
+    uid_leases: Vec<UidLease>,
     limits: Limits,
 }
 
@@ -179,26 +195,49 @@ fn remove_stale_scratch_roots(directory: &Path) {
             continue;
         }
         if scratch_root_abandoned(&entry.path(), pid) {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let _left = remove_tree(&entry.path()); // a stale root; whatever stays is retried by the next pool
         }
     }
 }
 
-fn worker_config(config: &PoolConfig, scratch: &Path, slot: usize) -> String {
+fn pin_by_default() -> bool {
+    true
+}
+
+/// The CPUs this process may run on (its affinity mask), in order.
+fn usable_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, which sched_getaffinity fills for this process.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into `set`, which we own.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) } != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET only reads the set for indices below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
+}
+
+fn worker_config(config: &PoolConfig, scratch: &Path, slot: usize, uid: Option<u32>, cpu: Option<usize>) -> String {
     serde_json::json!({
         "worker": slot,
         "limits": config.limits,
-        "sys_path": config.sys_path,
         "preload": config.preload,
+        "importable": config.importable,
         "sandbox_library": config.sandbox_library,
         "seccomp": config.seccomp,
         "landlock": config.landlock,
-        "drop_privileges": config.drop_privileges,
-        "strict_equality": config.strict_equality,
         "extra_read_paths": config.extra_read_paths,
-        "scratch": scratch.join("job"),
+        "scratch": scratch,
+        "runner_files": config.runner_files,
+        "runner_privilege": uid.map(|uid| serde_json::json!({"uid": uid, "gid": uid})),
+        "cpu": cpu,
     })
     .to_string()
+}
+
+/// Whether the engine runs as root (then each worker's programs run as a leased unprivileged uid).
+fn is_root() -> bool {
+    // SAFETY: geteuid has no memory effects.
+    unsafe { libc::geteuid() == 0 }
 }
 
 impl Pool {
@@ -213,6 +252,7 @@ impl Pool {
                 "sandbox_library (the engine's shared library) is required".to_owned(),
             ));
         }
+        let uids = if config.drop_privileges && is_root() { lease(config.workers)? } else { Vec::new() };
         let owns_scratch = config.scratch_root.is_none();
         let scratch_root = config.scratch_root.clone().unwrap_or_else(|| {
             let unique = POOL_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -235,17 +275,26 @@ impl Pool {
             scratch_root,
             owns_scratch,
             _scratch_lock: scratch_lock,
+            uid_leases: Vec::new(),
             limits: config.limits.clone(),
         };
         let (ready_sender, ready_receiver) = mpsc::channel();
+        let python_path = config.sys_path.join(":");
+        let cpus = if config.pin_workers { usable_cpus() } else { Vec::new() };
+        // Pools of one process start at different CPUs, so that two engines do not pile onto the first ones.
+        let offset = usize::try_from(POOL_COUNTER.load(Ordering::Relaxed)).unwrap_or(0) * config.workers;
         for slot in 0..config.workers {
-            let directory = pool.scratch_root.join(format!("worker-{slot}"));
-            std::fs::create_dir_all(directory.join("job"))?;
             let context = WorkerContext {
                 slot,
                 python: config.python.clone(),
-                config_json: worker_config(config, &directory, slot),
-                log: directory.join("worker.log"),
+                python_path: python_path.clone(),
+                config: config.clone(),
+                uid: uids.get(slot).map(|lease| lease.uid),
+                cpu: (!cpus.is_empty()).then(|| cpus[(offset + slot) % cpus.len()]),
+                root: pool.scratch_root.clone(),
+                generation: 0,
+                directory: PathBuf::new(),
+                log: pool.scratch_root.join(format!("worker-{slot}.log")),
                 shared: Arc::clone(&shared),
             };
             let ready = ready_sender.clone();
@@ -255,6 +304,8 @@ impl Pool {
             lock(&pool.threads).push(handle);
         }
         drop(ready_sender);
+        let mut pool = pool;
+        pool.uid_leases = uids;
         for _ in 0..config.workers {
             match ready_receiver.recv() {
                 Ok(Ok(())) => {}
@@ -275,43 +326,34 @@ impl Pool {
     pub fn submit(&self, jobs: Vec<Job>) -> Result<Batch, EngineError> {
         let encoded = jobs
             .into_iter()
-            .map(|job| {
-                let bound = self.job_wall_bound_seconds(&job);
-                serde_json::to_vec(&job).map(|payload| (payload, job.tests.len(), bound))
-            })
+            .map(|job| serde_json::to_vec(&job).map(|payload| (job, payload)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| EngineError::InvalidConfig(error.to_string()))?;
-        Ok(self.submit_encoded(encoded))
+        self.submit_encoded(encoded)
     }
 
-    /// The longest the job may legitimately take in a worker (see [`Limits::job_wall_bound_for`]).
-    #[must_use]
-    pub fn job_wall_bound_seconds(&self, job: &Job) -> f64 {
-        let default = self.limits.test_cpu_seconds;
-        self.limits.job_wall_bound_for(job.tests.iter().map(|test| test.cpu_seconds(default)))
-    }
-
-    /// Queues jobs already encoded as JSON frames, each with its test count and wall-clock bound in seconds
-    /// ([`Pool::job_wall_bound_seconds`]).
-    #[must_use]
-    pub fn submit_encoded(&self, jobs: Vec<(Vec<u8>, usize, f64)>) -> Batch {
+    /// Queues jobs with their JSON frames as the caller encoded them (sent to the worker as they are).
+    pub fn submit_encoded(&self, jobs: Vec<(Job, Vec<u8>)>) -> Result<Batch, EngineError> {
         let (sender, receiver) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         let total = jobs.len();
+        let mut queued = Vec::with_capacity(total);
+        for (index, (job, payload)) in jobs.into_iter().enumerate() {
+            let plan = self.limits.plan(&job);
+            let wall_bound = Duration::from_secs_f64(plan.job_wall.min(1e7)) + HOST_SLACK;
+            let (sender, cancelled) = (sender.clone(), Arc::clone(&cancelled));
+            let test_count = job.tests.len();
+            queued.push(QueuedJob { index, plan, payload, test_count, wall_bound, sender, cancelled });
+        }
         let mut queue = lock(&self.shared.queue);
         if !queue.closed {
-            for (index, (payload, test_count, bound)) in jobs.into_iter().enumerate() {
-                let wall_bound = Duration::from_secs_f64(bound.min(1e7)) + HOST_SLACK;
-                let sender = sender.clone();
-                let cancelled = Arc::clone(&cancelled);
-                queue.jobs.push_back(QueuedJob { index, payload, test_count, wall_bound, sender, cancelled });
-            }
+            queue.jobs.extend(queued);
         }
         // With the pool closed no job holds a sender, so the receiver is disconnected and `Batch::next_timeout`
         // reports `Closed`.
         drop(queue);
         self.shared.available.notify_all();
-        Batch { receiver, cancelled, remaining: total, total }
+        Ok(Batch { receiver, cancelled, remaining: total, total })
     }
 
     /// Process ids of the live workers.
@@ -339,7 +381,7 @@ impl Pool {
             let _ = handle.join();
         }
         if self.owns_scratch {
-            let _ = std::fs::remove_dir_all(&self.scratch_root);
+            let _left = remove_tree(&self.scratch_root); // nothing left to tell: the pool is gone
         }
     }
 }
@@ -353,14 +395,35 @@ impl Drop for Pool {
 struct WorkerContext {
     slot: usize,
     python: String,
-    config_json: String,
+    python_path: String,
+    config: PoolConfig,
+    uid: Option<u32>,
+    cpu: Option<usize>,
+    root: PathBuf,
+    /// Each start of this slot's worker gets a fresh scratch directory: nothing a lost worker's programs left
+    /// behind reaches the next one.
+    generation: u64,
+    directory: PathBuf,
     log: PathBuf,
     shared: Arc<Shared>,
 }
 
 impl WorkerContext {
-    fn spawn(&self) -> Result<Worker, EngineError> {
-        let worker = Worker::spawn(&self.python, &self.config_json, &self.log, STARTUP)?;
+    fn spawn(&mut self) -> Result<Worker, EngineError> {
+        if !self.directory.as_os_str().is_empty() {
+            let left = remove_tree(&self.directory);
+            if left > 0 {
+                let note = format!("acecoder: {left} entries of {} could not be removed\n", self.directory.display());
+                let _ = std::fs::OpenOptions::new().append(true).open(&self.log).map(|mut log| {
+                    let _ = std::io::Write::write_all(&mut log, note.as_bytes());
+                });
+            }
+        }
+        self.generation += 1;
+        self.directory = self.root.join(format!("worker-{}-{}", self.slot, self.generation));
+        std::fs::create_dir_all(&self.directory)?;
+        let config_json = worker_config(&self.config, &self.directory, self.slot, self.uid, self.cpu);
+        let worker = Worker::spawn(&self.python, &self.python_path, &config_json, &self.directory, &self.log, STARTUP)?;
         lock(&self.shared.pids)[self.slot] = Some(worker.pid);
         Ok(worker)
     }
@@ -378,7 +441,7 @@ impl WorkerContext {
         }
     }
 
-    fn serve(self, ready: &Sender<Result<(), EngineError>>) {
+    fn serve(mut self, ready: &Sender<Result<(), EngineError>>) {
         let mut worker = match self.spawn() {
             Ok(worker) => {
                 let _ = ready.send(Ok(()));
@@ -406,32 +469,46 @@ impl WorkerContext {
         }
     }
 
-    fn run_one(&self, slot: &mut Option<Worker>, job: &QueuedJob, started: Instant) -> JobResult {
-        if slot.is_none() {
-            match self.spawn() {
-                Ok(fresh) => *slot = Some(fresh),
-                Err(error) => {
-                    return JobResult::sandbox_error(
-                        job.test_count,
-                        format!("could not restart a worker: {error}"),
-                        started.elapsed().as_secs_f64(),
-                    )
+    /// Runs `job` on this slot's worker (starting one if needed). A judge that hangs in a test it runs itself is
+    /// replaced and the job runs again without that test (judged a timeout), at most once per test; any other
+    /// failure of the worker is the job's `sandbox_error`.
+    fn run_one(&mut self, slot: &mut Option<Worker>, job: &QueuedJob, started: Instant) -> JobResult {
+        let mut plan = job.plan.clone();
+        loop {
+            if slot.is_none() {
+                match self.spawn() {
+                    Ok(fresh) => *slot = Some(fresh),
+                    Err(error) => {
+                        return JobResult::sandbox_error(
+                            job.test_count,
+                            format!("could not restart a worker: {error}"),
+                            started.elapsed().as_secs_f64(),
+                        )
+                    }
                 }
             }
-        }
-        let Some(worker) = slot.as_mut() else {
-            return JobResult::sandbox_error(job.test_count, "no worker".to_owned(), 0.0);
-        };
-        match worker.run(&job.payload, job.test_count, started + job.wall_bound, &self.shared.closing) {
-            Ok(result) => result,
-            Err(failure) => {
-                worker.kill();
-                *slot = None;
-                lock(&self.shared.pids)[self.slot] = None;
-                let log_tail = read_tail(&self.log, 1500);
-                let message = if log_tail.is_empty() { failure.to_string() } else { format!("{failure}; {log_tail}") };
-                JobResult::sandbox_error(job.test_count, message, started.elapsed().as_secs_f64())
+            let Some(worker) = slot.as_mut() else {
+                return JobResult::sandbox_error(job.test_count, "no worker".to_owned(), 0.0);
+            };
+            let encoded = serde_json::to_vec(&plan).unwrap_or_default();
+            let deadline = started + job.wall_bound;
+            let failure = match worker.run(&encoded, &job.payload, job.test_count, deadline, &self.shared.closing) {
+                Ok(result) => return result,
+                Err(failure) => failure,
+            };
+            worker.kill();
+            *slot = None;
+            lock(&self.shared.pids)[self.slot] = None;
+            if let WorkerFailure::Stalled(index) = failure {
+                if index < job.test_count && !plan.skip.contains(&index) && !self.shared.closing.load(Ordering::Relaxed)
+                {
+                    plan.skip.push(index);
+                    continue;
+                }
             }
+            let log_tail = read_tail(&self.log, 1500);
+            let message = if log_tail.is_empty() { failure.to_string() } else { format!("{failure}; {log_tail}") };
+            return JobResult::sandbox_error(job.test_count, message, started.elapsed().as_secs_f64());
         }
     }
 }

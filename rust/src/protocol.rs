@@ -4,8 +4,8 @@
 //! stdlib-only harness simple (the C-accelerated `json` module parses a job in microseconds) and makes the wire
 //! readable when debugging; the host validates every result frame before it trusts it.
 //!
-//! Host → worker: one [`Job`] per frame. Worker → host: first a [`Ready`] frame, then one [`JobResult`] per job,
-//! in the order the jobs were sent.
+//! Host → worker: per job, a [`crate::limits::JobPlan`] frame, then the [`Job`] frame as the caller encoded it.
+//! Worker → host: first a [`Ready`] frame, then one [`JobResult`] per job, in the order the jobs were sent.
 
 use std::io::{self, Read, Write};
 
@@ -57,13 +57,17 @@ pub enum TestCase {
     /// The program runs as `__main__` with `stdin`; its stdout must equal `stdout` after whitespace
     /// normalisation, numbers within `float_tolerance` when given.
     Io { stdin: String, stdout: String, float_tolerance: Option<f64> },
-    /// A call of the program's function `entry_point` (evalplus style): `arguments` (a tuple) and `expected` are
-    /// base64 pickles made by the caller, decoded by the zygote before the child exists; the harness calls the
-    /// function and compares its result itself, exactly or within `atol`, or by the named `oracle`.
+    /// A call of the program's function `entry_point` (evalplus style): `arguments` is the base64 of the tuple of
+    /// arguments as a wire value slot (what the runner receives), `expected` the base64 pickle of the expected
+    /// value (which only the judge ever decodes), `expected_key` a digest under which the judge may cache it; the
+    /// judge calls the function in the runner and compares the answer itself, exactly or within `atol`, or by
+    /// the named `oracle`.
     Call {
         entry_point: String,
         arguments: String,
         expected: String,
+        #[serde(default)]
+        expected_key: Option<String>,
         #[serde(default)]
         atol: f64,
         #[serde(default)]
@@ -130,8 +134,14 @@ pub struct JobResult {
     #[serde(default)]
     pub message: Option<String>,
     pub wall_time: f64,
+    /// CPU seconds of the job's processes: its runners and its judge child.
     pub cpu_time: f64,
-    /// Peak resident set size of the job's children, in bytes.
+    /// The part of `cpu_time` spent running the program, and the part spent running its tests.
+    #[serde(default)]
+    pub runner_cpu_time: f64,
+    #[serde(default)]
+    pub judge_cpu_time: f64,
+    /// Peak resident set size of the job's runners, in bytes.
     pub peak_memory: u64,
     #[serde(default)]
     pub stdout: String,
@@ -154,6 +164,8 @@ impl JobResult {
             message: Some(message),
             wall_time,
             cpu_time: 0.0,
+            runner_cpu_time: 0.0,
+            judge_cpu_time: 0.0,
             peak_memory: 0,
             stdout: String::new(),
             stderr: String::new(),

@@ -57,10 +57,9 @@ impl NativePool {
             for (index, payload) in jobs.into_iter().enumerate() {
                 let job: Job = serde_json::from_slice(&payload)
                     .map_err(|error| PyValueError::new_err(format!("job {index} is malformed: {error}")))?;
-                let bound = self.pool.job_wall_bound_seconds(&job);
-                encoded.push((payload, job.tests.len(), bound));
+                encoded.push((job, payload));
             }
-            Ok::<_, PyErr>(self.pool.submit_encoded(encoded))
+            self.pool.submit_encoded(encoded).map_err(to_python_error)
         })?;
         Ok(NativeBatch { batch: Mutex::new(Some(batch)) })
     }
@@ -127,18 +126,11 @@ fn landlock_abi() -> i32 {
     crate::sandbox::landlock::kernel_abi()
 }
 
-/// The embedded zygote harness source (for inspection and tests).
-#[pyfunction]
-fn harness_source() -> &'static str {
-    crate::HARNESS
-}
-
 #[pymodule(gil_used = false)]
 fn _engine(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     module.add_class::<NativePool>()?;
     module.add_class::<NativeBatch>()?;
-    module.add_function(wrap_pyfunction!(harness_source, module)?)?;
     module.add_function(wrap_pyfunction!(landlock_abi, module)?)?;
     module.add("EngineError", py.get_type::<EngineError>())?;
     module.add("WorkerStartError", py.get_type::<WorkerStartError>())?;

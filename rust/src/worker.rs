@@ -1,8 +1,9 @@
-//! One zygote worker process and the framed pipe to it.
+//! One worker (a judge zygote, `python -m acecoder.harness.judge`) and the framed pipe to it.
 //!
 //! Workers are started with fork+exec (`std::process::Command`), never by forking the caller, in a process group
-//! of their own so that one `killpg` removes a worker and anything it left behind. Reads from a worker always
-//! carry a deadline: a worker that hangs is killed and replaced, never waited on forever.
+//! of their own so that one `killpg` removes a worker and its runner zygote (runners die with their zygote, by
+//! their parent-death signal). Reads from a worker always carry a deadline: a worker that hangs is killed and
+//! replaced, never waited on forever.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -15,14 +16,16 @@ use std::time::{Duration, Instant};
 
 use crate::error::EngineError;
 use crate::protocol::{read_frame, write_frame, JobResult, Ready, MAX_FRAME_BYTES};
-use crate::HARNESS;
+
+/// The judge zygote's module.
+pub const JUDGE_MODULE: &str = "acecoder.harness.judge";
 
 /// Environment of every worker: nothing from the caller (no API keys, no tokens), single-threaded numeric
-/// libraries (a job's BLAS must not start one thread per core on a shared machine), a fixed hash seed.
+/// libraries (a test's BLAS must not start one thread per core on a shared machine), a fixed hash seed, and the
+/// caller's import path (`PYTHONPATH`), so that the judge imports the package the caller runs.
 ///
-/// Workers run with `-s -S` rather than `-I`: isolated mode would ignore `PYTHONHASHSEED`, and the environment
-/// is entirely ours anyway. `PYTHONSAFEPATH` (3.11+) and the harness's first statement keep the current
-/// directory off `sys.path`.
+/// Workers run with `-s -S` rather than `-I`: isolated mode would ignore `PYTHONPATH` and `PYTHONHASHSEED`, and
+/// the environment is entirely ours anyway. `PYTHONSAFEPATH` (3.11+) keeps the current directory off `sys.path`.
 const WORKER_ENVIRONMENT: &[(&str, &str)] = &[
     ("PATH", "/usr/local/bin:/usr/bin:/bin"),
     ("LANG", "C.UTF-8"),
@@ -42,6 +45,9 @@ const WORKER_ENVIRONMENT: &[(&str, &str)] = &[
 pub enum WorkerFailure {
     /// The worker did not answer before the deadline.
     Hung,
+    /// The judge's own code hung in the test of this index (a test run in the judge whose code never returned):
+    /// the job can run again, in a fresh worker, without that test.
+    Stalled(usize),
     /// The worker's pipe closed or broke.
     Lost(String),
     /// The worker answered with something that is not a valid result.
@@ -54,6 +60,7 @@ impl std::fmt::Display for WorkerFailure {
             WorkerFailure::Hung => {
                 write!(formatter, "worker did not answer before the job's deadline")
             }
+            WorkerFailure::Stalled(index) => write!(formatter, "the judge hung in test {index}"),
             WorkerFailure::Lost(why) => write!(formatter, "worker lost: {why}"),
             WorkerFailure::Garbled(why) => {
                 write!(formatter, "worker sent an invalid result: {why}")
@@ -66,7 +73,60 @@ pub struct Worker {
     child: Child,
     stdin: ChildStdin,
     stdout: ChildStdout,
+    progress: Progress,
     pub pid: u32,
+}
+
+/// Where the judge is: a small shared file (a memfd, the judge's fd 3) the judge writes before each test it runs
+/// itself, read here when the host's wait passes a check interval. Layout (little-endian): u32 sequence (odd while
+/// written), u32 phase (1: a test runs), u32 test index, 4 bytes padding, f64 deadline on `CLOCK_MONOTONIC`
+/// (`python/acecoder/harness/judge.py`, `Progress`).
+struct Progress {
+    file: File,
+}
+
+/// How often a waiting host thread looks at its judge's progress.
+const PROGRESS_CHECK: Duration = Duration::from_millis(200);
+
+fn monotonic_seconds() -> f64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
+    #[expect(clippy::cast_precision_loss, reason = "seconds since boot fit an f64's mantissa")]
+    let seconds = now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9;
+    seconds
+}
+
+impl Progress {
+    fn new() -> io::Result<Progress> {
+        // SAFETY: memfd_create reads a NUL-terminated name and returns a new descriptor (or -1).
+        let fd = unsafe { libc::memfd_create(c"acecoder-progress".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor nobody else owns.
+        let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        file.set_len(4096)?;
+        Ok(Progress { file })
+    }
+
+    /// The index of the test the judge runs itself past its deadline, if any.
+    fn stalled(&self) -> Option<usize> {
+        let mut bytes = [0u8; 24];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut bytes, 0).ok()?;
+        let word = |offset: usize| u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default());
+        let sequence = word(0);
+        if sequence % 2 == 1 || word(4) != 1 {
+            return None;
+        }
+        let deadline = f64::from_le_bytes(bytes[16..24].try_into().unwrap_or_default());
+        let mut again = [0u8; 4];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut again, 0).ok()?;
+        if u32::from_le_bytes(again) != sequence || monotonic_seconds() <= deadline {
+            return None;
+        }
+        usize::try_from(word(8)).ok()
+    }
 }
 
 /// How often a waiting host thread checks whether the engine is closing.
@@ -101,45 +161,92 @@ fn wait_readable(fd: i32, deadline: Instant, stop: &AtomicBool) -> io::Result<bo
     }
 }
 
-/// A reader that fails with `TimedOut` instead of blocking past a deadline.
+/// A reader that fails with `TimedOut` instead of blocking past a deadline, and, with `progress`, with
+/// [`Stalled`] as soon as the judge's own code runs past a test's deadline.
 struct DeadlineReader<'a> {
     stdout: &'a mut ChildStdout,
     deadline: Instant,
     stop: &'a AtomicBool,
+    progress: Option<&'a Progress>,
 }
+
+/// The error payload of a judge found stalled in a test.
+#[derive(Debug)]
+struct Stalled(usize);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "the judge hung in test {}", self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        if !wait_readable(self.stdout.as_raw_fd(), self.deadline, self.stop)? {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+        loop {
+            let check = match self.progress {
+                Some(_) => self.deadline.min(Instant::now() + PROGRESS_CHECK),
+                None => self.deadline,
+            };
+            if wait_readable(self.stdout.as_raw_fd(), check, self.stop)? {
+                return self.stdout.read(buffer);
+            }
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            }
+            if let Some(index) = self.progress.and_then(Progress::stalled) {
+                return Err(io::Error::other(Stalled(index)));
+            }
         }
-        self.stdout.read(buffer)
     }
 }
 
 impl Worker {
-    /// Starts a worker and waits (at most `startup`) for its ready frame.
-    pub fn spawn(python: &str, config_json: &str, log: &Path, startup: Duration) -> Result<Worker, EngineError> {
+    /// Starts a worker in `directory` and waits (at most `startup`) for its ready frame.
+    pub fn spawn(
+        python: &str,
+        python_path: &str,
+        config_json: &str,
+        directory: &Path,
+        log: &Path,
+        startup: Duration,
+    ) -> Result<Worker, EngineError> {
         let log_file = File::options().create(true).append(true).open(log)?;
+        let progress = Progress::new()?;
+        let progress_fd = progress.file.as_raw_fd();
         let mut command = Command::new(python);
         command
-            .args(["-s", "-S", "-c", HARNESS, config_json])
+            .args(["-s", "-S", "-m", JUDGE_MODULE, config_json])
             .env_clear()
             .envs(WORKER_ENVIRONMENT.iter().copied())
+            .env("PYTHONPATH", python_path)
+            .current_dir(directory)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only calls dup2, which is
+        // async-signal-safe; the new descriptor 3 is not close-on-exec, so the judge inherits it.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(progress_fd, 3) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child =
             command.spawn().map_err(|source| EngineError::WorkerStart { python: python.to_owned(), source })?;
         let pid = child.id();
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(EngineError::WorkerNotReady("worker pipes missing".to_owned()));
         };
-        let mut worker = Worker { child, stdin, stdout, pid };
+        let mut worker = Worker { child, stdin, stdout, progress, pid };
         let deadline = Instant::now() + startup;
         let never = AtomicBool::new(false);
-        let frame = read_frame(&mut DeadlineReader { stdout: &mut worker.stdout, deadline, stop: &never });
+        let frame =
+            read_frame(&mut DeadlineReader { stdout: &mut worker.stdout, deadline, stop: &never, progress: None });
         let ready = match frame {
             Ok(Some(bytes)) => serde_json::from_slice::<Ready>(&bytes).map_err(|error| error.to_string()),
             Ok(None) => Err("worker exited during startup".to_owned()),
@@ -155,9 +262,11 @@ impl Worker {
         }
     }
 
-    /// Sends one job and waits for its result until `deadline` (or until `stop` is set).
+    /// Sends one job (its plan, then the job itself) and waits for its result until `deadline` (or until `stop`
+    /// is set).
     pub fn run(
         &mut self,
+        plan: &[u8],
         job: &[u8],
         test_count: usize,
         deadline: Instant,
@@ -166,12 +275,21 @@ impl Worker {
         if job.len() > MAX_FRAME_BYTES {
             return Err(WorkerFailure::Garbled("job larger than the frame limit".to_owned()));
         }
+        write_frame(&mut self.stdin, plan).map_err(|error| WorkerFailure::Lost(error.to_string()))?;
         write_frame(&mut self.stdin, job).map_err(|error| WorkerFailure::Lost(error.to_string()))?;
-        let frame = read_frame(&mut DeadlineReader { stdout: &mut self.stdout, deadline, stop });
+        let progress = Some(&self.progress);
+        let frame = read_frame(&mut DeadlineReader { stdout: &mut self.stdout, deadline, stop, progress });
         let bytes = match frame {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(WorkerFailure::Lost("worker exited".to_owned())),
             Err(error) if error.kind() == io::ErrorKind::TimedOut => return Err(WorkerFailure::Hung),
+            Err(error) if error.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<Stalled>) => {
+                let index = error
+                    .into_inner()
+                    .and_then(|inner| inner.downcast::<Stalled>().ok())
+                    .map_or(0, |stalled| stalled.0);
+                return Err(WorkerFailure::Stalled(index));
+            }
             Err(error) => return Err(WorkerFailure::Lost(error.to_string())),
         };
         let result: JobResult =

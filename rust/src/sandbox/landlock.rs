@@ -1,10 +1,16 @@
-//! Filesystem (and TCP) confinement with Landlock: a job may write only inside its scratch directory and read
-//! only what the interpreter needs; it may not bind or connect TCP sockets, connect to abstract UNIX sockets
-//! created outside its own sandbox, or signal processes outside it.
+//! Filesystem (and TCP) confinement with Landlock, for the runner zygote and the judge zygote.
+//!
+//! A plan is a list of (path, kind) rules, computed by the judge (`acecoder/harness/paths.py`): `read` (read and
+//! execute a tree or file), `list` (list a directory and nothing below it: `site-packages` is listable, but only
+//! the declared packages in it are readable) and `write` (everything). Every other path is out of reach, TCP bind
+//! and connect are refused, and with [`Scopes`] the process may not signal, or connect to the abstract UNIX
+//! sockets of, processes outside its domain.
+//!
+//! Each runner child then adds a layer of its own, built from the numbers [`child_masks`] reports, with raw
+//! syscalls from Python (the child cannot load this library: its files are out of its view).
 //!
 //! Landlock needs no privilege and stacks with the seccomp filter; where the kernel lacks it (before 5.13) or
-//! lacks some access rights, the ruleset is applied best-effort and the returned status says so, so callers can
-//! warn instead of failing.
+//! lacks some access rights, the ruleset is applied best-effort, and the judge warns.
 //!
 //! See: <https://docs.kernel.org/userspace-api/landlock.html>
 
@@ -12,43 +18,55 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
+    RulesetCreatedAttr, RulesetError, Scope, ABI,
 };
 use serde::Deserialize;
 
-/// The newest Landlock ABI whose semantics this code was written and tested against (kernel 6.12+: scopes).
-const TARGET_ABI: ABI = ABI::V6;
-
-/// What a job may touch, as absolute paths. Paths that do not exist are skipped.
+/// The rules of one process, as (path, kind). Paths that do not exist are skipped.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FilesystemPlan {
-    /// Trees (or single files) that may be read and executed.
-    pub read: Vec<String>,
-    /// Trees (or single files) that may be read, written, created and removed.
-    pub write: Vec<String>,
+    pub rules: Vec<(String, String)>,
 }
 
-/// How much of the requested confinement the kernel enforced.
+/// Which scopes to restrict: the runner zygote's domain may neither signal nor reach abstract sockets outside
+/// itself; the judge keeps signals (it kills runners, which live in another domain).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Enforcement {
-    Full,
-    Partial,
-    None,
+pub enum Scopes {
+    SignalsAndSockets,
+    SocketsOnly,
 }
 
-/// The allowed paths, opened once in the zygote (`O_PATH`): resolving a dozen paths per job would cost more than
-/// the rest of the sandbox. Each job's child inherits the descriptors and only builds and applies the ruleset.
+/// The newest Landlock ABI the running kernel and this crate both know.
+fn abi() -> ABI {
+    ABI::from(kernel_abi())
+}
+
+/// The allowed paths, opened (`O_PATH`) before the process gives up the rights it needs to open them.
 pub struct OpenedPlan {
-    read: Vec<PathFd>,
-    write: Vec<PathFd>,
+    rules: Vec<(PathFd, BitFlags<AccessFs>)>,
+}
+
+fn access_of(kind: &str, abi: ABI) -> Result<BitFlags<AccessFs>, String> {
+    match kind {
+        "read" => Ok(AccessFs::from_read(abi)),
+        "list" => Ok(AccessFs::ReadDir.into()),
+        "write" => Ok(AccessFs::from_all(abi)),
+        other => Err(format!("unknown access kind {other:?}")),
+    }
 }
 
 /// Opens every path of `plan` that exists.
-#[must_use]
-pub fn open(plan: &FilesystemPlan) -> OpenedPlan {
-    let opened = |paths: &[String]| paths.iter().filter_map(|path| PathFd::new(path).ok()).collect();
-    OpenedPlan { read: opened(&plan.read), write: opened(&plan.write) }
+pub fn open(plan: &FilesystemPlan) -> Result<OpenedPlan, String> {
+    let abi = abi();
+    let mut rules = Vec::with_capacity(plan.rules.len());
+    for (path, kind) in &plan.rules {
+        let access = access_of(kind, abi)?;
+        if let Ok(fd) = PathFd::new(path) {
+            rules.push((fd, access));
+        }
+    }
+    Ok(OpenedPlan { rules })
 }
 
 fn is_directory(fd: &PathFd) -> bool {
@@ -59,35 +77,62 @@ fn is_directory(fd: &PathFd) -> bool {
     result == 0 && (unsafe { status.assume_init() }.st_mode & libc::S_IFMT) == libc::S_IFDIR
 }
 
-/// A rule for one opened path.
-fn rule(fd: &PathFd, access: BitFlags<AccessFs>) -> PathBeneath<BorrowedFd<'_>> {
-    // A file (not a directory) may only carry file access rights.
-    let access = if is_directory(fd) { access } else { access & AccessFs::from_file(TARGET_ABI) };
+/// A rule for one opened path (a file, not a directory, may only carry file access rights).
+fn rule(fd: &PathFd, access: BitFlags<AccessFs>, abi: ABI) -> PathBeneath<BorrowedFd<'_>> {
+    let access = if is_directory(fd) { access } else { access & AccessFs::from_file(abi) };
     PathBeneath::new(fd.as_fd(), access)
 }
 
-/// Confines the calling thread (the job's child is single-threaded when it calls this): reads below the prepared
-/// read paths and the job's own `/proc/self`, writes below the prepared write paths, no TCP, no signals or
-/// abstract-socket connections leaving the sandbox.
-pub fn restrict(plan: &OpenedPlan) -> Result<Enforcement, String> {
-    let read = AccessFs::from_read(TARGET_ABI);
-    let write = AccessFs::from_all(TARGET_ABI);
-    let own_process = PathFd::new("/proc/self").ok();
-    let status = Ruleset::default()
-        .handle_access(AccessFs::from_all(TARGET_ABI))
-        .and_then(|ruleset| ruleset.handle_access(AccessNet::from_all(TARGET_ABI)))
-        .and_then(|ruleset| ruleset.scope(Scope::from_all(TARGET_ABI)))
+/// Confines the calling process (single-threaded when it calls this) to the opened plan.
+pub fn restrict(plan: &OpenedPlan, scopes: Scopes) -> Result<(), String> {
+    let abi = abi();
+    let scope = match scopes {
+        Scopes::SignalsAndSockets => Scope::from_all(abi),
+        Scopes::SocketsOnly => Scope::from_all(abi) & Scope::AbstractUnixSocket,
+    };
+    Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|ruleset| ruleset.handle_access(AccessNet::from_all(abi)))
+        .and_then(|ruleset| ruleset.scope(scope))
         .and_then(Ruleset::create)
-        .and_then(|created| created.add_rules(plan.read.iter().map(|fd| Ok::<_, RulesetError>(rule(fd, read)))))
-        .and_then(|created| created.add_rules(plan.write.iter().map(|fd| Ok::<_, RulesetError>(rule(fd, write)))))
-        .and_then(|created| created.add_rules(own_process.iter().map(|fd| Ok::<_, RulesetError>(rule(fd, read)))))
+        .and_then(|created| {
+            created.add_rules(plan.rules.iter().map(|(fd, access)| Ok::<_, RulesetError>(rule(fd, *access, abi))))
+        })
         .and_then(RulesetCreated::restrict_self)
-        .map_err(|error| error.to_string())?;
-    Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => Enforcement::Full,
-        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
-        RulesetStatus::NotEnforced => Enforcement::None,
-    })
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
+/// The numbers a runner child needs to build its own layer with raw syscalls: the rights to handle, the rights of
+/// a read, a file-read, a write and a file-write rule, the scopes, and the size of the ruleset attribute this
+/// kernel understands. None without Landlock.
+#[must_use]
+pub fn child_masks() -> Option<serde_json::Value> {
+    let version = kernel_abi();
+    if version < 1 {
+        return None;
+    }
+    let abi = abi();
+    let file = AccessFs::from_file(abi);
+    let scoped = if version >= 6 { Scope::from_all(abi).bits() } else { 0 };
+    let attribute_size: u64 = if version >= 6 {
+        24
+    } else if version >= 4 {
+        16
+    } else {
+        8
+    };
+    Some(serde_json::json!({
+        "abi": version,
+        "handled_fs": AccessFs::from_all(abi).bits(),
+        "handled_net": 0,
+        "scoped": scoped,
+        "attribute_size": attribute_size,
+        "read": AccessFs::from_read(abi).bits(),
+        "read_file": (AccessFs::from_read(abi) & file).bits(),
+        "write": AccessFs::from_all(abi).bits(),
+        "write_file": (AccessFs::from_all(abi) & file).bits(),
+    }))
 }
 
 /// The Landlock ABI version the running kernel offers (0: none).

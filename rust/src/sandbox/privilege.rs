@@ -1,12 +1,14 @@
-//! Dropping root: a job that the engine starts as root runs as an unprivileged uid/gid (`nobody` by default).
+//! Dropping root: when the engine runs as root, the runner zygote (and so every program) runs as an unprivileged
+//! uid/gid of its worker, one that no other worker of any engine on the host uses (`rust/src/uids.rs`).
 //!
 //! One capability may be kept: `CAP_DAC_READ_SEARCH`, only when the interpreter's own files sit below a
 //! directory that an unprivileged user cannot traverse (e.g. pyenv under a 0700 `/root`), because otherwise the
-//! job could not import the standard library lazily. Reads stay confined by Landlock to the interpreter's trees,
+//! runner could not import the standard library lazily. It is kept in the ambient set too, so that it survives the
+//! runner zygote's `execve`. Reads stay confined by Landlock to the standard library and the declared packages,
 //! and `open_by_handle_at` (the known way to turn that capability into arbitrary reads) is refused by seccomp.
 //!
-//! The bounding set is left alone: it only limits what `execve` may grant, and a job can never `execve`
-//! (no-new-privs, and seccomp refuses the call).
+//! The bounding set is left alone: it only limits what `execve` may grant, and after the runner zygote's own
+//! exec nothing can `execve` (no-new-privs, and seccomp refuses the call to runner children).
 //!
 //! See: <https://man7.org/linux/man-pages/man7/capabilities.7.html>
 
@@ -22,14 +24,11 @@ pub struct PrivilegePlan {
     pub gid: u32,
     /// Keep `CAP_DAC_READ_SEARCH` (see the module documentation).
     pub keep_read_search: bool,
-    /// Most processes and threads the job's uid may have (`RLIMIT_NPROC`, counted per uid: each worker gets
-    /// its own uid, so one job's thread bomb cannot starve another worker's job).
-    pub max_threads: u64,
 }
 
 impl Default for PrivilegePlan {
     fn default() -> Self {
-        PrivilegePlan { uid: 65534, gid: 65534, keep_read_search: false, max_threads: 256 }
+        PrivilegePlan { uid: 65534, gid: 65534, keep_read_search: false }
     }
 }
 
@@ -64,11 +63,6 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
     }
-    if plan.max_threads > 0 {
-        let limit = libc::rlimit { rlim_cur: plan.max_threads, rlim_max: plan.max_threads };
-        // SAFETY: setrlimit reads one fully initialised struct.
-        check(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &raw const limit) }, "RLIMIT_NPROC")?;
-    }
     // SAFETY: each call below changes only the calling process's credentials and reads no memory of ours
     // (setgroups is given an empty list).
     unsafe {
@@ -81,12 +75,25 @@ pub fn drop_privileges(plan: &PrivilegePlan) -> Result<(), String> {
     }
     let kept = if plan.keep_read_search { 1 << CAP_DAC_READ_SEARCH } else { 0 };
     let header = CapabilityHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let data = [CapabilityData { effective: kept, permitted: kept, inheritable: 0 }, CapabilityData::default()];
+    let data = [CapabilityData { effective: kept, permitted: kept, inheritable: kept }, CapabilityData::default()];
     // SAFETY: capset reads one header and two data structs (version 3 layout), all alive on our stack.
     let result = unsafe { libc::syscall(libc::SYS_capset, &raw const header, data.as_ptr()) };
     check(i32::from(result != 0), "capset")?;
     // SAFETY: clearing the ambient set only changes the calling thread.
     unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    if plan.keep_read_search {
+        // SAFETY: raising an ambient capability that is permitted and inheritable only changes this thread.
+        let raised = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE,
+                libc::c_ulong::from(CAP_DAC_READ_SEARCH),
+                0,
+                0,
+            )
+        };
+        check(raised, "PR_CAP_AMBIENT_RAISE")?;
+    }
     // SAFETY: getuid/getgid have no memory effects.
     if unsafe { libc::getuid() } != plan.uid || unsafe { libc::getgid() } != plan.gid {
         return Err("credentials did not change".to_owned());

@@ -1,36 +1,40 @@
-//! The seccomp-BPF filter a job's child installs on itself (with `PR_SET_NO_NEW_PRIVS`).
+//! The seccomp-BPF filters of a worker's processes (installed with `PR_SET_NO_NEW_PRIVS`).
 //!
-//! A deny list over an allow-by-default filter: CPython and the C extensions that programs import use a wide and
+//! Deny lists over allow-by-default filters: CPython and the C extensions that programs import use a wide and
 //! version-dependent set of syscalls, so an allow list would break honest programs, while the dangerous
-//! capabilities are a short, stable list: creating processes, reaching the network, signalling other processes,
-//! inspecting other processes, changing mounts/namespaces/the kernel, and raising resource limits.
+//! capabilities are a short, stable list: creating processes, reaching the network or another process's IPC,
+//! signalling other processes, inspecting other processes, changing mounts/namespaces/the kernel, and raising
+//! resource limits. Three policies, one per process role ([`Policy`]):
+//!
+//! - the runner zygote's, installed before it is exec'd and inherited by every runner child: everything but
+//!   process creation (the zygote forks, and its exec happens under this filter);
+//! - each runner child's own, stacked on it: no new processes, no exec, no signals but to itself, no raised limits;
+//! - the judge zygote's, inherited by its judge children: like the runner zygote's, minus exec (the judge kills and
+//!   waits for runners, so it keeps `kill` and `pidfd_*`).
+//!
+//! No process may create a socket (`socket` is refused outright, whatever the family: a pathname UNIX socket,
+//! an ssh-agent or a container runtime, is reachable through the filesystem whatever Landlock says before its
+//! ABI 9) or connect one; `socketpair` stays allowed for `SOCK_STREAM` and `SOCK_SEQPACKET` (asyncio's self-pipe,
+//! the engine's own channels), whose peers are fixed at creation. System V IPC and POSIX message queues are
+//! refused: their objects outlive a job and are shared by every process of a uid.
 //!
 //! Threads stay allowed (`clone` with `CLONE_THREAD`); `clone3` answers `ENOSYS` so libc falls back to `clone`,
 //! whose flags a classic BPF filter can inspect (`clone3` passes them behind a pointer). A syscall made through
 //! another ABI (32-bit `int 0x80`, x32) kills the process: those numbers would otherwise slip past the list.
 //!
-//! The program is assembled here and installed with `seccompiler`; the tests check it against the same policy
-//! expressed as `seccompiler` rules, syscall by syscall.
+//! Programs are assembled here (one compact filter each, see [`compact_program`]); the tests check each against
+//! the same policy expressed as `seccompiler` rules, syscall by syscall.
 //!
 //! See: <https://www.kernel.org/doc/html/latest/userspace-api/seccomp_filter.html>
 
 use seccompiler::BpfProgram;
 
-/// Syscalls refused outright.
-const DENIED: &[i64] = &[
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_fork,
-    #[cfg(target_arch = "x86_64")]
-    libc::SYS_vfork,
-    libc::SYS_execve,
-    libc::SYS_execveat,
+/// Refused for every process of a worker.
+const DENIED_ALWAYS: &[i64] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
-    libc::SYS_pidfd_open,
     libc::SYS_pidfd_getfd,
-    libc::SYS_pidfd_send_signal,
-    libc::SYS_tkill,
     libc::SYS_mount,
     libc::SYS_umount2,
     libc::SYS_pivot_root,
@@ -51,7 +55,6 @@ const DENIED: &[i64] = &[
     libc::SYS_swapon,
     libc::SYS_swapoff,
     libc::SYS_acct,
-    libc::SYS_setrlimit,
     libc::SYS_userfaultfd,
     libc::SYS_name_to_handle_at,
     libc::SYS_open_by_handle_at,
@@ -71,15 +74,82 @@ const DENIED: &[i64] = &[
     libc::SYS_open_tree,
     libc::SYS_fanotify_init,
     libc::SYS_quotactl,
+    // Sockets: none may be created or connected (see the module documentation).
+    libc::SYS_socket,
+    libc::SYS_connect,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    // System V IPC and POSIX message queues: objects that outlive a job and any engine.
+    libc::SYS_shmget,
+    libc::SYS_shmat,
+    libc::SYS_shmdt,
+    libc::SYS_shmctl,
+    libc::SYS_semget,
+    libc::SYS_semop,
+    libc::SYS_semtimedop,
+    libc::SYS_semctl,
+    libc::SYS_msgget,
+    libc::SYS_msgsnd,
+    libc::SYS_msgrcv,
+    libc::SYS_msgctl,
+    libc::SYS_mq_open,
+    libc::SYS_mq_unlink,
+    libc::SYS_mq_timedsend,
+    libc::SYS_mq_timedreceive,
+    libc::SYS_mq_notify,
+    libc::SYS_mq_getsetattr,
 ];
 
-/// Installs the filter on the calling thread (the job's child is single-threaded when it calls this).
-pub fn install() -> Result<(), String> {
-    // SAFETY: getpid has no memory effects.
-    let pid = unsafe { libc::getpid() };
-    let program = compact_program(pid)?;
-    // apply_filter sets PR_SET_NO_NEW_PRIVS first.
+/// Refused to the runner zygote and its children: they have no business with other processes' descriptors.
+const DENIED_TO_RUNNERS: &[i64] = &[libc::SYS_pidfd_open, libc::SYS_pidfd_send_signal];
+
+/// Refused to a runner child on top of the zygote's filter: new processes, exec and raised limits.
+const DENIED_TO_RUNNER_CHILDREN: &[i64] = &[
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_fork,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_vfork,
+    libc::SYS_execve,
+    libc::SYS_execveat,
+    libc::SYS_setrlimit,
+];
+
+/// Refused to the judge zygote and its children (after the judge has started its runner zygote).
+const DENIED_TO_JUDGES: &[i64] = &[libc::SYS_execve, libc::SYS_execveat];
+
+/// Placeholders in the runner child's filter that each child replaces with its own pid (and its negation) before
+/// installing it: the rules on signals name the process itself. Values no syscall number or flag ever takes.
+pub const PID_PLACEHOLDER: u32 = 0x7ace_c0d1;
+pub const NEGATIVE_PID_PLACEHOLDER: u32 = 0x7ace_c0d2;
+
+/// Which process a filter is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    RunnerZygote,
+    /// For the given pid; [`PID_PLACEHOLDER`] makes the template each runner child patches.
+    RunnerChild(u32),
+    Judge,
+}
+
+/// Installs `policy`'s filter on the calling thread (`apply_filter` sets `PR_SET_NO_NEW_PRIVS` first).
+pub fn install(policy: Policy) -> Result<(), String> {
+    let program = compact_program(policy)?;
     seccompiler::apply_filter(&program).map_err(|error| error.to_string())
+}
+
+/// The runner child's filter with placeholders for its pid, as raw `sock_filter` bytes (8 per instruction).
+pub fn runner_child_template() -> Result<Vec<u8>, String> {
+    let program = compact_program(Policy::RunnerChild(PID_PLACEHOLDER))?;
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for instruction in &program {
+        bytes.extend_from_slice(&instruction.code.to_le_bytes());
+        bytes.push(instruction.jt);
+        bytes.push(instruction.jf);
+        bytes.extend_from_slice(&instruction.k.to_le_bytes());
+    }
+    Ok(bytes)
 }
 
 /// A jump target while the program is assembled.
@@ -107,6 +177,7 @@ const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const BPF_JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JMP_JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const BPF_JMP_JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+const BPF_ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
 const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
@@ -209,15 +280,14 @@ impl Assembler {
     }
 }
 
-/// The whole policy as one compact filter for a process whose pid (and process group) is `pid`.
+/// `policy` as one compact filter.
 ///
 /// Hand-assembled rather than generated by `seccompiler`: the kernel JIT-compiles a filter and pre-computes its
-/// per-syscall action cache on every install, once per job here, and both costs grow with the program's length
-/// and the comparisons each syscall needs. This program is one filter instead of two, dispatches by binary search
-/// instead of a linear chain, and the tests check that it decides every syscall exactly as the reference built
-/// from `seccompiler` rules does.
-fn compact_program(pid: i32) -> Result<BpfProgram, String> {
-    let pid_value = pid.cast_unsigned();
+/// per-syscall action cache on every install (once per runner child here), and both costs grow with the
+/// program's length and the comparisons each syscall needs. Each program is one filter, dispatches by binary
+/// search instead of a linear chain, and the tests check that it decides every syscall exactly as the reference
+/// built from `seccompiler` rules does.
+fn compact_program(policy: Policy) -> Result<BpfProgram, String> {
     let clone_thread = u32::try_from(libc::CLONE_THREAD).map_err(|error| error.to_string())?;
     let unix = u32::try_from(libc::AF_UNIX).map_err(|error| error.to_string())?;
     let mut assembler = Assembler::new();
@@ -228,8 +298,13 @@ fn compact_program(pid: i32) -> Result<BpfProgram, String> {
     assembler.emit(BPF_JMP_JGE_K, X32_SYSCALL_BIT, Target::Deny, Target::Next);
 
     // Syscalls whose verdict depends on an argument get a block of their own.
+    let denied: Vec<i64> = match policy {
+        Policy::RunnerZygote => [DENIED_ALWAYS, DENIED_TO_RUNNERS].concat(),
+        Policy::RunnerChild(_) => DENIED_TO_RUNNER_CHILDREN.to_vec(),
+        Policy::Judge => [DENIED_ALWAYS, DENIED_TO_JUDGES].concat(),
+    };
     let mut blocks: Vec<(Target, Vec<Instruction>)> = Vec::new();
-    let mut entries: Vec<(u32, Target)> = DENIED.iter().map(|&call| (number(call), Target::Deny)).collect();
+    let mut entries: Vec<(u32, Target)> = denied.iter().map(|&call| (number(call), Target::Deny)).collect();
     let mut special = |assembler: &mut Assembler, call: i64, block: Vec<Instruction>| {
         let label = assembler.label();
         entries.push((number(call), label));
@@ -241,55 +316,68 @@ fn compact_program(pid: i32) -> Result<BpfProgram, String> {
         libc::SYS_clone3,
         vec![(BPF_RET_K, SECCOMP_RET_ERRNO | errno_data(libc::ENOSYS), Target::Next, Target::Next)],
     );
-    // clone: only threads.
-    special(
-        &mut assembler,
-        libc::SYS_clone,
-        vec![
-            (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
-            (BPF_JMP_JSET_K, clone_thread, Target::Allow, Target::Deny),
-        ],
-    );
-    special(
-        &mut assembler,
-        libc::SYS_socket,
-        vec![
-            (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
-            (BPF_JMP_JEQ_K, unix, Target::Allow, Target::Deny),
-        ],
-    );
-    // kill(pid), kill(0) (own group) and kill(-pid) (the group it leads) only.
-    special(
-        &mut assembler,
-        libc::SYS_kill,
-        vec![
-            (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
-            (BPF_JMP_JEQ_K, pid_value, Target::Allow, Target::Next),
-            (BPF_JMP_JEQ_K, 0, Target::Allow, Target::Next),
-            (BPF_JMP_JEQ_K, (-pid).cast_unsigned(), Target::Allow, Target::Deny),
-        ],
-    );
-    for call in [libc::SYS_tgkill, libc::SYS_rt_tgsigqueueinfo, libc::SYS_rt_sigqueueinfo] {
-        special(
-            &mut assembler,
-            call,
-            vec![
-                (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
-                (BPF_JMP_JEQ_K, pid_value, Target::Allow, Target::Deny),
-            ],
-        );
+    match policy {
+        Policy::RunnerZygote | Policy::Judge => {
+            // socketpair(AF_UNIX, SOCK_STREAM or SOCK_SEQPACKET, ...) only: a datagram socket could still send to
+            // a pathname socket by name.
+            special(
+                &mut assembler,
+                libc::SYS_socketpair,
+                vec![
+                    (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
+                    (BPF_JMP_JEQ_K, unix, Target::Next, Target::Deny),
+                    (BPF_LD_W_ABS, argument_low(1), Target::Next, Target::Next),
+                    (BPF_ALU_AND_K, SOCKET_TYPE_MASK, Target::Next, Target::Next),
+                    (BPF_JMP_JEQ_K, socket_type(libc::SOCK_STREAM), Target::Allow, Target::Next),
+                    (BPF_JMP_JEQ_K, socket_type(libc::SOCK_SEQPACKET), Target::Allow, Target::Deny),
+                ],
+            );
+        }
+        Policy::RunnerChild(pid) => {
+            let negative = negated(pid);
+            // clone: only threads.
+            special(
+                &mut assembler,
+                libc::SYS_clone,
+                vec![
+                    (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
+                    (BPF_JMP_JSET_K, clone_thread, Target::Allow, Target::Deny),
+                ],
+            );
+            // kill(pid), kill(0) (own group) and kill(-pid) (the group it leads) only.
+            special(
+                &mut assembler,
+                libc::SYS_kill,
+                vec![
+                    (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
+                    (BPF_JMP_JEQ_K, pid, Target::Allow, Target::Next),
+                    (BPF_JMP_JEQ_K, 0, Target::Allow, Target::Next),
+                    (BPF_JMP_JEQ_K, negative, Target::Allow, Target::Deny),
+                ],
+            );
+            for call in [libc::SYS_tgkill, libc::SYS_rt_tgsigqueueinfo, libc::SYS_rt_sigqueueinfo] {
+                special(
+                    &mut assembler,
+                    call,
+                    vec![
+                        (BPF_LD_W_ABS, argument_low(0), Target::Next, Target::Next),
+                        (BPF_JMP_JEQ_K, pid, Target::Allow, Target::Deny),
+                    ],
+                );
+            }
+            // prlimit64(pid, resource, new_limit, old_limit): reading (new_limit == NULL) only.
+            special(
+                &mut assembler,
+                libc::SYS_prlimit64,
+                vec![
+                    (BPF_LD_W_ABS, argument_low(2), Target::Next, Target::Next),
+                    (BPF_JMP_JEQ_K, 0, Target::Next, Target::Deny),
+                    (BPF_LD_W_ABS, argument_low(2) + 4, Target::Next, Target::Next),
+                    (BPF_JMP_JEQ_K, 0, Target::Allow, Target::Deny),
+                ],
+            );
+        }
     }
-    // prlimit64(pid, resource, new_limit, old_limit): reading (new_limit == NULL) only.
-    special(
-        &mut assembler,
-        libc::SYS_prlimit64,
-        vec![
-            (BPF_LD_W_ABS, argument_low(2), Target::Next, Target::Next),
-            (BPF_JMP_JEQ_K, 0, Target::Next, Target::Deny),
-            (BPF_LD_W_ABS, argument_low(2) + 4, Target::Next, Target::Next),
-            (BPF_JMP_JEQ_K, 0, Target::Allow, Target::Deny),
-        ],
-    );
     entries.sort_by_key(|&(call, _)| call);
     entries.dedup_by_key(|entry| entry.0);
     assembler.dispatch(&entries);
@@ -298,6 +386,22 @@ fn compact_program(pid: i32) -> Result<BpfProgram, String> {
         assembler.code.extend(block);
     }
     assembler.finish()
+}
+
+/// `-pid` as the kernel passes it, or its placeholder in the template.
+fn negated(pid: u32) -> u32 {
+    if pid == PID_PLACEHOLDER {
+        NEGATIVE_PID_PLACEHOLDER
+    } else {
+        pid.wrapping_neg()
+    }
+}
+
+/// The socket type in `socket`/`socketpair`'s second argument, without `SOCK_NONBLOCK`/`SOCK_CLOEXEC`.
+const SOCKET_TYPE_MASK: u32 = 0xf;
+
+fn socket_type(kind: i32) -> u32 {
+    kind.cast_unsigned() & SOCKET_TYPE_MASK
 }
 
 #[cfg(test)]
@@ -320,30 +424,47 @@ mod tests {
     }
 
     /// The policy written as seccompiler rules: the reference the compact program must agree with.
-    fn reference(pid: i32) -> (BpfProgram, BpfProgram) {
-        let pid_bits = u64::from(pid.cast_unsigned());
-        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|&call| (call, Vec::new())).collect();
-        let clone_thread = u64::try_from(libc::CLONE_THREAD).unwrap();
-        rules.insert(
-            libc::SYS_clone,
-            vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::MaskedEq(clone_thread), 0)]).unwrap()],
-        );
-        let unix = u64::try_from(libc::AF_UNIX).unwrap();
-        rules.insert(libc::SYS_socket, vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::Ne, unix)]).unwrap()]);
-        rules.insert(
-            libc::SYS_kill,
-            vec![SeccompRule::new(vec![
-                condition(0, SeccompCmpOp::Ne, pid_bits),
-                condition(0, SeccompCmpOp::Ne, 0),
-                condition(0, SeccompCmpOp::Ne, u64::from((-pid).cast_unsigned())),
-            ])
-            .unwrap()],
-        );
-        for call in [libc::SYS_tgkill, libc::SYS_rt_tgsigqueueinfo, libc::SYS_rt_sigqueueinfo] {
-            rules.insert(call, vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::Ne, pid_bits)]).unwrap()]);
+    fn reference(policy: Policy) -> (BpfProgram, BpfProgram) {
+        let denied: Vec<i64> = match policy {
+            Policy::RunnerZygote => [DENIED_ALWAYS, DENIED_TO_RUNNERS].concat(),
+            Policy::RunnerChild(_) => DENIED_TO_RUNNER_CHILDREN.to_vec(),
+            Policy::Judge => [DENIED_ALWAYS, DENIED_TO_JUDGES].concat(),
+        };
+        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = denied.iter().map(|&call| (call, Vec::new())).collect();
+        match policy {
+            Policy::RunnerZygote | Policy::Judge => {
+                let unix = u64::try_from(libc::AF_UNIX).unwrap();
+                let mut socketpair = vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::Ne, unix)]).unwrap()];
+                let allowed = [u64::from(socket_type(libc::SOCK_STREAM)), u64::from(socket_type(libc::SOCK_SEQPACKET))];
+                for kind in (0..=u64::from(SOCKET_TYPE_MASK)).filter(|kind| !allowed.contains(kind)) {
+                    let masked = SeccompCmpOp::MaskedEq(u64::from(SOCKET_TYPE_MASK));
+                    socketpair.push(SeccompRule::new(vec![condition(1, masked, kind)]).unwrap());
+                }
+                rules.insert(libc::SYS_socketpair, socketpair);
+            }
+            Policy::RunnerChild(pid) => {
+                let pid_bits = u64::from(pid);
+                let clone_thread = u64::try_from(libc::CLONE_THREAD).unwrap();
+                rules.insert(
+                    libc::SYS_clone,
+                    vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::MaskedEq(clone_thread), 0)]).unwrap()],
+                );
+                rules.insert(
+                    libc::SYS_kill,
+                    vec![SeccompRule::new(vec![
+                        condition(0, SeccompCmpOp::Ne, pid_bits),
+                        condition(0, SeccompCmpOp::Ne, 0),
+                        condition(0, SeccompCmpOp::Ne, u64::from(negated(pid))),
+                    ])
+                    .unwrap()],
+                );
+                for call in [libc::SYS_tgkill, libc::SYS_rt_tgsigqueueinfo, libc::SYS_rt_sigqueueinfo] {
+                    rules.insert(call, vec![SeccompRule::new(vec![condition(0, SeccompCmpOp::Ne, pid_bits)]).unwrap()]);
+                }
+                let pointer = |operation| SeccompCondition::new(2, SeccompCmpArgLen::Qword, operation, 0).unwrap();
+                rules.insert(libc::SYS_prlimit64, vec![SeccompRule::new(vec![pointer(SeccompCmpOp::Ne)]).unwrap()]);
+            }
         }
-        let pointer = |operation| SeccompCondition::new(2, SeccompCmpArgLen::Qword, operation, 0).unwrap();
-        rules.insert(libc::SYS_prlimit64, vec![SeccompRule::new(vec![pointer(SeccompCmpOp::Ne)]).unwrap()]);
         let errno = |value: i32| SeccompAction::Errno(u32::try_from(value).unwrap());
         let deny = SeccompFilter::new(rules, SeccompAction::Allow, errno(libc::EPERM), ARCH).unwrap();
         let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
@@ -401,22 +522,25 @@ mod tests {
         first.min(second)
     }
 
-    #[test]
-    fn compact_program_decides_like_the_seccompiler_reference() {
-        let pid = 4321;
-        let compact = compact_program(pid).unwrap();
-        let (deny, clone3) = reference(pid);
-        let pid_bits = u64::from(pid.cast_unsigned());
-        let other = 999u64;
-        let negative = u64::from((-pid).cast_unsigned());
+    fn agrees_with_reference(policy: Policy, pid: u32) {
+        let compact = compact_program(policy).unwrap();
+        let (deny, clone3) = reference(policy);
+        let pid_bits = u64::from(pid);
+        let negative = u64::from(negated(pid));
+        let unix = u64::try_from(libc::AF_UNIX).unwrap();
+        let stream = u64::try_from(libc::SOCK_STREAM | libc::SOCK_CLOEXEC).unwrap();
+        let datagram = u64::try_from(libc::SOCK_DGRAM).unwrap();
+        let sequenced = u64::try_from(libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK).unwrap();
         let argument_sets = [
             [0; 6],
             [u64::try_from(libc::CLONE_THREAD | libc::CLONE_VM).unwrap(), 0, 0, 0, 0, 0],
-            [u64::try_from(libc::AF_UNIX).unwrap(), 0, 0, 0, 0, 0],
-            [u64::try_from(libc::AF_INET).unwrap(), 0, 0, 0, 0, 0],
+            [unix, stream, 0, 0, 0, 0],
+            [unix, datagram, 0, 0, 0, 0],
+            [unix, sequenced, 0, 0, 0, 0],
+            [u64::try_from(libc::AF_INET).unwrap(), stream, 0, 0, 0, 0],
             [pid_bits, 9, 0, 0, 0, 0],
             [negative, 9, 0, 0, 0, 0],
-            [other, 9, 0, 0, 0, 0],
+            [999, 9, 0, 0, 0, 0],
             [0, 3, 0x7fff_0000_1000, 0, 0, 0],
             [0, 3, 0x1_0000_0000, 0, 0, 0],
         ];
@@ -424,18 +548,39 @@ mod tests {
             for arguments in argument_sets {
                 let input = data(number, arguments);
                 let expected = combined(run(&deny, &input), run(&clone3, &input));
-                assert_eq!(run(&compact, &input), expected, "syscall {number} with {arguments:?}");
+                assert_eq!(run(&compact, &input), expected, "{policy:?}: syscall {number} with {arguments:?}");
             }
         }
         assert!(compact.len() * 2 < deny.len() + clone3.len(), "{} vs {}", compact.len(), deny.len());
     }
 
     #[test]
+    fn every_policy_decides_like_the_seccompiler_reference() {
+        agrees_with_reference(Policy::RunnerZygote, 0);
+        agrees_with_reference(Policy::Judge, 0);
+        agrees_with_reference(Policy::RunnerChild(4321), 4321);
+        agrees_with_reference(Policy::RunnerChild(PID_PLACEHOLDER), PID_PLACEHOLDER);
+    }
+
+    #[test]
+    fn the_child_template_holds_each_placeholder_once_per_rule() {
+        let bytes = runner_child_template().unwrap();
+        assert_eq!(bytes.len() % 8, 0);
+        let constants: Vec<u32> =
+            bytes.chunks(8).map(|instruction| u32::from_le_bytes(instruction[4..8].try_into().unwrap())).collect();
+        // kill names the pid and its negation; tgkill, rt_tgsigqueueinfo and rt_sigqueueinfo the pid.
+        assert_eq!(constants.iter().filter(|&&value| value == PID_PLACEHOLDER).count(), 4);
+        assert_eq!(constants.iter().filter(|&&value| value == NEGATIVE_PID_PLACEHOLDER).count(), 1);
+    }
+
+    #[test]
     fn foreign_abis_are_killed() {
-        let compact = compact_program(1).unwrap();
-        let mut input = data(2, [0; 6]);
-        input[4..8].copy_from_slice(&0x4000_0003u32.to_le_bytes()); // AUDIT_ARCH_I386
-        assert_eq!(run(&compact, &input), SECCOMP_RET_KILL_PROCESS);
-        assert_eq!(run(&compact, &data(X32_SYSCALL_BIT | 0x39, [0; 6])), SECCOMP_RET_ERRNO | 1);
+        for policy in [Policy::RunnerZygote, Policy::Judge, Policy::RunnerChild(1)] {
+            let compact = compact_program(policy).unwrap();
+            let mut input = data(2, [0; 6]);
+            input[4..8].copy_from_slice(&0x4000_0003u32.to_le_bytes()); // AUDIT_ARCH_I386
+            assert_eq!(run(&compact, &input), SECCOMP_RET_KILL_PROCESS);
+            assert_eq!(run(&compact, &data(X32_SYSCALL_BIT | 0x39, [0; 6])), SECCOMP_RET_ERRNO | 1);
+        }
     }
 }

@@ -42,6 +42,8 @@ pub fn python() -> String {
 pub fn config(workers: usize, limits: Limits) -> PoolConfig {
     let mut config = PoolConfig::new(python(), workers);
     config.limits = limits;
+    // The judge is the package's own module (stdlib only, with the library through ctypes): the checkout's copy.
+    config.sys_path = vec![concat!(env!("CARGO_MANIFEST_DIR"), "/../python").to_owned()];
     config.sandbox_library = sandbox_library();
     assert!(config.sandbox_library.is_some(), "lib_engine.so not built next to the tests");
     config
