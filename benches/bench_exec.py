@@ -2,7 +2,11 @@
 
 Runners (all with the same number of workers and the same per-test time limit):
 
-- ``acecoder``: ``Engine.run`` (sandboxed zygote workers, fork per job, never forks the caller);
+- ``acecoder``: ``Engine.run`` (a judge and a sandboxed runner per worker, a runner forked per program run, never
+  forks the caller);
+- ``previous commit`` (with ``--previous COMMIT``): that commit's engine, built beside this checkout and run in a
+  process of its own (``previous.py``), its batches alternated with acecoder's on pools kept warm, so both see the
+  same minutes of a drifting machine;
 - ``bare floor``: warm unisolated Python workers that fork per job (``acecoder.benchmarks.floor``), the least
   work a fork-per-job design can do, so acecoder's price for isolation shows as the ratio to it;
 - ``evalplus pattern``: evalplus/AceCoder's process pool with one ``multiprocessing.Process`` per program
@@ -20,6 +24,7 @@ compared with acecoder's and the number of differing jobs is printed. Figures go
 
     .venv/bin/python benches/bench_exec.py            # full run (several minutes on 2 cores)
     .venv/bin/python benches/bench_exec.py --quick    # smaller batches
+    .venv/bin/python benches/bench_exec.py --previous 3643795 --repeat 3   # against that commit's engine
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from acecoder.exec import Engine, Limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import EvalplusPattern, SubprocessRunner  # noqa: E402
+from previous import PreviousEngine, build  # noqa: E402
 
 Value = TypeVar("Value")
 RUNNERS = ("acecoder", "bare floor", "evalplus pattern", "subprocess")
@@ -73,6 +79,32 @@ def measure_acecoder(workload: Workload, workers: int, repeat: int) -> Measureme
         passed=[result.passed for result in results], latencies=[result.wall_time for result in results],
         other_cores=other,
     )  # fmt: skip
+
+
+def measure_against_previous(
+    workload: Workload, workers: int, repeat: int, previous: Path, ballast_gb: float
+) -> tuple[Measurement, Measurement]:
+    """acecoder and the previous commit's engine, each on a warm pool, their batches alternated ``repeat`` times;
+    each keeps its fastest batch."""
+    runs: dict[str, list] = {"acecoder": [], "previous commit": []}
+    with Engine(workers=workers, limits=Limits(test_cpu_seconds=workload.test_seconds)) as engine, PreviousEngine(
+        previous, workers, workload.test_seconds, ballast_gb
+    ) as other:
+        engine.run(*_warm_up_slice(workload, workers))
+        other.run(*_warm_up_slice(workload, workers))
+        for _ in range(max(1, repeat)):
+            results, seconds, load = timed_batch(lambda: engine.run(workload.programs, workload.tests))
+            runs["acecoder"].append(([r.passed for r in results], seconds, [r.wall_time for r in results], load))
+            passed, seconds, latencies = other.run(workload.programs, workload.tests)
+            runs["previous commit"].append((passed, seconds, latencies, None))
+    measurements = []
+    for runner, attempts in runs.items():
+        passed, seconds, latencies, load = min(attempts, key=lambda attempt: attempt[1])
+        measurements.append(Measurement(
+            runner, workload.name, len(workload), workload.test_count, seconds, passed=passed, latencies=latencies,
+            other_cores=load,
+        ))  # fmt: skip
+    return measurements[0], measurements[1]
 
 
 def measure_floor(workload: Workload, workers: int, repeat: int) -> Measurement:
@@ -201,6 +233,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                              "stays under evalplus's absolute 4 GiB RLIMIT_AS, which a larger caller would exceed")  # fmt: skip
     parser.add_argument("--mbpp", type=Path, default=None, help="MBPP+ release file (default ../shared/data if present)")
     parser.add_argument("--workloads", default="tiny,mbpp,mixed", help="comma-separated subset of tiny,mbpp,mixed")
+    parser.add_argument("--previous", default=None, metavar="COMMIT",
+                        help="also run this commit's engine, alternated with acecoder's (built into benches/.previous)")
+    parser.add_argument("--only-previous", action="store_true",
+                        help="run acecoder and the previous commit only (skip the other runners)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON figures (default benches/results/)")
     return parser.parse_args(argv)
 
@@ -218,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  workload {workload.name}: {len(workload)} programs, {workload.test_count} tests{source}, "
               f"per-test limit {workload.test_seconds} s")  # fmt: skip
 
+    previous = build(arguments.previous) if arguments.previous else None
+    runners = list(RUNNERS)
+    if previous is not None:
+        runners.insert(1, "previous commit")
+        if arguments.only_previous:
+            runners = ["acecoder", "previous commit"]
     light = "0 GB"
     heavy = f"{arguments.ballast_gb:g} GB" if arguments.ballast_gb > 0 else None
     memories = [light] + ([heavy] if heavy else [])
@@ -234,13 +276,20 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)  # fmt: skip
         for workload in workloads:
             reference = None
-            for runner in RUNNERS:
-                measurement = MEASURES[runner](workload, arguments.workers, arguments.repeat)
-                if reference is None:
-                    reference = measurement.passed
-                measurement.mismatches = count_mismatches(reference, measurement.passed)
-                measurements[(memory, workload.name, runner)] = measurement
-                print_line(memory, measurement)
+            for runner in runners:
+                if runner == "previous commit":
+                    continue  # measured with acecoder, alternated
+                if runner == "acecoder" and previous is not None:
+                    ballast_gb = arguments.ballast_gb if memory == heavy else 0.0
+                    pair = measure_against_previous(workload, arguments.workers, arguments.repeat, previous, ballast_gb)
+                else:
+                    pair = (MEASURES[runner](workload, arguments.workers, arguments.repeat),)
+                for measurement in pair:
+                    if reference is None:
+                        reference = measurement.passed
+                    measurement.mismatches = count_mismatches(reference, measurement.passed)
+                    measurements[(memory, workload.name, measurement.runner)] = measurement
+                    print_line(memory, measurement)
                 if not engine_changed and engine_fingerprint() != fingerprint:
                     engine_changed = True
                     print("  WARNING: the engine library was rebuilt during this run; acecoder's figures from here "
@@ -255,12 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     ratio_rows = []
     for memory in memories:
         for workload in workloads:
-            cells = [f"{speedup(measurements, memory, workload.name, runner):.2f}x" for runner in RUNNERS[1:]]
+            cells = [f"{speedup(measurements, memory, workload.name, runner):.2f}x" for runner in runners[1:]]
             ratio_rows.append([memory, workload.name, *cells])
-    print(format_table(["caller", "workload", *(f"vs {runner}" for runner in RUNNERS[1:])], ratio_rows, left=2))
+    print(format_table(["caller", "workload", *(f"vs {runner}" for runner in runners[1:])], ratio_rows, left=2))
 
     names = [workload.name for workload in workloads]
-    checks = target_checks(measurements, names, light, heavy)
+    checks = [] if arguments.only_previous else target_checks(measurements, names, light, heavy)
+    if previous is not None:
+        for memory in memories:
+            values = {name: speedup(measurements, memory, name, "previous commit") for name in names}
+            checks.append({"target": f"acecoder >= 0.9x the previous commit ({arguments.previous}), caller {memory}",
+                           "threshold": 0.9, "values": values})  # fmt: skip
     print("\ntargets (value per workload; PASS when the value meets the threshold)")
     check_rows = []
     for check in checks:

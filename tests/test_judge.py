@@ -73,6 +73,12 @@ CASES = {
         ["assert math.isclose(f(), 1.0)", "assert np.isclose(f(), 1.0)", "assert f() == math.pi - math.pi"],
         1,
     ),
+    "a_library_class_the_program_names_is_not_made_in_the_judge": (
+        "import unittest.mock as mock\nsolution = mock._ANY\nclass Claim:\n    def __eq__(self, other):\n        return True\n"
+        "Claim.__module__, Claim.__qualname__ = 'unittest.mock', '_ANY'\nanswer = Claim\n",
+        ["assert solution() == 42", "assert answer() == 42", "assert [solution()] == [42]"],
+        0,
+    ),
     "missing_import_is_an_error_as_in_python": ("def f():\n    return 1.0\n", ["assert math.isclose(f(), 1.0)"], 0),
     "methods_attributes_and_indexing": (
         "class Solution:\n    limit = 3\n    def solve(self, x):\n        return [x, x * 2]\n"
@@ -177,3 +183,19 @@ def test_nan_matches_no_number_in_stdout():
     assert [[test.status.value for test in result.tests] for result in results] == [
         ["failed", "passed"], ["failed", "failed"], ["passed", "failed"],
     ]
+
+
+def test_calls_made_ahead_keep_the_order_of_a_tests_own_requests():
+    # Every test below calls `make` with literals, so the judge makes those calls ahead, in one batch; the tests
+    # that then read an attribute of what came back must still see their own object, and the counter must show
+    # the calls in the order the tests made them.
+    program = (
+        "class Box:\n    def __init__(self, value):\n        self.value = value\n"
+        "made = []\ndef make(value):\n    made.append(value)\n    return Box(value)\n"
+        "def history():\n    return list(made)\n"
+    )
+    tests = ["assert make(1).value == 1", "assert make(2).value == 2", "assert make(3).value == 3",
+             "assert history() == [1, 2, 3]"]
+    with Engine(workers=1, limits=FAST_LIMITS) as engine:
+        (result,) = engine.run([program], [tests])
+    assert result.passed == 4, result.tests

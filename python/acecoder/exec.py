@@ -100,7 +100,7 @@ class Limits:
     output_bytes: int = field(default=8 << 20, metadata={"help": "Cap on stdout and on stderr; also max file size."})
     capture_bytes: int = field(default=4096, metadata={"help": "Tail of stdout/stderr kept in each result."})
     open_files: int = field(default=256, metadata={"help": "Open file descriptors per job."})
-    value_bytes: int = field(default=64 << 20, metadata={"help": "Largest encoded answer a program may return."})
+    value_bytes: int = field(default=16 << 20, metadata={"help": "Largest encoded answer a program may return."})
 
     def __post_init__(self) -> None:
         for name in ("test_cpu_seconds", "program_cpu_seconds", "wall_multiplier"):

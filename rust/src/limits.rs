@@ -48,7 +48,7 @@ impl Default for Limits {
             output_bytes: 8 << 20,
             capture_bytes: 4096,
             open_files: 256,
-            value_bytes: 64 << 20,
+            value_bytes: 16 << 20,
         }
     }
 }

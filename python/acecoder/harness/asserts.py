@@ -74,8 +74,13 @@ _IMPURE_EXPRESSIONS = (ast.NamedExpr, ast.Await, ast.Yield, ast.YieldFrom)
 # numpy's generators are seeded again for every job).
 PURE_MODULES = frozenset({
     "math", "cmath", "collections", "itertools", "functools", "operator", "string", "re", "heapq", "bisect",
-    "fractions", "decimal", "statistics", "numbers", "typing", "copy", "random", "datetime", "numpy", "np",
-    "array", "enum", "dataclasses", "json", "textwrap", "unicodedata",
+    "fractions", "statistics", "numbers", "typing", "copy", "random", "datetime", "numpy", "np", "array", "enum",
+    "json", "textwrap", "unicodedata",
+})  # fmt: skip
+# Functions that change a module's state for every later job (numpy's error and print settings, decimal's context).
+_STATEFUL_CALLS = frozenset({
+    "seterr", "seterrcall", "set_printoptions", "setbufsize", "set_string_function", "setcontext",
+    "setrecursionlimit", "set_default_dtype", "setstate",
 })  # fmt: skip
 # Builtins a pure test may not name: they reach files, the interpreter or the process's output.
 _IMPURE_BUILTINS = frozenset({
@@ -102,7 +107,7 @@ def is_pure(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, _IMPURE_EXPRESSIONS):
             return False
-        if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
+        if isinstance(node, ast.Attribute) and (node.attr.startswith("__") or node.attr in _STATEFUL_CALLS):
             return False
         if isinstance(node, ast.Name):
             if node.id in _IMPURE_BUILTINS or node.id.startswith("__"):
@@ -112,6 +117,58 @@ def is_pure(tree: ast.Module) -> bool:
     return True
 
 
+class _Calls(ast.NodeVisitor):
+    """The calls of a test by name: those with literal arguments (and whether they always run), and the names of
+    the others. A test whose only call into the program has literal arguments and always runs can have that call
+    made ahead, batched with its neighbours' (``judge.py``)."""
+
+    def __init__(self):
+        self.literal: list[tuple[str, tuple, dict, bool]] = []
+        self.other: set[str] = set()
+        self.conditional = 0
+
+    def _conditionally(self, nodes) -> None:
+        self.conditional += 1
+        for node in nodes:
+            self.visit(node)
+        self.conditional -= 1
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> None:
+        self.visit(node.values[0])
+        self._conditionally(node.values[1:])
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self.visit(node.test)
+        self._conditionally([node.body, node.orelse])
+
+    def visit_Assert(self, node: ast.Assert) -> None:
+        self.visit(node.test)
+        self._conditionally([node.msg] if node.msg is not None else [])
+
+    def _scope(self, node) -> None:  # comprehensions and lambdas run their body any number of times
+        self._conditionally(list(ast.iter_child_nodes(node)))
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_Lambda = _scope
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and all(keyword.arg is not None for keyword in node.keywords):
+            try:
+                arguments = tuple(ast.literal_eval(argument) for argument in node.args)
+                keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in node.keywords}
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                self.other.add(node.func.id)
+            else:
+                self.literal.append((node.func.id, arguments, keywords, self.conditional == 0))
+                return
+        self.generic_visit(node)
+
+
+def calls_of(tree: ast.Module) -> tuple[tuple, frozenset]:
+    finder = _Calls()
+    finder.visit(tree)
+    return tuple(finder.literal), frozenset(finder.other)
+
+
 class CompiledTests:
     """Tests compiled once in the judge (the same tests recur across a question's samples)."""
 
@@ -119,15 +176,16 @@ class CompiledTests:
         self.cache: dict[str, tuple] = {}
 
     def get(self, source: str) -> tuple:
-        """('code', code object, referenced names, pure) or ('error', exception type, message)."""
+        """('code', code object, referenced names, pure, calls) or ('error', exception type, message)."""
         compiled = self.cache.get(source)
         if compiled is None:
             try:
                 tree = ast.parse(source, "<test>", "exec")
                 names = referenced_names(tree)
                 pure = is_pure(tree)
+                calls = calls_of(tree) if pure else ((), frozenset())
                 _DescribeFailures().visit(tree)
-                compiled = ("code", compile(tree, "<test>", "exec"), names, pure)
+                compiled = ("code", compile(tree, "<test>", "exec"), names, pure, calls)
             except Exception as error:  # noqa: BLE001 - a test that does not compile is that test's error
                 compiled = ("error", type(error).__name__, truncate(error))
             if len(self.cache) >= CACHE_ENTRIES:
@@ -145,7 +203,7 @@ def run_test(compiled: tuple, namespace: TestNamespace, session: Session, cpu_li
     """One test's verdict. Its CPU time is the judge's and the runner's, both measured by the judge."""
     if compiled[0] == "error":
         return verdict("error", compiled[1], compiled[2])
-    _, code, names, _ = compiled
+    _, code, names, _, _ = compiled
     namespace.begin_test(names)
     session.begin_step(cpu_limit, wall_seconds)
     outcome: dict | None = None

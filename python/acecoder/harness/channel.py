@@ -148,6 +148,17 @@ class Runner:
                 else:
                     self._read_available()
 
+    def pending(self) -> bool:
+        """Whether the runner has sent anything not yet read (it should be silent until asked)."""
+        if self.buffer:
+            return True
+        try:
+            return bool(self.channel.recv(1, socket.MSG_PEEK))
+        except BlockingIOError:
+            return False
+        except OSError:
+            return False
+
     def _frame_ready(self) -> bool:
         if len(self.buffer) < wire.FRAME_HEADER.size:
             return False

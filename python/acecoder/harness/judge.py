@@ -20,6 +20,7 @@ import json
 import mmap
 import os
 import random
+import resource
 import select
 import signal
 import struct
@@ -33,7 +34,7 @@ from acecoder.harness.calls import CallJudge, ExpectedValues
 from acecoder.harness.channel import Runner, RunnerLost
 from acecoder.harness.native import Native
 from acecoder.harness.proxies import InvalidAnswer, TestNamespace, TestTimeout
-from acecoder.harness.session import Session
+from acecoder.harness.session import Session, call_request
 from acecoder.harness.supply import RunnerSupply, SandboxFailure
 from acecoder.harness.verdicts import (
     TIMER_GRANULARITY, death, from_exception, job_status, not_run, timeout, truncate, verdict,
@@ -42,6 +43,8 @@ from acecoder.harness.verdicts import (
 FRAME = struct.Struct("<I")
 HOST_INPUT, HOST_OUTPUT = 0, 1  # the host's pipes, moved to high descriptors by main()
 JUDGE_SLACK_SECONDS = 2.0
+MAX_CALLS_AHEAD = 64  # tests whose calls are made ahead in one batch
+JUDGE_MEMORY_FACTOR = 2  # the judge's address space: its own footprint plus this many times a job's memory limit
 # RLIMIT_NPROC of a runner child (counted per uid, and each worker's runners have a uid of their own when the
 # engine runs as root): threads stay usable, a thread bomb stops here.
 MAX_THREADS = 256  # beyond a test's wall backstop before the zygote kills a judge child itself
@@ -134,7 +137,7 @@ class Judge:
         self.compiled = CompiledTests()
         self.expected_values = ExpectedValues()
         self.importable = list(config.get("importable", []))
-        self.max_frame = int(self.limits.get("value_bytes", 64 << 20)) + 4096
+        self.max_frame = int(self.limits.get("value_bytes", 16 << 20)) + 4096
         self.supply = RunnerSupply(self.native, config, self.max_frame)
         self.statm = os.open("/proc/self/statm", os.O_RDONLY)
         self.usage = {"runner_cpu": 0.0, "judge_cpu": 0.0, "peak": 0}
@@ -173,7 +176,7 @@ class Judge:
                     [root, masks["read"] if os.path.isdir(root) else masks["read_file"]] for root in plan["coarse_read"]
                 ]
                 rules.append(["/dev/null", masks["write_file"]])
-                child["landlock"] = {**masks, "rules": rules, "proc": list(paths.CHILD_PROC_FILES)}
+                child["landlock"] = {**masks, "rules": rules}
         runner_config = {
             "sys_path": plan["sys_path"], "preload": config.get("preload", []), "importable": self.importable,
             "scratch": self.runner_scratch, "child": child,
@@ -187,6 +190,13 @@ class Judge:
         self.supply.start(sandbox, runner_config, environment)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.self_check()
+        # The judge decodes answers and runs side-effect-free tests itself: an answer (or a test) too big for memory
+        # must be a MemoryError here, that test's verdict, not the kernel ending the worker.
+        ceiling = self._footprint() + JUDGE_MEMORY_FACTOR * self.limits["memory_bytes"]
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+        except (OSError, ValueError):
+            pass
         if config.get("landlock", True) or config.get("seccomp", True):
             judge_plan = paths.judge_plan(config.get("extra_read_paths", []), self.judge_scratch)
             self.native.enter_judge({
@@ -358,7 +368,10 @@ class Judge:
         return self.run_test_child(session, job, plan, first, names, steps)
 
     def run_pure_asserts(self, session: Session, job: dict, plan: dict, first: int, names: list, steps) -> Outcome:
-        """Tests that can change nothing outside the job run here, in the judge: no process per job."""
+        """Tests that can change nothing outside the job run here, in the judge: no process per job. A test whose
+        one call into the program has literal arguments gets that call made ahead, pipelined with its neighbours'
+        (one round trip for a run of such tests instead of one per test); the test then runs as written and its
+        call is answered from what came back."""
         outcome = Outcome()
         started = time.process_time()
         random.seed(job.get("seed", 0))
@@ -368,30 +381,95 @@ class Judge:
         namespace = TestNamespace(session, names, self.importable, session.program_module)
         namespace[DESCRIBE] = describe
         skip = set(plan.get("skip", ()))
+        order = [index for index in range(first, len(steps)) if index not in skip]
+        ahead = {index: self._call_ahead(steps[index], namespace, plan["test_cpu"][index]) for index in order}
         previous = signal.signal(signal.SIGPROF, raise_timeout)
         try:
-            for index in range(first, len(steps)):
-                if index in skip:
-                    continue
-                self.progress.begin_test(index, plan["test_wall"][index])
-                try:
-                    result = run_test(steps[index], namespace, session, plan["test_cpu"][index], plan["test_wall"][index])
-                except RunnerLost as lost:
-                    outcome.lost_at, outcome.lost_reason = index, lost.reason
+            position = 0
+            while position < len(order):
+                run = [order[position]] if ahead[order[position]] is None else []
+                while not run and position + len(run) < len(order):
+                    index = order[position + len(run)]
+                    if ahead[index] is None:
+                        break
+                    run.append(index)
+                    if len(run) >= MAX_CALLS_AHEAD:
+                        break
+                if ahead[run[0]] is None:
+                    stop = self._run_one(steps, run[0], namespace, session, plan, job, outcome, None)
+                else:
+                    stop = self._run_ahead(steps, run, ahead, namespace, session, plan, job, outcome)
+                if stop:
                     break
-                outcome.tests[index] = result
-                if session.outstanding:  # the test ended inside a call: the runner's state is unknown
-                    session.runner.kill("aborted")
-                    session.outstanding = 0
-                    outcome.lost_at, outcome.lost_reason = index, "aborted"
-                    break
-                if job.get("fail_fast") and result["status"] != "passed":
-                    break
+                position += len(run) if ahead[run[0]] is not None else 1
         finally:
             self.progress.idle()
             signal.signal(signal.SIGPROF, previous)
         self.usage["judge_cpu"] += time.process_time() - started
         return outcome
+
+    def _call_ahead(self, step: tuple, namespace: TestNamespace, budget: float):
+        """(reference, arguments, keywords, request) of the one call a test makes into the program, when it can be
+        made ahead: literal arguments, always run, and no other name of the program in the test. Else None."""
+        if step[0] != "code":
+            return None
+        _, _, names, _, (literal, other) = step
+        shadowing = not (names & namespace.ordinary)
+        program = namespace.program
+
+        def bound(name: str) -> bool:
+            entry = program.get(name)
+            if entry is None or (name in namespace.protected and not shadowing):
+                return False
+            return True
+
+        calls = [call for call in literal if bound(call[0])]
+        if len(calls) != 1 or not calls[0][3] or any(bound(name) for name in other):
+            return None
+        name, arguments, keywords, _ = calls[0]
+        if program[name][0] != "callable" or any(bound(other_name) for other_name in names if other_name != name):
+            return None
+        try:
+            request = call_request(name, arguments, keywords, budget)
+        except (wire.Unencodable, RecursionError):
+            return None
+        return (namespace.session.global_reference(name), arguments, keywords, request)
+
+    def _run_one(self, steps, index, namespace, session, plan, job, outcome, prefetched) -> bool:
+        """Runs test ``index`` (with its call's answer already in hand, if ``prefetched``); True to stop."""
+        self.progress.begin_test(index, plan["test_wall"][index])
+        session.prefetched = prefetched
+        try:
+            result = run_test(steps[index], namespace, session, plan["test_cpu"][index], plan["test_wall"][index])
+        except RunnerLost as lost:
+            outcome.lost_at, outcome.lost_reason = index, lost.reason
+            return True
+        finally:
+            session.prefetched = None
+        outcome.tests[index] = result
+        if session.outstanding:  # the test ended inside a call: the runner's state is unknown
+            session.runner.kill("aborted")
+            session.outstanding = 0
+            outcome.lost_at, outcome.lost_reason = index, "aborted"
+            return True
+        return bool(job.get("fail_fast") and result["status"] != "passed")
+
+    def _run_ahead(self, steps, run, ahead, namespace, session, plan, job, outcome) -> bool:
+        requests = [(ahead[index][3], plan["test_cpu"][index], plan["test_wall"][index]) for index in run]
+        window = 1 if job.get("fail_fast") else len(requests)
+        replies = session.pipeline(requests, window)
+        try:
+            for position, frame in replies:
+                reference, arguments, keywords, _ = ahead[run[position]]
+                if self._run_one(steps, run[position], namespace, session, plan, job, outcome, (reference, arguments, keywords, frame)):
+                    if position + 1 < len(run):
+                        session.runner.kill("done")  # calls made ahead for tests that will not run
+                    return True
+        except RunnerLost as lost:
+            index = run[getattr(lost, "position", 0)]
+            outcome.lost_at, outcome.lost_reason = index, lost.reason
+            return True
+        return False
 
     def run_test_child(self, session: Session, job: dict, plan: dict, first: int, names: list, steps) -> Outcome:
         """Forks a test child for tests ``first..`` and watches it; its records become the outcome."""

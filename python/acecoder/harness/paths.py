@@ -19,15 +19,12 @@ import sys
 import sysconfig
 from collections.abc import Iterable, Sequence
 
-# What CPython and the common native libraries read at run time besides the interpreter's own trees. `/proc` is
-# readable to the runner zygote only so that each runner child can allow itself its own `/proc/self` (the
-# layers intersect: no child reads another process's entries).
+# What CPython and the common native libraries read at run time besides the interpreter's own trees. Nothing else
+# of /proc: no process's entries, not even a runner's own (its environment and maps are nobody's business).
 SYSTEM_FILES = (
     "/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo", "/dev/zero", "/dev/urandom", "/dev/random",
-    "/proc", "/sys/devices/system/cpu",
+    "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu",
 )  # fmt: skip
-# In a runner child's own layer instead of `/proc`: its own entries (opened by the child, so they are its own).
-CHILD_PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo")
 # Trees of shared libraries; their Python directories (Debian's dist-packages...) are left out.
 LIBRARY_TREES = ("/usr/lib", "/usr/lib64", "/usr/local/lib")
 # The judge (trusted code) reads what the old single-process worker read.
@@ -148,8 +145,8 @@ def coarse_roots(rules: Sequence[tuple[str, str]], scratch: str) -> list[str]:
     has to keep other jobs' scratch directories out, in as few rules as possible."""
     roots = []
     for path, kind in rules:
-        if kind == "write" or _contains("/proc", path):
-            continue  # writes are the child's own directory; /proc becomes CHILD_PROC_FILES
+        if kind == "write":
+            continue  # writes: only the child's own directory
         if _contains(path, scratch):
             continue  # an ancestor of the scratch tree: the child must not re-allow it
         parts = path.strip("/").split("/")

@@ -24,6 +24,18 @@ import sys
 from acecoder.harness import wire
 
 BUILTIN_NAMES = frozenset(name for name in dir(builtins) if not name.startswith("__"))
+# Classes a test may get as the judge's own when the program binds them: the types of the values the wire carries.
+VALUE_TYPES = frozenset({
+    ("builtins", name) for name in (
+        "bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset",
+        "range",
+    )
+} | {
+    ("collections", "Counter"), ("collections", "OrderedDict"), ("collections", "defaultdict"),
+    ("collections", "deque"), ("datetime", "date"), ("datetime", "datetime"), ("datetime", "time"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal"), ("fractions", "Fraction"),
+    ("numpy", "ndarray"),
+})  # fmt: skip
 # Common aliases of modules that tests use without importing them (relying on the program's import).
 MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "nx": "networkx", "sp": "scipy"}
 
@@ -281,14 +293,18 @@ class TestNamespace(dict):
             return None
 
     def library_class(self, module_name: str, qualname: str):
-        """The judge's own class ``module_name.qualname`` when the program claims one of a module it may import:
-        a lie can only swap the program's class for a real one of the standard library or a declared package."""
+        """The judge's own class ``module_name.qualname`` when the program binds one (``from collections import
+        Counter``), so that ``isinstance`` and ``except`` work in tests; only exception classes and the value types
+        the wire carries. Anything else stays the program's (a proxy): an instance the judge made of an arbitrary
+        library class could be one whose ``__eq__`` always agrees (``unittest.mock.ANY``'s)."""
         if type(module_name) is not str or type(qualname) is not str or module_name == self.program_module:
             return None
         module = sys.modules.get(module_name) or self.module(module_name)
         value = module
         for part in qualname.split("."):
             value = getattr(value, part, None)
-        if isinstance(value, type) and getattr(value, "__module__", None) in (module_name, "builtins"):
+        if not isinstance(value, type) or getattr(value, "__module__", None) not in (module_name, "builtins"):
+            return None
+        if issubclass(value, BaseException) or (value.__module__, value.__qualname__) in VALUE_TYPES:
             return value
         return None

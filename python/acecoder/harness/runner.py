@@ -565,42 +565,81 @@ def _check(result: int, what: str) -> int:
 
 
 class ChildSandbox:
-    """The layer each runner child adds to the zygote's sandbox (planned by the engine, see ``sandbox/mod.rs``)."""
+    """The layer each runner child adds to the zygote's sandbox (numbers planned by the engine, ``sandbox/mod.rs``).
+
+    As much as possible is done once, in the zygote: the rules' paths are opened once; each child's Landlock
+    ruleset is built by the zygote just before the fork (so the child, whose every touched page is a copy-on-write
+    fault, only restricts itself with it); the seccomp filter is built once, and the child only writes its pid
+    into the few instructions that name it."""
 
     def __init__(self, plan: dict):
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
         self.rlimits = plan.get("rlimits", {})
         self.address_space_base = 0
-        landlock = plan.get("landlock")
-        self.landlock = None
-        if landlock:
-            # The trees a child may read, opened once (O_PATH needs no read right): each child only adds rules.
-            opened = []
-            for path, access in landlock["rules"]:
+        self.landlock = plan.get("landlock")
+        self.rules: list = []  # (buffer holding a path_beneath rule, its O_PATH descriptor)
+        if self.landlock:
+            attributes = struct.pack(
+                "<QQQ", self.landlock["handled_fs"], self.landlock.get("handled_net", 0), self.landlock.get("scoped", 0)
+            )
+            self.attributes = ctypes.create_string_buffer(attributes, len(attributes))
+            for path, access in self.landlock["rules"]:
                 try:
-                    opened.append((_high(os.open(path, os.O_PATH | os.O_CLOEXEC)), access))
+                    fd = _high(os.open(path, os.O_PATH | os.O_CLOEXEC))
                 except OSError:
                     continue
-            self.landlock = (landlock, opened)
-        self.seccomp = bytes.fromhex(plan["seccomp"]) if plan.get("seccomp") else None
-        self.placeholders = plan.get("seccomp_placeholders", {})
+                self.rules.append((ctypes.create_string_buffer(struct.pack("<Qi", access, fd), 12), fd))
+        self.filter = None
+        self.patch_offsets: list = []
+        if plan.get("seccomp"):
+            program = bytes.fromhex(plan["seccomp"])
+            self.filter = ctypes.create_string_buffer(program, len(program))
+            self.fprog = _SocketFilterProgram(len(program) // 8, ctypes.cast(self.filter, ctypes.c_void_p))
+            placeholders = plan.get("seccomp_placeholders", {})
+            wanted = {placeholders.get("pid"): False, placeholders.get("negative_pid"): True}
+            for offset in range(0, len(program), 8):  # where the child's pid (or its negation) goes
+                (constant,) = struct.unpack_from("<I", program, offset + 4)
+                if constant in wanted:
+                    self.patch_offsets.append((offset + 4, wanted[constant]))
 
-    def enter(self, run_directory: str, zygote_pid: int) -> None:
-        """Everything but the last layer, applied while the child waits to be taken (no program code yet)."""
+    def prepare(self, run_directory: str) -> int:
+        """In the zygote, before the fork: the child's Landlock ruleset (its own directory writable), or -1."""
+        if not self.landlock:
+            return -1
+        size = self.landlock.get("attribute_size", len(self.attributes))
+        ruleset = _check(self.libc.syscall(SYS_LANDLOCK_CREATE_RULESET, self.attributes, ctypes.c_size_t(size), 0), "landlock")
+        own = os.open(run_directory, os.O_PATH | os.O_CLOEXEC)
+        try:
+            own_rule = ctypes.create_string_buffer(struct.pack("<Qi", self.landlock["write"], own), 12)
+            for rule, _ in [*self.rules, (own_rule, own)]:
+                _check(self.libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), "landlock rule")
+        except BaseException:
+            os.close(ruleset)
+            raise
+        finally:
+            os.close(own)
+        return ruleset
+
+    def enter(self, ruleset: int, zygote_pid: int) -> None:
+        """In the child: everything but the last layer, applied while it waits to be taken (no program code yet)."""
         _check(self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
         if os.getppid() != zygote_pid:
             os._exit(EXIT_SETUP_FAILED)  # the zygote died while this child started: nobody would kill it
         self._set_rlimits()
-        if self.landlock:
-            self._restrict_filesystem(run_directory)
+        if ruleset >= 0:
+            _check(self.libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
+            os.close(ruleset)
 
     def finish(self, cpu_seconds: int) -> None:
         """The run's CPU limit, then the seccomp filter (which refuses any later change of a limit)."""
         if cpu_seconds:
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        if self.seccomp:
-            self._install_filter()
+        if self.filter is not None:
+            pid = os.getpid()
+            for offset, negative in self.patch_offsets:
+                struct.pack_into("<I", self.filter, offset, (-pid) & 0xFFFFFFFF if negative else pid)
+            _check(self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.fprog), 0, 0), "seccomp")
 
     def _set_rlimits(self) -> None:
         limits = self.rlimits
@@ -612,46 +651,6 @@ class ChildSandbox:
             value = limits.get(key)
             if value:
                 resource.setrlimit(getattr(resource, name), (value, value))
-
-    def _restrict_filesystem(self, run_directory: str) -> None:
-        assert self.landlock is not None
-        plan, opened = self.landlock
-        attributes = struct.pack("<QQQ", plan["handled_fs"], plan.get("handled_net", 0), plan.get("scoped", 0))
-        size = plan.get("attribute_size", len(attributes))
-        buffer = ctypes.create_string_buffer(attributes, len(attributes))
-        ruleset = _check(self.libc.syscall(SYS_LANDLOCK_CREATE_RULESET, buffer, ctypes.c_size_t(size), 0), "landlock")
-        own = os.open(run_directory, os.O_PATH | os.O_CLOEXEC)
-        # Opened here, by the child: /proc/self is its own entries (a rule made by the zygote would name the zygote's).
-        proc = []
-        for path in plan.get("proc", ()):
-            try:
-                proc.append((os.open(path, os.O_PATH | os.O_CLOEXEC), plan["read"] if os.path.isdir(path) else plan["read_file"]))
-            except OSError:
-                continue
-        try:
-            for fd, access in [*opened, *proc, (own, plan["write"])]:
-                rule = ctypes.create_string_buffer(struct.pack("<Qi", access, fd), 12)
-                _check(self.libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), "landlock rule")
-            _check(self.libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0), "landlock_restrict_self")
-        finally:
-            for fd, _ in proc:
-                os.close(fd)
-            os.close(own)
-            os.close(ruleset)
-
-    def _install_filter(self) -> None:
-        """The engine's filter with this child's pid patched in (its rules on signals name the process itself)."""
-        assert self.seccomp is not None
-        pid = os.getpid()
-        values = {self.placeholders["pid"]: pid, self.placeholders["negative_pid"]: (-pid) & 0xFFFFFFFF}
-        program = bytearray(self.seccomp)
-        for offset in range(0, len(program), 8):
-            (constant,) = struct.unpack_from("<I", program, offset + 4)
-            if constant in values:
-                struct.pack_into("<I", program, offset + 4, values[constant])
-        buffer = ctypes.create_string_buffer(bytes(program), len(program))
-        fprog = _SocketFilterProgram(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-        _check(self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "seccomp")
 
 
 # ---------------------------------------------------------------------------------------------------- the zygote
@@ -707,13 +706,20 @@ class Zygote:
             os.mkdir(run_directory, 0o700)
         except FileExistsError:
             pass
+        try:
+            ruleset = self.child.prepare(run_directory)
+        except OSError as error:
+            sys.stderr.write("acecoder runner: cannot prepare a child's sandbox: %s\n" % error)
+            ruleset = -2  # the child reports the failure (it must not run unconfined)
         pid = os.fork()
         if pid == 0:
-            self._child(descriptors, run_directory)
+            self._child(descriptors, run_directory, ruleset)
+        if ruleset >= 0:
+            os.close(ruleset)
         self.run_directories[pid] = run_directory
         self.control.send(b"f" + struct.pack("<i", pid))
 
-    def _child(self, descriptors: list[int], run_directory: str) -> None:
+    def _child(self, descriptors: list[int], run_directory: str, ruleset: int) -> None:
         try:
             channel, stdout, stderr = descriptors
             os.setpgid(0, 0)
@@ -723,7 +729,9 @@ class Zygote:
             os.dup2(channel, CHANNEL_FD)
             os.chdir(run_directory)
             os.environ["HOME"] = os.environ["TMPDIR"] = run_directory
-            self.child.enter(run_directory, self.pid)
+            if ruleset == -2:
+                raise OSError("the zygote could not prepare this child's Landlock ruleset")
+            self.child.enter(ruleset, self.pid)
             # Everything but stdio and the channel goes: the control socket, the zygote's trees, the other fds.
             os.closerange(CHANNEL_FD + 1, MAX_DESCRIPTOR)
         except BaseException as error:  # noqa: BLE001 - a child that cannot sandbox itself must not run anything

@@ -16,6 +16,7 @@ import marshal
 import struct
 import sys
 import time
+from collections import deque
 from typing import Any
 
 from acecoder.harness import runner as protocol
@@ -25,6 +26,7 @@ from acecoder.harness.native import FROM_RUNNER, Native
 from acecoder.harness.proxies import InvalidAnswer, ProgramClass, ProgramObject, TestTimeout
 
 CALLBACK_GRACE = 0.1  # extra CPU seconds before the judge kills a runner that ignores its own timer
+MAX_IN_FLIGHT = 64  # requests sent ahead of their answers in a pipeline
 _U64 = struct.Struct("<Q")
 _BUILTIN_REFERENCES = {name: b"#b" + marshal.dumps(name, 2) for name in ("str", "int", "float", "complex", "round", "format")}
 
@@ -40,6 +42,9 @@ class Session:
         self.exception_classes: dict[str, type] = {}
         self.derived_classes: dict[tuple, type] = {}
         self.outstanding = 0  # requests in flight: a step that ends inside one leaves the runner mid-call
+        self.prefetched: tuple | None = None  # (reference, arguments, keywords, reply frame) of a call made ahead
+        self.prefetched_cpu = 0.0  # the runner CPU of a call made ahead, counted to the step that uses it
+        self.active: Pipeline | None = None  # the pipeline whose answers are still arriving
         self.begin_step(3600.0, 3600.0)
 
     # --- CPU and wall budgets ---
@@ -49,10 +54,12 @@ class Session:
         self.wall_deadline = time.monotonic() + wall_seconds
         self.judge_started = time.process_time()
         self.runner_started = self.runner.cpu()
+        self.prefetched_cpu = 0.0
 
     def step_cpu(self) -> tuple[float, float]:
-        """(judge CPU, runner CPU) used since the step began."""
-        return time.process_time() - self.judge_started, self.runner.cpu() - self.runner_started
+        """(judge CPU, runner CPU) used since the step began (a call made ahead for it included)."""
+        runner = self.runner.cpu() - self.runner_started + self.prefetched_cpu
+        return time.process_time() - self.judge_started, runner
 
     def remaining(self) -> float:
         judge, runner = self.step_cpu()
@@ -102,6 +109,13 @@ class Session:
         if budget <= 0:
             raise TestTimeout()
         payload = kind + struct.pack("<d", budget) + header + slots
+        if self.active is not None:
+            self.active.drain()  # answers already on their way come first; this request goes after them
+        if self.runner.pending():
+            # Words before any question: a frame sent ahead would be read as the next answer, and CPU spent between
+            # tests would escape their limits. The runner is ended; this test is its.
+            self.runner.kill("protocol")
+            raise RunnerLost("protocol")
         self.outstanding += 1
         try:
             self.runner.send(payload, self.wall_deadline)
@@ -246,9 +260,20 @@ class Session:
     # --- the operations proxies use ---
 
     def call(self, target: ProgramObject, arguments: tuple, keywords: dict, flags: int = protocol.COPY_BACK):
+        prefetched = self.prefetched
+        if prefetched is not None:
+            self.prefetched = None
+            reference, expected_arguments, expected_keywords, frame = prefetched
+            if target._reference == reference and _same(arguments, expected_arguments) and _same(keywords, expected_keywords):
+                self.prefetched_cpu += protocol.CPU.unpack_from(frame, 1)[0]
+                return self.answer(frame, arguments if flags & protocol.COPY_BACK else ())
         slots = target_slot(target) + self._slot(tuple(arguments)) + self._slot(keywords)
         frame = self.request(protocol.REQUEST_CALL, bytes([flags]), slots)
         return self.answer(frame, arguments if flags & protocol.COPY_BACK else ())
+
+    def pipeline(self, requests: list, window: int = MAX_IN_FLIGHT) -> Pipeline:
+        """Requests sent ahead of their answers (see ``Pipeline``); ``requests`` are (payload, CPU s, wall s)."""
+        return Pipeline(self, requests, window)
 
     def _simple(self, kind: bytes, *values, target=None):
         slots = (target_slot(target) if target is not None else b"") + b"".join(self._slot(value) for value in values)
@@ -301,6 +326,96 @@ class _ProgramStopIteration(RuntimeError):
 
 _ProgramStopIteration.__name__ = _ProgramStopIteration.__qualname__ = "StopIteration"
 _STOP_ITERATION = _ProgramStopIteration
+
+
+class Pipeline:
+    """Requests sent ahead of their answers, a window at a time, so the runner never waits on the judge; iterating
+    yields ``(position, reply frame)`` in order. A runner lost while an answer is awaited raises RunnerLost with
+    ``position``. If the judge must send a request of its own meanwhile (a test works with a program object that
+    came back), ``drain`` first reads every answer already on its way, so the channel stays in step; the rest of
+    the batch is sent after. The caller may stop early (the runner is then mid-batch: kill it)."""
+
+    def __init__(self, session: Session, requests: list, window: int):
+        self.session = session
+        self.requests = requests
+        self.window = window
+        self.sent = 0
+        self.in_flight: deque[int] = deque()
+        self.arrived: deque[tuple[int, bytes]] = deque()
+        self.last_cpu = session.runner.cpu()
+        self.total_wall = time.monotonic() + sum(request[2] for request in requests)
+        self.draining = False
+        if session.runner.pending():
+            self._lose(0)
+
+    def _lose(self, position: int):
+        self.session.runner.kill("protocol")
+        error = RunnerLost("protocol")
+        error.position = position  # type: ignore[attr-defined]
+        raise error
+
+    def _send_more(self) -> None:
+        runner = self.session.runner
+        while not self.draining and self.sent < len(self.requests) and len(self.in_flight) < self.window:
+            try:
+                runner.send(self.requests[self.sent][0], self.total_wall)
+            except RunnerLost as lost:
+                lost.position = self.in_flight[0] if self.in_flight else self.sent  # type: ignore[attr-defined]
+                raise
+            self.in_flight.append(self.sent)
+            self.sent += 1
+
+    def _receive(self) -> tuple[int, bytes]:
+        runner = self.session.runner
+        position = self.in_flight[0]
+        _, budget, wall = self.requests[position]
+        try:
+            frame = runner.receive(time.monotonic() + wall, self.last_cpu + budget + max(CALLBACK_GRACE, 0.1 * budget))
+            if frame[:1] == protocol.REPLY_CALLBACK:  # nothing the judge sent ahead can call back
+                runner.kill("protocol")
+                raise RunnerLost("protocol")
+        except RunnerLost as lost:
+            lost.position = position  # type: ignore[attr-defined]
+            raise
+        self.in_flight.popleft()
+        self.last_cpu = runner.cpu()
+        return position, frame
+
+    def drain(self) -> None:
+        self.draining = True
+        while self.in_flight:
+            self.arrived.append(self._receive())
+
+    def __iter__(self):
+        self.session.active = self
+        try:
+            while self.arrived or self.sent < len(self.requests) or self.in_flight:
+                if not self.arrived:
+                    self.draining = False
+                    self._send_more()
+                    self.arrived.append(self._receive())
+                yield self.arrived.popleft()
+                self.window = min(self.window * 2, MAX_IN_FLIGHT)
+        finally:
+            self.session.active = None
+
+
+def _same(left, right) -> bool:
+    """Whether the test's arguments are the literals the call was made ahead with (same types, same values)."""
+    try:
+        return type(left) is type(right) and left == right and repr(left) == repr(right)
+    except Exception:  # noqa: BLE001 - a program object among them: not a literal
+        return False
+
+
+def call_request(name: str, arguments: tuple, keywords: dict, budget: float, flags: int = protocol.COPY_BACK) -> bytes:
+    """A CALL request of the program global ``name`` (made ahead of the test that needs it)."""
+    reference = b"#G" + marshal.dumps(name, 2)
+    target = wire.SLOT_HEADER.pack(wire.EXTENDED, len(reference)) + reference
+    return (
+        protocol.REQUEST_CALL + protocol.BUDGET.pack(budget, flags) + target
+        + wire.encode_slot(tuple(arguments)) + wire.encode_slot(keywords)
+    )  # fmt: skip
 
 
 def target_slot(target) -> bytes:
