@@ -17,6 +17,7 @@ from acecoder.data.benchmarks import (
     load_sanitized_mbpp,
     mbpp_plus_arguments,
 )
+from acecoder.data.tests import humaneval_check_test
 from acecoder.eval.evalplus import build_tests, evalplus_status, summarize
 from acecoder.eval.passk import allowed_ks, mean_pass_at_k, pass_at_k
 from acecoder.exec import CallTest, Engine, ExecResult, Status, TestResult
@@ -61,10 +62,29 @@ def test_original_humaneval_canonical_solutions_pass_its_own_tests():
     tasks = load_humaneval()
     assert len(tasks) == 164
     chosen = [tasks[f"HumanEval/{number}"] for number in (0, 12, 53, 101)]
-    programs = [task["prompt"] + task["canonical_solution"] + "\n" + task["test"] for task in chosen]
-    tests = [[f"check({task['entry_point']})"] for task in chosen]
+    programs = [task["prompt"] + task["canonical_solution"] for task in chosen]
+    tests = [[humaneval_check_test(task)] for task in chosen]
     with Engine(workers=2, limits=FAST_LIMITS) as engine:
         assert [result.status for result in engine.run(programs, tests)] == [Status.PASSED] * 4
+
+
+def test_humaneval_check_test_carries_the_prompts_helpers_and_not_the_entry_point():
+    tasks = load_humaneval_plus()
+    for task_id, helper in (("HumanEval/32", "def poly("), ("HumanEval/38", "def encode_cyclic("),
+                            ("HumanEval/50", "def encode_shift(")):  # fmt: skip
+        task = tasks[task_id]
+        test = humaneval_check_test(task)
+        assert helper in test and "def %s(" % task["entry_point"] not in test
+        assert test.rstrip().endswith("check(%s)" % task["entry_point"])
+
+
+def test_a_program_that_rewrites_a_prompt_helper_gains_nothing():
+    task = load_humaneval_plus()["HumanEval/32"]
+    honest = task["prompt"] + task["canonical_solution"]
+    cheat = task["prompt"] + "    return 0.0\n\ndef poly(xs, x):\n    return 0.0\n"
+    with Engine(workers=1, limits=FAST_LIMITS) as engine:
+        results = engine.run([honest, cheat], [[humaneval_check_test(task)]] * 2)
+    assert [result.status for result in results] == [Status.PASSED, Status.FAILED]
 
 
 # ------------------------------------------------------------------------------------------------------ pass@k

@@ -605,7 +605,10 @@ def _names(table) -> list:
             continue
         name, kind, detail = entry
         if kind == "class":
-            if type(detail) is not tuple or len(detail) != 3 or not all(type(part) in (str, type(None)) for part in detail):
+            if type(detail) is not tuple or len(detail) != 3 or not all(type(part) in (str, type(None)) for part in detail[:2]):
+                continue
+            bases = detail[2]
+            if bases is not None and not (type(bases) is tuple and all(type(base) is str for base in bases)):
                 continue
         elif kind == "module":
             if type(detail) not in (str, type(None)):

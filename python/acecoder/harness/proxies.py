@@ -36,6 +36,14 @@ VALUE_TYPES = frozenset({
     ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal"), ("fractions", "Fraction"),
     ("numpy", "ndarray"),
 })  # fmt: skip
+# The questions that tests ask of what they expect to be a str or a set, with the answer as the argument
+# (``title_case(x).startswith('Hello')``, ``f(x).issubset({1, 2})``) or none (``f(x).isdigit()``): asked of a
+# program object, its own method would choose the verdict, so they are refused. Methods of other names are the
+# program's to answer (``Solution().twoSum(...)``, ``stack.pop()``), as a function's return value is.
+PLAIN_PREDICATES = frozenset(
+    {name for name in dir(str) if name.startswith("is")}
+    | {"startswith", "endswith", "issubset", "issuperset", "isdisjoint", "equals", "array_equal", "allclose"}
+)
 # Common aliases of modules that tests use without importing them (relying on the program's import).
 MODULE_ALIASES = {"np": "numpy", "pd": "pandas", "nx": "networkx", "sp": "scipy"}
 
@@ -85,6 +93,11 @@ class ProgramObject:
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # probes such as __array__ or __deepcopy__ are not the program's business
+        if name in PLAIN_PREDICATES:
+            raise NotPlainValue(
+                "%s() on a program object (%s): the test asks a plain value's question (a str's or a set's), and a "
+                "program object would answer it with the program's code" % (name, self._label)
+            )
         return self._session.getattr(self, name)
 
     def __setattr__(self, name: str, value) -> None:
@@ -228,7 +241,8 @@ class TestNamespace(dict):
         self.session = session
         self.program = {name: (kind, detail) for name, kind, detail in names_table}
         self.importable = frozenset(importable)
-        self.protected = BUILTIN_NAMES | _known_module_names(self.importable)
+        self.modules = _known_module_names(self.importable) - BUILTIN_NAMES
+        self.protected = BUILTIN_NAMES | self.modules
         self.ordinary = frozenset(name for name in self.program if name not in self.protected)
         self.program_module = program_module
         self.shadowing = False
@@ -244,13 +258,15 @@ class TestNamespace(dict):
         entry = self.program.get(name)
         if entry is None:
             raise KeyError(name)
-        if name in self.protected and not self.shadowing:
-            if name in BUILTIN_NAMES:
-                raise KeyError(name)  # the builtin
+        if name in self.modules:
+            # A module name is never the program's: a test that uses ``np`` or ``math`` without importing it gets the
+            # judge's module (or a NameError), never a stand-in the program bound to that name.
             module = self.module(MODULE_ALIASES.get(name, name))
             if module is None:
                 raise KeyError(name)
             return module
+        if name in self.protected and not self.shadowing:
+            raise KeyError(name)  # the builtin
         kind, detail = entry
         if kind == "value":
             # A number or string is read afresh each time (calls may change it); a container is read once and then

@@ -79,7 +79,9 @@ _SIGPROF = signal.SIGPROF.value
 _read = os.read
 _write = os.write
 _setitimer = signal.setitimer
-_process_time = time.process_time
+# The CPU a request used, as reported: the thread's clock, exact (the process's advances only at scheduler ticks
+# while a CPU timer is armed); limits are the process-wide timer's and the judge's job, not this number's.
+_process_time = time.thread_time
 BUDGET = struct.Struct("<dB")  # CPU seconds, flags
 PROGRAM_HEADER = struct.Struct("<dBQI")  # CPU seconds, flags, seed, the whole run's CPU seconds (RLIMIT_CPU)
 NEXT_HEADER = struct.Struct("<dI")  # CPU seconds, how many items
@@ -370,10 +372,8 @@ class Session:
                 table.append((name, "module", module_name if type(module_name) is str else None))
             elif isinstance(value, type):
                 exception_base = None
-                if issubclass(value, BaseException):
-                    exception_base = next(
-                        (klass.__name__ for klass in value.__mro__ if klass.__module__ == "builtins"), "Exception"
-                    )
+                if issubclass(value, BaseException):  # its builtin bases, in MRO order (the judge rebuilds it)
+                    exception_base = tuple(klass.__name__ for klass in value.__mro__ if klass.__module__ == "builtins")
                 module, qualname = describe_class(value)
                 table.append((name, "class", (module, qualname, exception_base)))
             elif kind in _PLAIN_GLOBAL_TYPES:

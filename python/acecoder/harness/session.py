@@ -31,6 +31,10 @@ _U64 = struct.Struct("<Q")
 _BUILTIN_REFERENCES = {name: b"#b" + marshal.dumps(name, 2) for name in ("str", "int", "float", "complex", "round", "format")}
 
 
+# The judge's own CPU per step: its thread's clock. A process's CPU clock advances only at scheduler ticks (a few
+# milliseconds) while a CPU timer or RLIMIT_CPU is armed, as both are here; a thread's clock is exact.
+_judge_clock = time.thread_time
+
 class Session:
     def __init__(self, runner: Runner, native: Native, program_module: str = "__acecoder__"):
         self.runner = runner
@@ -52,14 +56,14 @@ class Session:
     def begin_step(self, cpu_limit: float, wall_seconds: float) -> None:
         self.cpu_limit = cpu_limit
         self.wall_deadline = time.monotonic() + wall_seconds
-        self.judge_started = time.process_time()
+        self.judge_started = _judge_clock()
         self.runner_started = self.runner.cpu()
         self.prefetched_cpu = 0.0
 
     def step_cpu(self) -> tuple[float, float]:
         """(judge CPU, runner CPU) used since the step began (a call made ahead for it included)."""
         runner = self.runner.cpu() - self.runner_started + self.prefetched_cpu
-        return time.process_time() - self.judge_started, runner
+        return _judge_clock() - self.judge_started, runner
 
     def remaining(self) -> float:
         judge, runner = self.step_cpu()
@@ -182,7 +186,10 @@ class Session:
         if flags & protocol.TIMER_FIRED:
             raise TestTimeout()  # an answer given after the CPU limit (the program caught the timer's exception)
         (value,), position = self.values(frame, position, 1)
-        if copy_back and position < len(frame):
+        # Changed arguments come back only from a call that returned None (an in-place procedure): a call that
+        # returns its answer has no say over the test's own values (``assert f(xs) == sorted(xs)`` with ``f``
+        # emptying ``xs`` would otherwise pass).
+        if copy_back and value is None and position < len(frame):
             count = frame[position]
             position += 1
             for _ in range(count):
@@ -194,12 +201,15 @@ class Session:
 
     # --- exceptions ---
 
-    def define_exception(self, qualname: str, base_name: str, module: str) -> type:
-        base = getattr(builtins, base_name, None)
-        if not (isinstance(base, type) and issubclass(base, BaseException)):
-            base = Exception
+    def define_exception(self, qualname: str, base_names, module: str) -> type:
+        """The judge's stand-in for an exception class of the program, with the builtin bases it has (``class
+        Invalid(ValueError, TypeError)`` is caught as either)."""
+        if type(base_names) is str:
+            base_names = (base_names,)
+        known = [getattr(builtins, name, None) for name in base_names if type(name) is str][:16]
+        known = [base for base in known if isinstance(base, type) and issubclass(base, BaseException)]
         name = qualname.rpartition(".")[2] or "ProgramError"
-        kind = type(name, (base,), {"__module__": module, "__qualname__": qualname})
+        kind = _exception_type(name, qualname, module, known)
         self.exception_classes[qualname] = kind
         return kind
 
@@ -243,19 +253,28 @@ class Session:
                 kind = getattr(builtins, qualname, None)
             elif module == self.program_module and qualname in self.exception_classes:
                 kind = self.exception_classes[qualname]
-            elif module in sys.modules:
+            elif module in sys.modules and module.partition(".")[0] != "acecoder":  # never the judge's own
                 kind = getattr(sys.modules[module], qualname, None)
             if isinstance(kind, type) and issubclass(kind, BaseException):
                 if position == 0:
                     return kind
-                key = (lineage[0], kind)
+                bases = [kind] + [
+                    base for base in map(self._builtin_exception, lineage[position + 1 :]) if base is not None
+                ]
+                key = (lineage[0], tuple(bases))
                 derived = self.derived_classes.get(key)
                 if derived is None:
                     name = lineage[0][1].rpartition(".")[2] or "ProgramError"
-                    derived = type(name, (kind,), {"__module__": lineage[0][0], "__qualname__": lineage[0][1]})
+                    derived = _exception_type(name, lineage[0][1], lineage[0][0], bases)
                     self.derived_classes[key] = derived
                 return derived
         return Exception
+
+    @staticmethod
+    def _builtin_exception(entry: tuple):
+        module, qualname = entry
+        kind = getattr(builtins, qualname, None) if module == "builtins" else None
+        return kind if isinstance(kind, type) and issubclass(kind, BaseException) else None
 
     # --- the operations proxies use ---
 
@@ -421,6 +440,17 @@ def call_request(name: str, arguments: tuple, keywords: dict, budget: float, fla
 def target_slot(target) -> bytes:
     reference = target._reference
     return wire.SLOT_HEADER.pack(wire.EXTENDED, len(reference)) + reference
+
+
+def _exception_type(name: str, qualname: str, module: str, bases: list) -> type:
+    """A judge-side exception class with the given bases, less those another base already derives from; a set
+    Python cannot combine (two builtin bases with conflicting layouts) keeps the first."""
+    minimal = tuple(base for base in dict.fromkeys(bases) if not any(other is not base and issubclass(other, base) for other in bases))
+    namespace = {"__module__": module, "__qualname__": qualname}
+    try:
+        return type(name, minimal or (Exception,), namespace)
+    except TypeError:
+        return type(name, minimal[:1], namespace)
 
 
 def assign_in_place(original, changed) -> None:
