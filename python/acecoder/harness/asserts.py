@@ -20,7 +20,8 @@ import time
 
 from acecoder.harness.calls import short
 from acecoder.harness.channel import RunnerLost
-from acecoder.harness.proxies import TestNamespace, TestTimeout, referenced_names
+from acecoder.harness.proxies import TestNamespace, TestTimeout
+from acecoder.harness.runner import name_process
 from acecoder.harness.session import Session
 from acecoder.harness.verdicts import TIMER_GRANULARITY, from_exception, timeout, truncate, verdict
 
@@ -33,33 +34,6 @@ _SYMBOLS = {
 }  # fmt: skip
 DESCRIBE = "__acecoder_describe"
 _VALUES = "__acecoder_compared"
-
-
-class _DescribeFailures(ast.NodeTransformer):
-    """``assert a == b`` becomes ``values = (a, b); assert values[0] == values[1], describe(values, "==")``: the
-    same evaluation, in the same order, and a failure that says what was compared (``4 == 5``)."""
-
-    def visit_Assert(self, node: ast.Assert):
-        test = node.test
-        if node.msg is not None or not isinstance(test, ast.Compare) or len(test.ops) != 1:
-            return node
-
-        def located(new):  # every node made here takes the assert's position (cheaper than fix_missing_locations)
-            return ast.copy_location(new, node)
-
-        values = located(ast.Name(_VALUES, ast.Load()))
-        pair = located(ast.Tuple([test.left, test.comparators[0]], ast.Load()))
-        assign = located(ast.Assign([located(ast.Name(_VALUES, ast.Store()))], pair))
-        first = located(ast.Subscript(values, located(ast.Constant(0)), ast.Load()))
-        second = located(ast.Subscript(values, located(ast.Constant(1)), ast.Load()))
-        symbol = located(ast.Constant(_SYMBOLS[type(test.ops[0])]))
-        message = located(ast.Call(located(ast.Name(DESCRIBE, ast.Load())), [values, symbol], []))
-        rewritten = located(ast.Assert(located(ast.Compare(first, test.ops, [second])), message))
-        return [assign, rewritten]
-
-    def visit_FunctionDef(self, node):
-        self.generic_visit(node)
-        return node
 
 
 def describe(values: tuple, symbol: str) -> str:
@@ -88,11 +62,104 @@ _IMPURE_BUILTINS = frozenset({
     "globals", "vars", "locals", "breakpoint", "help", "memoryview", "super", "classmethod", "staticmethod",
     "property",
 })  # fmt: skip
+_IMPURE_NAMES = _IMPURE_BUILTINS | (frozenset(sys.stdlib_module_names) - PURE_MODULES)
+# Nodes whose children after the first run only sometimes (and, for scopes, any number of times).
+_SCOPES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+_LITERAL_FAILURES = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
 
 
-def is_pure(tree: ast.Module) -> bool:
-    """Whether a test can run in the long-lived judge: asserts, expressions and assignments to names, over values
-    and functions that keep no state (see ``_PURE_STATEMENTS``); the program's own names are proxies either way."""
+class _Analysis:
+    """Everything the judge needs to know about a test, from one walk over its syntax tree:
+
+    - ``names``: every name it loads or binds, in any scope (the protection rule of ``TestNamespace``);
+    - ``pure``: whether it can run in the long-lived judge (see ``_PURE_STATEMENTS``; the program's own names are
+      proxies either way);
+    - ``literal``/``other``: its calls by name, those with literal arguments as (name, arguments, keywords, always
+      runs) and the names of the others. A test whose only call into the program has literal arguments and always
+      runs can have that call made ahead, batched with its neighbours' (``judge.py``);
+    - ``asserts``: the ``assert a <op> b`` statements (one operator, no message) whose failure can say what was
+      compared.
+    """
+
+    __slots__ = ("names", "pure", "literal", "other", "asserts")
+
+    def __init__(self, tree: ast.Module):
+        self.names: set[str] = set()
+        self.pure = _pure_statements(tree)
+        self.literal: list[tuple[str, tuple, dict, bool]] = []
+        self.other: set[str] = set()
+        self.asserts: list[ast.Assert] = []
+        for statement in tree.body:
+            self._visit(statement, False)
+
+    def _visit(self, node: ast.AST, conditional: bool) -> None:
+        kind = type(node)
+        if kind is ast.Name:
+            name = node.id  # type: ignore[attr-defined]
+            self.names.add(name)
+            if name in _IMPURE_NAMES or name.startswith("__"):
+                self.pure = False
+            return
+        if kind is ast.Constant:
+            return
+        if kind is ast.Call:
+            if self._literal_call(node, conditional):  # type: ignore[arg-type]
+                return
+        elif kind is ast.Attribute:
+            attribute = node.attr  # type: ignore[attr-defined]
+            if attribute.startswith("__") or attribute in _STATEFUL_CALLS:
+                self.pure = False
+        elif kind is ast.BoolOp:
+            values = node.values  # type: ignore[attr-defined]
+            self._visit(values[0], conditional)
+            for value in values[1:]:
+                self._visit(value, True)
+            return
+        elif kind is ast.IfExp:
+            self._visit(node.test, conditional)  # type: ignore[attr-defined]
+            self._visit(node.body, True)  # type: ignore[attr-defined]
+            self._visit(node.orelse, True)  # type: ignore[attr-defined]
+            return
+        elif kind is ast.Assert:
+            test, message = node.test, node.msg  # type: ignore[attr-defined]
+            if message is None and type(test) is ast.Compare and len(test.ops) == 1 and type(test.ops[0]) in _SYMBOLS:
+                self.asserts.append(node)  # type: ignore[arg-type]
+            self._visit(test, conditional)
+            if message is not None:
+                self._visit(message, True)
+            return
+        elif kind in _SCOPES:
+            conditional = True
+        elif isinstance(node, _IMPURE_EXPRESSIONS):
+            self.pure = False
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self._visit(item, conditional)
+            elif isinstance(value, ast.AST):
+                self._visit(value, conditional)
+
+    def _literal_call(self, node: ast.Call, conditional: bool) -> bool:
+        """Records a call by name; True when its arguments are all literals (nothing inside to visit)."""
+        function = node.func
+        if type(function) is not ast.Name or not all(keyword.arg is not None for keyword in node.keywords):
+            return False
+        try:
+            arguments = tuple(ast.literal_eval(argument) for argument in node.args)
+            keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in node.keywords}
+        except _LITERAL_FAILURES:
+            self.other.add(function.id)
+            return False
+        self.names.add(function.id)
+        if function.id in _IMPURE_NAMES or function.id.startswith("__"):
+            self.pure = False
+        self.literal.append((function.id, arguments, keywords, not conditional))  # type: ignore[misc]
+        return True
+
+
+def _pure_statements(tree: ast.Module) -> bool:
     for statement in tree.body:
         if not isinstance(statement, _PURE_STATEMENTS):
             return False
@@ -104,69 +171,42 @@ def is_pure(tree: ast.Module) -> bool:
             return False
         if isinstance(statement, ast.ImportFrom) and (statement.level or statement.module not in PURE_MODULES):
             return False
-    for node in ast.walk(tree):
-        if isinstance(node, _IMPURE_EXPRESSIONS):
-            return False
-        if isinstance(node, ast.Attribute) and (node.attr.startswith("__") or node.attr in _STATEFUL_CALLS):
-            return False
-        if isinstance(node, ast.Name):
-            if node.id in _IMPURE_BUILTINS or node.id.startswith("__"):
-                return False
-            if node.id in sys.stdlib_module_names and node.id not in PURE_MODULES:
-                return False
     return True
 
 
-class _Calls(ast.NodeVisitor):
-    """The calls of a test by name: those with literal arguments (and whether they always run), and the names of
-    the others. A test whose only call into the program has literal arguments and always runs can have that call
-    made ahead, batched with its neighbours' (``judge.py``)."""
+def describing_source(source: str, asserts: list) -> str | None:
+    """``source`` with each of ``asserts`` (``assert a == b``) rewritten on its own lines as
+    ``values = (a, b); assert values[0] == values[1], describe(values, "==")``: the same evaluation in the same
+    order, and a failure that says what was compared (``4 == 5``). A rewrite of the text, not of the tree:
+    CPython compiles source text faster than a tree it must first validate. None when there is nothing to do."""
+    if not asserts:
+        return None
+    data = source.encode("utf-8")
+    starts = [0]
+    position = data.find(b"\n")
+    while position >= 0:
+        starts.append(position + 1)
+        position = data.find(b"\n", position + 1)
 
-    def __init__(self):
-        self.literal: list[tuple[str, tuple, dict, bool]] = []
-        self.other: set[str] = set()
-        self.conditional = 0
+    def segment(node) -> bytes:
+        return data[starts[node.lineno - 1] + node.col_offset : starts[node.end_lineno - 1] + node.end_col_offset]
 
-    def _conditionally(self, nodes) -> None:
-        self.conditional += 1
-        for node in nodes:
-            self.visit(node)
-        self.conditional -= 1
-
-    def visit_BoolOp(self, node: ast.BoolOp) -> None:
-        self.visit(node.values[0])
-        self._conditionally(node.values[1:])
-
-    def visit_IfExp(self, node: ast.IfExp) -> None:
-        self.visit(node.test)
-        self._conditionally([node.body, node.orelse])
-
-    def visit_Assert(self, node: ast.Assert) -> None:
-        self.visit(node.test)
-        self._conditionally([node.msg] if node.msg is not None else [])
-
-    def _scope(self, node) -> None:  # comprehensions and lambdas run their body any number of times
-        self._conditionally(list(ast.iter_child_nodes(node)))
-
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_Lambda = _scope
-
-    def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Name) and all(keyword.arg is not None for keyword in node.keywords):
-            try:
-                arguments = tuple(ast.literal_eval(argument) for argument in node.args)
-                keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in node.keywords}
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                self.other.add(node.func.id)
-            else:
-                self.literal.append((node.func.id, arguments, keywords, self.conditional == 0))
-                return
-        self.generic_visit(node)
-
-
-def calls_of(tree: ast.Module) -> tuple[tuple, frozenset]:
-    finder = _Calls()
-    finder.visit(tree)
-    return tuple(finder.literal), frozenset(finder.other)
+    pieces = []
+    cursor = 0
+    for node in asserts:  # in source order: the walk visits statements in order, and asserts do not nest
+        begin = starts[node.lineno - 1] + node.col_offset
+        test = node.test
+        symbol = _SYMBOLS[type(test.ops[0])]
+        pieces.append(data[cursor:begin])
+        pieces.append(
+            b"%s = (%s, %s); assert %s[0] %s %s[1], %s(%s, '%s')" % (
+                _VALUES.encode(), segment(test.left), segment(test.comparators[0]), _VALUES.encode(),
+                symbol.encode(), _VALUES.encode(), DESCRIBE.encode(), _VALUES.encode(), symbol.encode(),
+            )
+        )  # fmt: skip
+        cursor = starts[node.end_lineno - 1] + node.end_col_offset
+    pieces.append(data[cursor:])
+    return b"".join(pieces).decode("utf-8")
 
 
 class CompiledTests:
@@ -176,22 +216,37 @@ class CompiledTests:
         self.cache: dict[str, tuple] = {}
 
     def get(self, source: str) -> tuple:
-        """('code', code object, referenced names, pure, calls) or ('error', exception type, message)."""
+        """('code', code object, referenced names, pure, (literal calls, other called names)) or ('error',
+        exception type, message)."""
         compiled = self.cache.get(source)
         if compiled is None:
-            try:
-                tree = ast.parse(source, "<test>", "exec")
-                names = referenced_names(tree)
-                pure = is_pure(tree)
-                calls = calls_of(tree) if pure else ((), frozenset())
-                _DescribeFailures().visit(tree)
-                compiled = ("code", compile(tree, "<test>", "exec"), names, pure, calls)
-            except Exception as error:  # noqa: BLE001 - a test that does not compile is that test's error
-                compiled = ("error", type(error).__name__, truncate(error))
+            compiled = self._compile(source)
             if len(self.cache) >= CACHE_ENTRIES:
                 del self.cache[next(iter(self.cache))]
             self.cache[source] = compiled
         return compiled
+
+    @staticmethod
+    def _compile(source: str) -> tuple:
+        try:
+            tree = ast.parse(source, "<test>", "exec")
+            analysis = _Analysis(tree)
+            code = None
+            try:
+                rewritten = describing_source(source, analysis.asserts)
+            except UnicodeError:  # lone surrogates in a string literal
+                rewritten = None
+            if rewritten is not None:
+                try:
+                    code = compile(rewritten, "<test>", "exec")
+                except SyntaxError:
+                    code = None  # an operand that does not stand alone in a tuple: the test as written
+            if code is None:
+                code = compile(tree, "<test>", "exec")
+            calls = (tuple(analysis.literal), frozenset(analysis.other)) if analysis.pure else ((), frozenset())
+            return ("code", code, frozenset(analysis.names), analysis.pure, calls)
+        except Exception as error:  # noqa: BLE001 - a test that does not compile is that test's error
+            return ("error", type(error).__name__, truncate(error))
 
 
 def raise_timeout(signal_number, frame):
@@ -250,6 +305,7 @@ def judge_child(job: dict, plan: dict, steps: list, first: int, session: Session
     status = 0
     try:
         _keep_only(keep)
+        name_process(b"acecoder-tests")
         os.setpgid(0, 0)
         signal.signal(signal.SIGPROF, raise_timeout)
         memory = plan.get("judge_memory_bytes")

@@ -684,6 +684,7 @@ def outputs_match(actual: str, expected: str, tolerance: float | None) -> bool:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    protocol.name_process(b"acecoder-judge")
     # The host's pipes move off stdin and stdout: a test that reads or prints (in the judge) must never touch them.
     global HOST_INPUT, HOST_OUTPUT
     HOST_INPUT = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 10)
