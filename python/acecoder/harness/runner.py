@@ -634,7 +634,6 @@ class ChildSandbox:
     def enter(self, ruleset: int, zygote_pid: int) -> None:
         """In the child: everything but the last layer, applied while it waits to be taken (no program code yet)."""
         _check(self.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-        name_process(b"acecoder-runner", self.libc)
         if os.getppid() != zygote_pid:
             os._exit(EXIT_SETUP_FAILED)  # the zygote died while this child started: nobody would kill it
         self._set_rlimits()
@@ -732,6 +731,7 @@ class Zygote:
 
     def _child(self, descriptors: list[int], run_directory: str, ruleset: int) -> None:
         try:
+            name_process(b"acecoder-runner", self.child.libc)
             channel, stdout, stderr = descriptors
             os.setpgid(0, 0)
             os.dup2(self.devnull, 0)
