@@ -18,7 +18,7 @@ from acecoder.data.benchmarks import (
     mbpp_plus_arguments,
 )
 from acecoder.data.tests import humaneval_check_test
-from acecoder.eval.evalplus import build_tests, evalplus_status, summarize
+from acecoder.eval.evalplus import build_tests, evalplus_status, failure_reason, summarize
 from acecoder.eval.passk import allowed_ks, mean_pass_at_k, pass_at_k
 from acecoder.exec import CallTest, Engine, ExecResult, Status, TestResult
 
@@ -284,14 +284,18 @@ def test_evaluate_cli_on_a_slice(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", "--benchmark", "humaneval+", "--samples", str(samples), "--workers", "2", "--quiet"]) == 0
     printed = capsys.readouterr()
     assert "Other/1 is not in the benchmark" in printed.err
+    assert "161 of 164 tasks have no sample (HumanEval/1, HumanEval/3, HumanEval/5 and 158 more)" in printed.err
+    assert "6 samples of 3 tasks (of 164: 161 without a sample)" in printed.out
     assert "pass@1:\t0.500" in printed.out and "pass@2:\t1.000" in printed.out
     results = json.loads((tmp_path / "samples_eval_results.json").read_text())
     assert set(results) == {"date", "hash", "eval"} and sorted(results["eval"]) == list(SLICE)
     for runs in results["eval"].values():
         assert [run["base_status"] for run in runs] == ["pass", "fail"]
         assert [run["plus_status"] for run in runs] == ["pass", "fail"]
-        assert set(runs[0]) == {"task_id", "solution", "base_status", "plus_status", "base_fail_tests", "plus_fail_tests"}
+        assert set(runs[0]) == {"task_id", "solution", "base_status", "plus_status", "base_fail_tests", "plus_fail_tests",
+                                "failure"}
         assert runs[1]["base_fail_tests"]  # the failing input, as evalplus lists it
+        assert runs[0]["failure"] is None and runs[1]["failure"].startswith("wrong output: base input 0: ")
     # Round trip: the written document gives the same pass@k, and a second run reuses the cached expected outputs.
     assert summarize(results, plus=True) == {"base": {"pass@1": 0.5, "pass@2": 1.0}, "plus": {"pass@1": 0.5, "pass@2": 1.0}}
     assert list((tmp_path / "cache" / "expected_outputs").iterdir())
@@ -307,3 +311,56 @@ def test_evaluate_cli_rejects_bad_samples(tmp_path, capsys):
     assert main(["evaluate", "--benchmark", "humaneval+", "--samples", str(samples)]) == 2
     assert "needs a string 'solution' or 'completion'" in capsys.readouterr().err
     assert main(["evaluate", "--benchmark", "mbpp", "--samples", str(tmp_path / "absent.jsonl")]) == 2
+
+
+def test_failure_reasons_name_the_input_and_the_cause():
+    passed = TestResult(Status.PASSED)
+    wrong = TestResult(Status.FAILED, "AssertionError", "f(...) returned 1, expected 2")
+    not_run = TestResult(Status.NOT_RUN)
+    result = ExecResult(Status.FAILED, 1, 3, [passed, wrong, not_run])
+    assert failure_reason(result, "plus", 10, "f") == "wrong output: plus input 11: AssertionError: f(...) returned 1, expected 2"
+    assert failure_reason(ExecResult(Status.PASSED, 1, 1, [passed]), "base", 0, "f") is None
+    syntax = ExecResult(Status.ERROR, 0, 1, [not_run], exception_type="SyntaxError", message="invalid syntax (<program>, line 2)")
+    assert failure_reason(syntax, "base", 0, "f") == "syntax error: invalid syntax (<program>, line 2)"
+    looping = ExecResult(Status.TIMEOUT, 0, 1, [not_run], exception_type="Timeout", message="CPU-time limit of 1s exceeded")
+    assert failure_reason(looping, "base", 0, "f") == "program timeout: Timeout: CPU-time limit of 1s exceeded"
+    missing = TestResult(Status.ERROR, "Exception", "the runner could not read a request: NameError(\"name 'f' is not defined\")")
+    assert failure_reason(ExecResult(Status.ERROR, 0, 1, [missing]), "base", 0, "f") == "missing function: the program defines no f"
+    slow = TestResult(Status.TIMEOUT, "Timeout", "x" * 1000)
+    reason = failure_reason(ExecResult(Status.TIMEOUT, 0, 1, [slow]), "base", 0, "f")
+    assert reason is not None and reason.startswith("timeout: base input 0: Timeout: xxx") and len(reason) < 400
+
+
+def test_evaluate_records_why_each_sample_failed_and_sanitizes_on_request(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ACECODER_CACHE_DIR", str(tmp_path / "cache"))
+    task = load_humaneval_plus()["HumanEval/0"]
+    correct = task["prompt"] + task["canonical_solution"]
+    solutions = {
+        "correct": correct,
+        "chatty": "Sure! Here is the code:\n```python\n" + correct + "```\nHope this helps.",
+        "empty": "",
+        "refusal": "I cannot solve this.",
+        "other name": "def other(numbers, threshold):\n    return False\n",
+        "raises": "def has_close_elements(numbers, threshold):\n    raise KeyError('k')\n",
+    }
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": "HumanEval/0", "solution": text}) + "\n" for text in solutions.values()))
+    arguments = ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--workers", "2", "--quiet"]
+    assert main(arguments) == 0
+    printed = capsys.readouterr()
+    assert "hint: failing samples that do not parse as they are but hold code that does: 1; --sanitize" in printed.err
+    assert "failures: no code 2, " in printed.out
+    runs = json.loads((tmp_path / "samples_eval_results.json").read_text())["eval"]["HumanEval/0"]
+    reasons = dict(zip(solutions, (run["failure"] for run in runs)))
+    assert reasons["correct"] is None
+    assert reasons["chatty"].startswith("syntax error: ")
+    assert reasons["empty"] == "no code: an empty sample"
+    assert reasons["refusal"] == "no code: prose without a program"
+    assert reasons["other name"] == "missing function: the program defines no has_close_elements"
+    assert reasons["raises"] == "error: base input 0: KeyError: 'k'"
+
+    assert main([*arguments, "--sanitize", "--output", str(tmp_path / "sanitized.json")]) == 0
+    assert "hint:" not in capsys.readouterr().err
+    runs = json.loads((tmp_path / "sanitized.json").read_text())["eval"]["HumanEval/0"]
+    chatty = runs[list(solutions).index("chatty")]
+    assert chatty["base_status"] == "pass" and chatty["failure"] is None and chatty["solution"].startswith(task["prompt"][:20])

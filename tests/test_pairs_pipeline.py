@@ -15,6 +15,7 @@ pytest.importorskip("openai")
 from chat_server import ChatServer, Reply, last_user_message  # noqa: E402
 
 from acecoder.cli import main  # noqa: E402
+from acecoder.cli.demo import DEMO_TASKS, demo_questions  # noqa: E402
 from acecoder.data.acecode import read_acecode, write_rows  # noqa: E402
 
 QUESTIONS = [
@@ -115,11 +116,26 @@ def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
         pytest.skip(str(error))
     directory = tmp_path / "demo"
     arguments = ["demo", "--output-dir", str(directory), "--questions", "2", "--n", "3", "--max-tokens", "64", "--workers", "2"]
-    assert main(arguments) == 0
-    printed = capsys.readouterr().out
+    code = main(arguments)
+    captured = capsys.readouterr()
     rows = read_acecode(directory / "passrates.jsonl")
-    assert [row["id"] for row in rows] == ["mbpp/601", "mbpp/602"]
+    assert [row["id"] for row in rows] == list(DEMO_TASKS[:2])
     assert all(len(row["inferences"]) == 3 and all(item["pass_rate"] is not None for item in row["inferences"]) for row in rows)
     for name in ("samples.jsonl", "pairs.jsonl", "hard_subset.jsonl"):
-        assert (directory / name).exists() and str(directory / name) in printed
-    assert main(arguments) == 0  # a second run resumes every step from its files
+        assert (directory / name).exists() and str(directory / name) in captured.out
+    pairs = read_acecode(directory / "pairs.jsonl")
+    if pairs:  # 3 samples of 64 tokens may or may not make a pair; either way the outcome is said
+        assert code == 0 and "Next:" in captured.out and "train-rm --pairs" in captured.out
+    else:
+        assert code == 1 and "the demo made no preference pair" in captured.err
+    assert main(arguments) == code  # a second run resumes every step from its files
+
+
+def test_demo_questions_put_the_chosen_tasks_first():
+    assert DEMO_TASKS, "the demo needs its chosen questions"
+    everything = demo_questions(10_000)
+    ids = [row["id"] for row in everything]
+    assert ids[: len(DEMO_TASKS)] == list(DEMO_TASKS)
+    assert len(ids) == len(set(ids)) == 374  # MBPP train tasks 601-974, each once
+    assert [row["id"] for row in demo_questions(2)] == list(DEMO_TASKS[:2])
+    assert all(row["test_cases"] for row in everything)

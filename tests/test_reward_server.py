@@ -1,7 +1,8 @@
 """The reward server over real HTTP on 127.0.0.1: question lookup (id, exact, policy prompt, chat template,
-unmatched), OpenRLHF's /get_reward contract (one float per query, in order), /run_batch, /health, clear JSON
-errors, bounded admission (503 + Retry-After, then recovery), many clients on one engine, a clean close, and the
-CLI verb started in a subprocess and stopped with SIGINT."""
+unmatched), OpenRLHF's /get_reward contract (one float per query, in order, special tokens kept as its decoder
+keeps them, responses without code counted), /run_batch, /health, clear JSON errors, bounded admission (503 +
+Retry-After, then recovery), many clients on one engine, a clean close, and the CLI verb started in a subprocess and
+stopped with SIGINT."""
 
 from __future__ import annotations
 
@@ -188,6 +189,7 @@ def test_binary_rewards_keep_order_and_report_unmatched_and_untested(binary_serv
     assert reply["rewards"] == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
     assert reply["unmatched"] == [2]
     assert reply["no_tests"] == [5]
+    assert reply["no_code"] == [6]
     assert reply["sandbox_errors"] == []
 
 
@@ -209,6 +211,78 @@ def test_labels_and_queries_without_prompts(binary_server):
 def test_a_query_that_does_not_start_with_its_prompt_is_scored_whole(binary_server):
     reply = rewards_for(binary_server, ["<bos>" + ADD_PROMPT + RIGHT], [ADD_PROMPT])
     assert reply["rewards"] == [1.0]
+    reply = rewards_for(binary_server, ["Earlier text. " + ADD_PROMPT + RIGHT], [ADD_PROMPT])
+    assert reply["rewards"] == [1.0]
+
+
+# ------------------------------------------------------------------------------------------ OpenRLHF, tokens kept
+
+# Chat templates as OpenRLHF's prompts carry them (after apply_chat_template), with each tokenizer's end-of-turn
+# and padding tokens: (prompt for a question, end of turn, padding).
+TEMPLATES = {
+    "ChatML (Qwen)": (lambda q: chat(q), "<|im_end|>", "<|endoftext|>"),
+    "ChatML (SmolLM2)": (lambda q: f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>",
+                         "<|im_end|>"),
+    "Llama 3": (
+        lambda q: f"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{q}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        "<|eot_id|>",
+        "<|finetune_right_pad_id|>",
+    ),
+    "Llama 2": (lambda q: f"<s>[INST] {q.strip()} [/INST]", "</s>", "</s>"),
+    "DeepSeek-Coder": (
+        lambda q: f"<｜begin▁of▁sentence｜>### Instruction:\n{q}\n### Response:\n",
+        "<|EOT|>",
+        "<｜end▁of▁sentence｜>",
+    ),
+    "GPT-2": (lambda q: q, "<|endoftext|>", "<|endoftext|>"),
+}
+SQUARE_PROMPT = policy_prompt(ROWS[1]["question"], ROWS[1]["tests"])
+
+
+def openrlhf_batch() -> tuple[dict, list[float], list[int]]:
+    """One rollout batch as OpenRLHF sends it: ``batch_decode(sequences, skip_special_tokens=False)`` of
+    left-padded prompts, responses ending in the end-of-turn token glued to the fence (or after a newline), and
+    right padding up to the longest; with the prompts and labels. Returns (body, expected rewards, no-code
+    indices)."""
+    queries, prompts, labels, expected, no_code = [], [], [], [], []
+    for number, (template, end, pad) in enumerate(TEMPLATES.values()):
+        cases = [
+            (ADD_PROMPT, RIGHT.split("\nIt adds.")[0] + end, 1.0),
+            (SQUARE_PROMPT, SQUARE + "\n" + end + end, 1.0),
+            (ADD_PROMPT, "```python\ndef add(a, b):\n    return a + b\n```" + end, 1.0),
+            (ADD_PROMPT, "I am not able to help with that." + end, 0.0),
+            (ADD_PROMPT, WRONG + end, 0.0),
+        ]
+        for position, (question, response, reward) in enumerate(cases):
+            prompt = template(question)
+            if "I am not able" in response:
+                no_code.append(len(queries))
+            queries.append(pad * (position % 3) + prompt + response + pad * (7 - position))
+            prompts.append(prompt)
+            labels.append("7" if question == SQUARE_PROMPT and number % 2 else "")
+            expected.append(reward)
+    return {"query": queries, "prompts": prompts, "labels": labels}, expected, no_code
+
+
+def test_openrlhf_batches_with_special_tokens_kept_score_correct_programs_one(binary_server):
+    body, expected, no_code = openrlhf_batch()
+    status, _, reply = request(binary_server, "POST", "/get_reward", body)
+    assert status == 200, reply
+    assert reply["rewards"] == expected
+    assert reply["no_code"] == no_code
+    assert reply["unmatched"] == reply["no_tests"] == reply["sandbox_errors"] == []
+    # Older OpenRLHF sends the queries alone: each whole query is looked up and scored.
+    status, _, reply = request(binary_server, "POST", "/get_reward", {"query": body["query"]})
+    assert status == 200 and reply["rewards"] == expected and reply["no_code"] == no_code
+
+
+def test_health_counts_responses_without_code():
+    with RewardServer(ROWS, port=0, workers=1, limits=FAST_LIMITS) as server:
+        server.start()
+        rewards_for(server, [ADD_PROMPT + "No idea, sorry.<|im_end|>", ADD_PROMPT + RIGHT], [ADD_PROMPT] * 2)
+        _, _, health = request(server, "GET", "/health")
+    assert (health["no_code"], health["responses"]) == (1, 2)
 
 
 # ------------------------------------------------------------------------------------------ /run_batch, /health

@@ -1,6 +1,7 @@
 """The rule reward's TRL contract: one value per completion in order, None for rows without tests, plain and
-conversational completions, binary and pass-rate modes, the async form, metrics through ``log_metric``, and the
-trainer process never forked (programs run in the shared engine's workers)."""
+conversational completions, binary and pass-rate modes, the async form, metrics through ``log_metric`` (completions
+without code counted, never a silent zero), special tokens kept by the decoder, and the trainer process never forked
+(programs run in the shared engine's workers)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,31 @@ def test_log_metric_receives_statistics_and_trainer_keywords_are_accepted():
     assert logged["acecoder/pass_rate_mean"] == pytest.approx(0.75)
     assert logged["acecoder/all_pass_fraction"] == 0.5
     assert logged["acecoder/sandbox_errors"] == 0.0
+    assert logged["acecoder/no_code"] == 0.0
+
+
+def test_completions_without_code_score_zero_and_are_counted():
+    logged: dict[str, float] = {}
+    completions = [RIGHT, "I cannot solve this, sorry.", "```python\nassert add(1, 2) == 3\n```", ""]
+    rewards = reward_functions.test_pass_reward(prompts=["p"] * 4, completions=completions,
+                                                test_cases=[TESTS, TESTS, TESTS, None], log_metric=logged.__setitem__)
+    assert rewards == [1.0, 0.0, 0.0, None]
+    assert logged["acecoder/no_code"] == 2.0
+    assert logged["acecoder/pass_rate_mean"] == pytest.approx(1 / 3)
+    logged.clear()
+    async_reward = make_async_test_pass_reward("pass_rate", limits=FAST_LIMITS)
+    rewards = asyncio.run(async_reward(prompts=["p"], completions=["No code here."], test_cases=[TESTS],
+                                       log_metric=logged.__setitem__))
+    assert rewards == [0.0] and logged["acecoder/no_code"] == 1.0
+
+
+@pytest.mark.parametrize("end", ["<|im_end|>", "<|eot_id|>", "</s>", "<|endoftext|>", "<|EOT|><｜end▁of▁sentence｜>"])
+def test_completions_decoded_with_special_tokens_kept_score_as_without(end):
+    completions = [RIGHT + end, RIGHT + end * 3 + "<|endoftext|>" * 20, RIGHT + "\n" + end, end + RIGHT + end]
+    conversational = [[{"role": "assistant", "content": text}] for text in completions]
+    reward = reward_functions.test_pass_reward
+    assert reward(prompts=["p"] * 4, completions=completions, test_cases=[TESTS] * 4) == [1.0] * 4
+    assert reward(prompts=["p"] * 4, completions=conversational, test_cases=[TESTS] * 4) == [1.0] * 4
 
 
 def test_async_reward_matches_the_sync_one():

@@ -63,3 +63,18 @@ def test_smollm2_generations_are_cached_and_reproducible(smollm2_backend):
     assert second.cached and second.texts == first.texts
     fresh = smollm2_backend.backend.generate([request])[0]  # the same seed, without the cache
     assert fresh.texts == first.texts
+
+
+def test_smollm2_line_format_gives_parsable_tests_judged_by_the_seed(smollm2_backend, engine, tmp_path):
+    # The small-model format `acecoder synth --model smollm2` picks: replies begun as `assert name(`, the seed's
+    # program as the oracle. Real generations: counts are not fixed, the shape of everything kept is.
+    seeds = default_seeds()[4:6]
+    output = tmp_path / "questions.jsonl"
+    config = SynthConfig(format="lines", oracle="seed", samples=4, max_tokens=96, min_tests=1, seed=0)
+    summary = Synthesizer(smollm2_backend, engine, output, config).run(seeds)
+    assert summary.questions_out + sum(summary.failures.values()) == 2
+    assert summary.tests_parsed > 0  # the model follows the begun format
+    for row in read_acecode(output):
+        function = row["question"].rsplit("`def ", 1)[1].split("(", 1)[0]
+        assert all(test.startswith("assert ") and function in test for test in row["test_cases"])
+        assert row["provenance"]["oracle_model"] == "seed program"

@@ -119,8 +119,46 @@ def test_yaml_then_flags_and_saved_config_round_trips(tmp_path):
     assert config.gradient_accumulation_steps == 16 and config.lr_scheduler_kwargs == {"num_cycles": 0.5}
     saved = save_config(config, tmp_path / "saved.yaml")
     assert load_config(saved, []).to_dict() == config.to_dict()
-    assert "gradient_accumulation_steps" not in saved.read_text()  # derived from the global batch, not a setting
     assert load_config(saved, ["--use_lora", "false"]).use_lora is False
+
+
+def test_saved_config_holds_every_resolved_setting(tmp_path):
+    import yaml
+
+    config = load_config(None, ["--model_name_or_path", "m", "--pairs", "p.jsonl", "--output_dir", str(tmp_path)])
+    text = save_config(config, tmp_path / "config.yaml").read_text()
+    values = yaml.safe_load(text)
+    # Not just the flags given: defaults, AceCoder's defaults and this machine's choices too.
+    assert list(values)[:3] == ["model_name_or_path", "pairs", "eval_fraction"]  # acecoder's own settings first
+    assert values["learning_rate"] == 1e-5 and values["global_batch_size"] == 128 and values["seed"] == 42
+    assert values["use_cpu"] is config.use_cpu and values["bf16"] is config.bf16 and "adam_beta2" in values
+    assert "hub_token" not in values
+    # Derived from the global batch: recorded, but as a comment, so the file holds on another number of devices.
+    assert "gradient_accumulation_steps" not in values and "#   gradient_accumulation_steps: 32" in text
+    assert load_config(tmp_path / "config.yaml", []).to_dict() == config.to_dict()
+
+
+def test_gradient_accumulation_is_honoured_or_refused_never_overridden():
+    alone = load_config(None, ["--model_name_or_path", "m", "--pairs", "p", "--gradient_accumulation_steps", "1"])
+    assert (alone.gradient_accumulation_steps, alone.global_batch_size, alone.effective_batch_size) == (1, 4, 4)
+    assert alone.describe_batch() == "4 pairs per step (4 per device × 1 accumulation step × 1 device)"
+    agreeing = load_config(None, ["--model_name_or_path", "m", "--pairs", "p", "--gradient_accumulation_steps", "16",
+                                  "--global_batch_size", "64"])  # fmt: skip
+    assert agreeing.effective_batch_size == 64
+    with pytest.raises(ValueError, match="global_batch_size 128 and gradient_accumulation_steps 1 disagree.*only one"):
+        load_config(None, ["--model_name_or_path", "m", "--pairs", "p", "--gradient_accumulation_steps", "1",
+                           "--global_batch_size", "128"])  # fmt: skip
+
+
+def test_cli_says_what_a_step_holds(tmp_path, capsys):
+    missing = str(tmp_path / "missing.jsonl")
+    assert run_cli(["--pairs", missing, "--model", "m", "--output-dir", str(tmp_path), "--gradient_accumulation_steps",
+                    "1"]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert "4 pairs per step (4 per device × 1 accumulation step × 1 device)" in error and "missing.jsonl" in error
+    assert run_cli(["--pairs", missing, "--model", "m", "--gradient_accumulation_steps", "1", "--global_batch_size",
+                    "32"]) == 2  # fmt: skip
+    assert "disagree" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -214,7 +252,7 @@ def test_scorer_tokenizes_pairs_exactly_as_the_trainer_does(tiny_model, tmp_path
             assert scorer.encode(pair["prompt"], pair["rejected"]) == reference["rejected_ids"]
 
 
-def test_train_rm_standard_pairs_end_to_end(tiny_model, tmp_path):
+def test_train_rm_standard_pairs_end_to_end(tiny_model, tmp_path, capsys):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -224,15 +262,21 @@ def test_train_rm_standard_pairs_end_to_end(tiny_model, tmp_path):
     output = tmp_path / "rm"
     status = run_cli(["--config", str(settings), "--pairs", str(pairs), "--model", str(tiny_model), "--output-dir",
                       str(output), "--global_batch_size", "8", "--per_device_train_batch_size", "4", "--learning_rate",
-                      "3e-3", "--logging_steps", "1", "--eval_fraction", "0.2", "--disable_tqdm", "true"])  # fmt: skip
+                      "3e-3", "--eval_fraction", "0.2", "--disable_tqdm", "true"])  # fmt: skip
     assert status == 0
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["counts"]["held_out_questions"] == 2 and metrics["counts"]["train_pairs"] == 20
-    assert metrics["counts"]["optimizer_steps"] == 3 and len(metrics["loss_history"]) == 3
+    # A short run logs its loss at every step by default (TRL's default, every 10 steps, logged none of these 3).
+    assert metrics["counts"]["optimizer_steps"] == 3 and [row["step"] for row in metrics["loss_history"]] == [1, 2, 3]
+    assert metrics["resumed_from"] is None
+    printed = capsys.readouterr().out
+    assert f"train loss, last logged step  {metrics['loss_history'][-1]['loss']:.4f} (step 3)" in printed
+    assert f"train loss, mean of this run  {metrics['train_loss']:.4f}" in printed
     assert 0.0 <= metrics["held_out_accuracy"] <= 1.0
     assert (output / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     saved = load_config(output / "config.yaml", [])
     assert (saved.learning_rate, saved.global_batch_size, saved.gradient_accumulation_steps) == (3e-3, 8, 2)
+    assert "logging_steps: 0.01" in (output / "config.yaml").read_text()  # defaults are recorded too
 
     model = AutoModelForSequenceClassification.from_pretrained(output)
     tokenizer = AutoTokenizer.from_pretrained(output)
@@ -273,6 +317,28 @@ def test_train_rm_conversational_lora_with_margin_saves_a_merged_model(tiny_mode
     assert all(math.isfinite(score) for score in reloaded)
     # A response given as text is the assistant message it stands for.
     assert reloaded[0] == pytest.approx(scorer.score([prompt], [rows[0]["chosen"]])[0], abs=1e-5)
+
+
+def test_train_rm_resumes_from_the_last_complete_checkpoint(tiny_model, tmp_path):
+    from acecoder.train.checkpoints import IncompleteCheckpointWarning
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", standard_pairs())
+    output = tmp_path / "rm"
+
+    def train(steps: int) -> dict:
+        return train_reward_model(load_config(None, [
+            "--model_name_or_path", str(tiny_model), "--pairs", str(pairs), "--output_dir", str(output),
+            "--global_batch_size", "4", "--per_device_train_batch_size", "4", "--eval_fraction", "0",
+            "--max_steps", str(steps), "--save_strategy", "steps", "--save_steps", "1", "--disable_tqdm", "true",
+        ]))  # fmt: skip
+
+    assert train(2)["resumed_from"] is None
+    (output / "checkpoint-2" / "trainer_state.json").unlink()  # what a kill during that save leaves
+    with pytest.warns(IncompleteCheckpointWarning, match="checkpoint-2: no trainer_state.json"):
+        metrics = train(3)
+    assert Path(metrics["resumed_from"]).name == "checkpoint-1"
+    assert metrics["counts"]["optimizer_steps"] == 3
+    assert [row["step"] for row in metrics["loss_history"]] == [1, 2, 3]  # step 1's log came back from checkpoint-1
 
 
 @pytest.mark.slow

@@ -90,7 +90,13 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one job may use. Times are CPU seconds (the verdict); wall-clock is only a generous backstop."""
+    """What one job may use. Times are CPU seconds (the verdict); wall-clock is only a generous backstop.
+
+    Two clocks bound a job: ``test_cpu_seconds`` each test, and ``program_cpu_seconds`` (10 s by default) the
+    program's own top level, run before any test (imports, definitions, and whatever else the module runs, such as
+    a loop or a call at top level). So ``Limits(test_cpu_seconds=2.0)`` still lets a program that loops at top level
+    run for 10 s before it times out: lower ``program_cpu_seconds`` too to bound the whole job.
+    """
 
     test_cpu_seconds: float = field(default=4.0, metadata={"help": "CPU time one test may use."})
     program_cpu_seconds: float = field(default=10.0, metadata={"help": "CPU time for the program's top level."})

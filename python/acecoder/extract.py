@@ -11,6 +11,13 @@ AceCoder applies the same rule textually: it cuts the completion at the first of
 https://github.com/TIGER-AI-Lab/AceCoder/blob/main/data/inference/post_process_functions.py). A textual cut also
 truncates a program at an ``assert`` inside a function. Here the program is parsed instead, and only *top-level*
 test statements are removed by cutting their source lines, so everything else is kept verbatim.
+
+Completions decoded with special tokens kept (OpenRLHF does) end like ``` ```<|im_end|><|endoftext|> ```: the
+markers around the code are peeled off first and a fence line followed by markers still closes its block (the
+tokens and the rule live in ``acecoder.special_tokens``). Every reward path (``acecoder.rewards``, ``serve-reward``,
+``passrate``, ``bon``) goes through ``extract_code``, so one rule serves them all. A completion with no code at all
+(prose only, comments or bare names, or nothing but test code) gives ``""``, which callers count as ``no_code``
+rather than run.
 """
 
 from __future__ import annotations
@@ -19,29 +26,45 @@ import ast
 import re
 import warnings
 
+from acecoder.special_tokens import strip_markers_at_end, strip_markers_at_start
+
 __all__ = ["extract_code", "strip_test_code"]
 
-# An opening fence names its language; Python blocks say python, py, python3 or nothing at all.
-_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[ \t]*$")
+# An opening fence names its language; Python blocks say python, py, python3 or nothing at all. What follows the
+# language on the line must be nothing or special tokens ("```<|im_end|>" closes a block).
+_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[ \t]*")
 _PYTHON_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})
 _DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w", re.MULTILINE)
 # Chatter lines skipped at most before the code starts ("Here is the code:", a blank line, "Sure!").
 _MAX_LEADING_CHATTER = 3
+# Text in which nothing parses is still an attempt at code (broken, or cut off) when a line starts like a statement;
+# otherwise it is prose and holds no code. Keywords are lower-case: prose starts its sentences with capitals.
+_STATEMENT_START = re.compile(
+    r"^[ \t]*(?:async|await|def|class|import|from|return|yield|if|elif|else|for|while|with|try|except|finally|raise"
+    r"|lambda|pass|break|continue|del|global|nonlocal|print)\b"
+    r"|^[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?[ \t]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
+    re.MULTILINE,
+)
 
 
 def extract_code(text: str) -> str:
-    """The program in a completion, with its top-level test code removed (see ``strip_test_code``).
+    """The program in a completion, with its top-level test code removed (see ``strip_test_code``); ``""`` when the
+    completion holds none.
 
-    Fenced Python blocks win (an unclosed final fence, from truncation, runs to the end); of several, the first that
-    defines a function or class, else the first. Without one, the whole text, or, when it does not parse, the
-    longest run of lines that does, past a little leading chatter and before any trailing chatter.
+    Special tokens at either end are dropped first. Fenced Python blocks win (an unclosed final fence, from
+    truncation, runs to the end); of several, the first that defines a function or class, else the first. Without
+    one, the whole text, or, when it does not parse, the longest run of lines that does, past a little leading
+    chatter and before any trailing chatter; when no line parses, the text itself if it looks like code (broken
+    code still gets its run and its failure), else ``""``.
     """
+    text = strip_markers_at_start(strip_markers_at_end(text))
     blocks = _python_blocks(text)
     if blocks:
         program = next((block for block in blocks if _DEFINES.search(block)), blocks[0])
     else:
         program = _unfenced_program(text)
-    return strip_test_code(program)
+    program = strip_test_code(program)
+    return program if _does_something(program) else ""
 
 
 def strip_test_code(program: str) -> str:
@@ -77,7 +100,7 @@ def _python_blocks(text: str) -> list[str]:
     language: str | None = None
     body: list[str] = []
     for line in text.splitlines(keepends=True):
-        fence = _FENCE_LINE.match(line)
+        fence = _fence(line)
         if language is None:
             if fence:
                 language, body = fence.group(1).lower(), []
@@ -92,6 +115,19 @@ def _python_blocks(text: str) -> list[str]:
     return [block for block in blocks if block.strip()]
 
 
+def _fence(line: str) -> re.Match[str] | None:
+    """A fence line's match (its language in group 1): "```", "```python", or either glued to special tokens."""
+    if "```" not in line:
+        return None
+    fence = _FENCE_LINE.match(line)
+    if fence is None:
+        return None
+    rest = line[fence.end() :]
+    if rest.strip() and strip_markers_at_start(rest) == rest:
+        return None  # followed by something other than special tokens: not a fence
+    return fence
+
+
 def _unfenced_program(text: str) -> str:
     if parse_python(text) is not None:
         return text
@@ -101,7 +137,9 @@ def _unfenced_program(text: str) -> str:
         prefix = _longest_parsing_prefix(lines, start)
         if len(prefix.strip()) > len(best.strip()):
             best = prefix
-    return best if best.strip() else text
+    if best.strip():
+        return best
+    return text if _STATEMENT_START.search(text) else ""
 
 
 def _code_starts(lines: list[str]) -> list[int]:
@@ -134,6 +172,18 @@ def _longest_parsing_prefix(lines: list[str], start: int) -> str:
             continue
         return chunk if tree.body else ""
     return ""
+
+
+def _does_something(program: str) -> bool:
+    """False for a program of nothing but comments, bare names and constants ("system", a stray docstring): what
+    is left of prose or a chat template's role line, not code. Broken code does something: it fails."""
+    tree = parse_python(program)
+    if tree is None:
+        return bool(program.strip())
+    return any(
+        not (isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Name, ast.Constant)))
+        for statement in tree.body
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

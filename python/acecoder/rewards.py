@@ -4,7 +4,9 @@ The functions follow TRL's reward-function contract, so ``GRPOTrainer(reward_fun
 is: they take ``prompts`` and ``completions`` (plain strings, or conversational message lists whose last message is
 the answer) plus every extra dataset column as a keyword list (``test_cases`` among them), and return one float per
 completion, or ``None`` for a row without tests (TRL then ignores that reward). ``log_metric``, which TRL passes,
-receives the pass-rate statistics and the count of sandbox errors.
+receives the pass-rate statistics, the count of sandbox errors and the count of completions with no code
+(``acecoder/no_code``: prose only, or nothing but test code; they score 0.0 without a run), so that no zero is
+silent in the trainer's logs.
 
 Programs run in the shared long-lived engine of ``acecoder.exec.run_batch``: zygote workers started once, next to
 the trainer, which is itself never forked. Two modes: ``binary`` (1 only if every test passes: the paper's rule)
@@ -26,6 +28,7 @@ import math
 import statistics
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +51,36 @@ def completion_text(completion: object) -> str:
     raise TypeError(f"a completion is a string or a list of messages, got {type(completion).__name__}")
 
 
-def _jobs(completions: Sequence[object], test_cases: TestColumn) -> tuple[list[int], list[str], list[list[str]]]:
+@dataclass
+class _Jobs:
+    """The programs to run, and where each reward goes: ``indices[i]`` is the completion of ``programs[i]``;
+    ``no_code`` holds the completions (with tests) whose extracted program is empty."""
+
+    indices: list[int] = field(default_factory=list)
+    programs: list[str] = field(default_factory=list)
+    tests: list[list[str]] = field(default_factory=list)
+    no_code: list[int] = field(default_factory=list)
+
+
+def _jobs(completions: Sequence[object], test_cases: TestColumn) -> _Jobs:
     if test_cases is None:
         raise ValueError("test_pass_reward needs a 'test_cases' column in the dataset (a list of asserts per row)")
     if len(test_cases) != len(completions):
         raise ValueError(f"{len(completions)} completions but {len(test_cases)} test_cases")
-    indices, programs, tests = [], [], []
+    jobs = _Jobs()
     for index, (completion, cases) in enumerate(zip(completions, test_cases)):
         if isinstance(cases, str):
             raise TypeError(f"test_cases of row {index} is a string; it must be a list of assert statements")
-        if cases:  # a row without tests gets None
-            indices.append(index)
-            programs.append(extract_code(completion_text(completion)))
-            tests.append(list(cases))
-    return indices, programs, tests
+        if not cases:  # a row without tests gets None
+            continue
+        program = extract_code(completion_text(completion))
+        if not program.strip():
+            jobs.no_code.append(index)
+            continue
+        jobs.indices.append(index)
+        jobs.programs.append(program)
+        jobs.tests.append(list(cases))
+    return jobs
 
 
 def rule_reward(result: ExecResult, mode: str) -> float:
@@ -73,21 +92,23 @@ def rule_reward(result: ExecResult, mode: str) -> float:
     return result.pass_rate
 
 
-def _rewards(
-    count: int, indices: list[int], results: list[ExecResult], mode: str, log_metric: object
-) -> list[float | None]:
+def _rewards(count: int, jobs: _Jobs, results: list[ExecResult], mode: str, log_metric: object) -> list[float | None]:
     rewards: list[float | None] = [None] * count
-    for index, result in zip(indices, results):
+    for index, result in zip(jobs.indices, results):
         if result.status == Status.SANDBOX_ERROR:
             rewards[index] = None  # an infrastructure failure says nothing about the program
         else:
             rewards[index] = rule_reward(result, mode)
-    if callable(log_metric) and results:
-        rates = [result.pass_rate for result in results]
+    for index in jobs.no_code:
+        rewards[index] = 0.0  # the completion's fault: no program to run
+    if callable(log_metric) and (results or jobs.no_code):
+        # Completions without code are scored rows that passed nothing.
+        rates = [result.pass_rate for result in results] + [0.0] * len(jobs.no_code)
         log_metric("acecoder/pass_rate_mean", statistics.fmean(rates))
         log_metric("acecoder/all_pass_fraction", sum(1 for rate in rates if rate == 1.0) / len(rates))
         errors = sum(1 for result in results if result.status == Status.SANDBOX_ERROR)
         log_metric("acecoder/sandbox_errors", float(errors))
+        log_metric("acecoder/no_code", float(len(jobs.no_code)))
     return rewards
 
 
@@ -99,9 +120,9 @@ def make_test_pass_reward(mode: str = "binary", limits: Limits | None = None, wo
     def reward(
         prompts: Sequence[object], completions: Sequence[object], test_cases: TestColumn = None, **kwargs: object
     ) -> list[float | None]:
-        indices, programs, tests = _jobs(completions, test_cases)
-        results = run_batch(programs, tests, limits=limits, workers=workers) if programs else []
-        return _rewards(len(completions), indices, results, mode, kwargs.get("log_metric"))
+        jobs = _jobs(completions, test_cases)
+        results = run_batch(jobs.programs, jobs.tests, limits=limits, workers=workers) if jobs.programs else []
+        return _rewards(len(completions), jobs, results, mode, kwargs.get("log_metric"))
 
     reward.__name__ = f"test_pass_{mode}"
     return reward
@@ -117,9 +138,10 @@ def make_async_test_pass_reward(
     async def reward(
         prompts: Sequence[object], completions: Sequence[object], test_cases: TestColumn = None, **kwargs: object
     ) -> list[float | None]:
-        indices, programs, tests = _jobs(completions, test_cases)
-        results = await shared_engine(limits=limits, workers=workers).run_async(programs, tests) if programs else []
-        return _rewards(len(completions), indices, results, mode, kwargs.get("log_metric"))
+        jobs = _jobs(completions, test_cases)
+        engine = shared_engine(limits=limits, workers=workers)
+        results = await engine.run_async(jobs.programs, jobs.tests) if jobs.programs else []
+        return _rewards(len(completions), jobs, results, mode, kwargs.get("log_metric"))
 
     reward.__name__ = f"test_pass_{mode}_async"
     return reward
@@ -173,7 +195,8 @@ def make_rm_reward(
     def reward(prompts: Sequence[object], completions: Sequence[object], **kwargs: object) -> list[float | None]:
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
-        responses = [response_text(extract_code(completion_text(completion))) for completion in completions]
+        programs = [extract_code(completion_text(completion)) for completion in completions]
+        responses = [response_text(program) for program in programs]
         inputs = [prompt if conversational and not isinstance(prompt, str) else _prompt_text(prompt)
                   for prompt in prompts]  # fmt: skip
         scores = scorer().score(inputs, responses)
@@ -182,6 +205,8 @@ def make_rm_reward(
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and scores:
             log_metric("acecoder/rm_score_mean", statistics.fmean(scores))
+            # The model still scores them (an empty code block), but the count says why such scores are low.
+            log_metric("acecoder/rm_no_code", float(sum(1 for program in programs if not program.strip())))
         return list(scores)
 
     reward.__name__ = "rm_reward"

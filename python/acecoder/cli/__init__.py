@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    arguments = parser.parse_args(argv)
+    try:
+        arguments = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad flag (2) or --help (0): an exit status, as every other outcome is
+        return stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 2
     try:
         return int(VERBS[arguments.verb].run(arguments) or 0)
     except KeyboardInterrupt:

@@ -12,13 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.config_flags import positive_int
+
 HELP = "measure engine latency and throughput on this machine, next to the bare floor"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=int, default=None, help="workers for both runners (default: one per CPU)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="workers for both runners (default: one per CPU)")
     parser.add_argument("--workload", choices=("tiny", "mbpp", "mixed"), default="tiny", help="jobs to run (default tiny)")
-    parser.add_argument("--jobs", type=int, default=None, help="number of programs (default 1000 tiny, 500 mbpp/mixed)")
+    parser.add_argument("--jobs", type=positive_int, default=None, help="number of programs (default 1000 tiny, 500 mbpp/mixed)")
     parser.add_argument("--mbpp", type=Path, default=None, help="MBPP+ release file for --workload mbpp (default: bundled)")
 
 
@@ -28,12 +30,6 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.benchmarks.workloads import build_workload
     from acecoder.exec import Engine, Limits
 
-    if arguments.jobs is not None and arguments.jobs < 1:
-        print("error: --jobs must be at least 1", file=sys.stderr)
-        return 2
-    if arguments.workers is not None and arguments.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
     workload = build_workload(arguments.workload, arguments.jobs, mbpp_path=arguments.mbpp)
     warm_up = min(len(workload), 20)
     print(f"acecoder bench: workload {workload.name}, {len(workload)} programs, {workload.test_count} tests, "

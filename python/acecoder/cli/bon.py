@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int, probability
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
 
 if TYPE_CHECKING:
@@ -36,22 +37,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="existing candidates: evalplus samples (several per task_id) or acecoder sample rows")
     parser.add_argument("--greedy-samples", type=Path, default=None,
                         help="the policy's greedy answers, same formats (the first per problem counts)")
-    parser.add_argument("--tasks", type=int, default=None, help="only the first N problems")
+    parser.add_argument("--tasks", type=positive_int, default=None, help="only the first N problems")
     parser.add_argument("--output-dir", type=Path, default=Path("bon"))
-    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap resampling and sampling seed")
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap resampling and sampling seed")
+    parser.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples")
     generation = parser.add_argument_group("sampling candidates (instead of --samples)")
     # --batch-size is the reward model's here; the policy generates in the backend's default batches.
     add_backend_arguments(generation, required=False, model_help="policy: " + MODEL_HELP, batch_size=False)
-    generation.add_argument("--n", type=int, default=16, help="samples per problem (AceCoder: 16, 32, 64)")
-    generation.add_argument("--temperature", type=float, default=1.0)
-    generation.add_argument("--top-p", type=float, default=1.0)
-    generation.add_argument("--max-tokens", type=int, default=1024)
+    generation.add_argument("--n", type=positive_int, default=16, help="samples per problem (AceCoder: 16, 32, 64)")
+    generation.add_argument("--temperature", type=non_negative_float, default=1.0)
+    generation.add_argument("--top-p", type=probability, default=1.0)
+    generation.add_argument("--max-tokens", type=positive_int, default=1024)
     scoring = parser.add_argument_group("reward model")
     scoring.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    scoring.add_argument("--batch-size", type=int, default=8, help="sequences per RM forward pass")
-    scoring.add_argument("--max-length", type=int, default=2048, help="RM input tokens (longer inputs are cut)")
+    scoring.add_argument("--batch-size", type=positive_int, default=8, help="sequences per RM forward pass")
+    scoring.add_argument("--max-length", type=positive_int, default=2048, help="RM input tokens (longer inputs are cut)")
     scoring.add_argument("--conversational", action="store_true",
                          help="pose prompts as chats: for an RM trained on `acecoder pairs --conversational` pairs")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -65,10 +66,6 @@ def _check(arguments: argparse.Namespace) -> str | None:
         return "--backend needs --model"
     if arguments.benchmark and arguments.samples is None and arguments.backend is None:
         return "--benchmark needs --samples or --backend"
-    if arguments.tasks is not None and arguments.tasks < 1:
-        return "--tasks must be at least 1"
-    if arguments.workers is not None and arguments.workers < 1:
-        return "--workers must be at least 1"
     for path in (arguments.samples, arguments.greedy_samples, arguments.questions):
         if path is not None and not path.exists():
             return f"no such file: {path}"

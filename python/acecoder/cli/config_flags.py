@@ -1,14 +1,69 @@
-"""Passing a training config's own settings through the ``acecoder`` command line as ``--name value`` flags.
+"""Flag declarations the verbs share: numeric flag types that turn a bad value into a clear argparse error, and
+passing a training config's own settings through the ``acecoder`` command line as ``--name value`` flags.
 
-A training config has hundreds of settings (from ``TrainingArguments``), known only once TRL is imported, which
-``acecoder --help`` must not do. The top-level parser rejects unknown flags, so a training verb's parser hands them
-over as ``arguments.overrides`` instead, for the config's own parser to check (and reject with a clear message).
+Numbers: a flag declared ``type=positive_int`` (or another type below) is checked while the command line is
+parsed, so ``--workers -1`` ends in ``argument --workers: must be at least 1, got -1`` and exit status 2, never in
+a traceback from deep inside the engine. Numeric flags use these types rather than plain ``int`` or ``float``
+(``tests/test_cli_errors.py`` lists the few that do not yet).
+
+Training configs: a training config has hundreds of settings (from ``TrainingArguments``), known only once TRL is
+imported, which ``acecoder --help`` must not do. The top-level parser rejects unknown flags, so a training verb's
+parser hands them over as ``arguments.overrides`` instead, for the config's own parser to check (and reject with a
+clear message).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from typing import Any
+
+
+def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``[minimum, maximum]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def number_in(low: float, high: float = math.inf, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if value < low or (low_open and value == low):
+            bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value:g}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+positive_int = integer_at_least(1)  # counts: workers, samples, tokens, tasks
+non_negative_int = integer_at_least(0)  # seeds (numpy and torch refuse negative ones), minimum counts
+port_number = integer_at_least(0, 65535)  # 0: the system picks a free port
+positive_float = number_in(0.0, low_open=True)  # seconds, factors
+non_negative_float = number_in(0.0)  # temperatures
+fraction = number_in(0.0, 1.0)  # pass-rate thresholds
+probability = number_in(0.0, 1.0, low_open=True)  # top-p
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, data_flag: str, data_help: str, output_help: str) -> None:

@@ -2,7 +2,10 @@
 
 Reads evalplus's samples format (one ``{"task_id", "solution"}`` or ``{"task_id", "completion"}`` per line) and
 writes evalplus's results format, by default next to the samples (``samples.jsonl`` ->
-``samples_eval_results.json``), so tools that read evalplus results read these. ``humaneval`` and ``mbpp`` use
+``samples_eval_results.json``), so tools that read evalplus results read these; each sample's record adds a
+``failure`` reason (no code, syntax error, which input failed and how), and the reasons are counted at the end.
+``--sanitize`` first takes the code out of chatty samples, as evalplus's ``sanitize`` does. Tasks without a sample
+are named in a warning: pass@k then covers only the tasks sampled. ``humaneval`` and ``mbpp`` use
 the base tests only; ``humaneval+`` and ``mbpp+`` add the extra (plus) tests. Expected outputs are computed once
 per machine through the engine and cached (``$ACECODER_CACHE_DIR``, default ``~/.cache/acecoder``).
 """
@@ -14,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from acecoder.cli.config_flags import positive_float, positive_int
+
 HELP = "evaluate samples on HumanEval(+)/MBPP(+) with evalplus's verdicts; print pass@k"
 
 
@@ -22,10 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", required=True, type=Path, help="JSON lines: task_id plus solution or completion")
     parser.add_argument("--output", type=Path, default=None, help="results file (default: SAMPLES_eval_results.json)")
     parser.add_argument("--data", type=Path, default=None, help="benchmark file (default: the packaged release)")
-    parser.add_argument("--workers", type=int, default=None, help="parallel jobs (default: one per CPU)")
-    parser.add_argument("--min-time-limit", type=float, default=1.0, help="per-input limit floor, seconds (default 1)")
-    parser.add_argument("--gt-time-limit-factor", type=float, default=4.0,
+    parser.add_argument("--workers", type=positive_int, default=None, help="parallel jobs (default: one per CPU)")
+    parser.add_argument("--min-time-limit", type=positive_float, default=1.0, help="per-input limit floor, seconds (default 1)")
+    parser.add_argument("--gt-time-limit-factor", type=positive_float, default=4.0,
                         help="per-input limit as a multiple of the canonical solution's time (default 4)")  # fmt: skip
+    parser.add_argument("--sanitize", action="store_true", help="take the code out of chatty samples first (fenced "
+                        "blocks, prose, top-level test code), as evalplus's sanitize does; with acecoder's extractor")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -37,29 +44,29 @@ def default_output(samples: Path) -> Path:
 
 def run(arguments: argparse.Namespace) -> int:
     from acecoder.cli.progress import Progress
-    from acecoder.eval.evalplus import evaluate, get_benchmark, read_samples
+    from acecoder.eval.evalplus import evaluate, failure_counts, get_benchmark, read_samples
+    from acecoder.files import atomic_write_text
 
-    if arguments.workers is not None and arguments.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
     if not arguments.samples.is_file():
         print(f"error: no samples file at {arguments.samples}", file=sys.stderr)
         return 2
     benchmark = get_benchmark(arguments.benchmark)
     tasks = benchmark.load(arguments.data)
     try:
-        samples, warnings = read_samples(arguments.samples, tasks)
+        samples, warnings = read_samples(arguments.samples, tasks, sanitize_code=arguments.sanitize)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if not samples:
-        print("error: no sample belongs to this benchmark", file=sys.stderr)
-        return 2
-    missing = len(tasks) - len({sample.task_id for sample in samples})
+        print("error: no sample belongs to this benchmark; nothing written", file=sys.stderr)
+        return 1
+    sampled = {sample.task_id for sample in samples}
+    missing = [task_id for task_id in tasks if task_id not in sampled]
     if missing:
-        print(f"warning: {missing} of {len(tasks)} tasks have no sample; pass@k covers the others", file=sys.stderr)
+        print(f"warning: {len(missing)} of {len(tasks)} tasks have no sample ({_some(missing)}); pass@k covers the "
+              f"other {len(sampled)} only and is not comparable with a full run", file=sys.stderr)  # fmt: skip
     progress = None if arguments.quiet else Progress()
     evaluation = evaluate(
         benchmark, samples, data_path=arguments.data, workers=arguments.workers,
@@ -70,17 +77,45 @@ def run(arguments: argparse.Namespace) -> int:
         progress.close()
     output = arguments.output or default_output(arguments.samples)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(output.name + ".partial")
-    temporary.write_text(json.dumps(evaluation.results), encoding="utf-8")
-    temporary.replace(output)
-    print(f"{benchmark.name}: {len(samples)} samples of {len(evaluation.results['eval'])} tasks")
+    atomic_write_text(output, json.dumps(evaluation.results))
+    coverage = f" (of {len(tasks)}: {len(missing)} without a sample)" if missing else ""
+    print(f"{benchmark.name}: {len(samples)} samples of {len(sampled)} tasks{coverage}")
     labels = {"base": f"{benchmark.family} (base tests)", "plus": f"{benchmark.family}+ (base + extra tests)"}
     for split, figures in evaluation.pass_at_k.items():
         print(labels[split])
         for name, value in figures.items():
             print(f"  {name}:\t{value:.3f}")
+    failures = failure_counts(evaluation.results)
+    if failures:
+        print("failures: " + ", ".join(f"{kind} {count}" for kind, count in failures.most_common())
+              + " (each sample's reason: 'failure' in the results)")  # fmt: skip
+    if not arguments.sanitize:
+        chatty = _sanitize_would_change(evaluation.results)
+        if chatty:
+            print(f"hint: failing samples that do not parse as they are but hold code that does: {chatty}; "
+                  "--sanitize takes the code out of them (as evalplus's sanitize does)", file=sys.stderr)  # fmt: skip
     if evaluation.sandbox_errors:
         print(f"warning: {evaluation.sandbox_errors} runs lost their worker (sandbox_error); counted as fail",
               file=sys.stderr)  # fmt: skip
     print(f"results: {output}")
     return 0
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first few of ``names``, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _sanitize_would_change(results: dict) -> int:
+    """Failing samples that do not parse but whose extracted code does: the ones ``--sanitize`` would rescue."""
+    from acecoder.eval.evalplus import failure_kind, sanitize
+    from acecoder.extract import parse_python
+
+    count = 0
+    for runs in results["eval"].values():
+        for run in runs:
+            if run.get("failure") and failure_kind(run["failure"]) in ("syntax error", "no code"):
+                code = sanitize(run["solution"])
+                count += bool(code.strip()) and code != run["solution"] and parse_python(code) is not None
+    return count

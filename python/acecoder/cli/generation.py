@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from acecoder.cli.config_flags import positive_float, positive_int
+
 BACKEND_CHOICES = ("openai", "vllm", "transformers")
 MODEL_HELP = "model name, path, or 'smollm2' (the packaged SmolLM2-135M-Instruct)"
 
@@ -21,10 +23,11 @@ def add_backend_arguments(parser: Any, *, required: bool, model_help: str, batch
     parser.add_argument("--model", required=required, default=None, help=model_help)
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY); never logged")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (openai backend)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (openai backend)")
+    parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight (openai backend)")
+    parser.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request (openai backend)")
     if batch_size:
-        parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass (transformers)")
+        parser.add_argument("--batch-size", type=positive_int, default=16,
+                            help="sequences per forward pass (transformers)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=None,
                         help="response cache file (default: ~/.cache/acecoder/generations.sqlite)")  # fmt: skip
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")

@@ -14,7 +14,6 @@ import sys
 import time
 
 
-
 def _progress(done: int, total: int, started: float) -> None:
     elapsed = time.perf_counter() - started
     rate = done / elapsed if elapsed > 0 else 0.0
@@ -53,6 +52,7 @@ def run(arguments: argparse.Namespace) -> int:
 
     by_variant: dict[str, list[float]] = collections.defaultdict(list)
     statuses: collections.Counter[str] = collections.Counter()
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
     with open(arguments.output, "w", encoding="utf-8") as handle:
         for row, result in zip(rows, results):
             by_variant[row.get("variant", "all")].append(result.pass_rate)

@@ -18,16 +18,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.pairs import partly_scored, unscored_input
     from acecoder.data.acecode import output_format, read_acecode, write_rows
     from acecoder.pairs.rules import hard_subset
 
     try:
         output_format(arguments.output)
         rows = read_acecode(arguments.input)
+        problem = unscored_input(rows, arguments.input)
+        if problem is not None:
+            print(f"error: {problem}; nothing written", file=sys.stderr)
+            return 1
+        warning = partly_scored(rows, arguments.input)
         subset = hard_subset(rows, drop_flat=arguments.drop_flat)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not subset:  # only --drop-flat can empty it: scored questions always leave the median ones
+        print(f"0 of {len(rows)} questions in the hard subset")
+        print("error: every scored question's programs scored alike (all pass or all fail), so --drop-flat left "
+              "none; nothing written", file=sys.stderr)  # fmt: skip
+        return 1
     write_rows(subset, arguments.output)
     print(f"{len(subset)} of {len(rows)} questions in the hard subset; wrote {arguments.output}")
     return 0

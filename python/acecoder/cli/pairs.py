@@ -1,11 +1,23 @@
 """Turn pass rates into preference pairs with AceCoder's rule (chosen ≥ 0.8, chosen − rejected ≥ 0.4,
-rejected > 0), one pair per line in TRL's preference format."""
+rejected > 0), one pair per line in TRL's preference format.
+
+An input that cannot give pairs (no rows, or `acecoder sample` output that has not been through `acecoder passrate`)
+is an error that names the missing step, and a run that finds no pair says why and exits 1 without writing a file:
+an empty pairs file would only fail later, in training, far from its cause.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from acecoder.cli.config_flags import fraction, positive_int
+
+if TYPE_CHECKING:
+    from acecoder.pairs.rules import PairRule
 
 HELP = "preference pairs from pass rates (TRL prompt/chosen/rejected format)"
 
@@ -13,13 +25,65 @@ HELP = "preference pairs from pass rates (TRL prompt/chosen/rejected format)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="rows with pass rates (acecoder passrate's output)")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
-    parser.add_argument("--chosen-min", type=float, default=0.8, help="lowest pass rate of a chosen program")
-    parser.add_argument("--margin-min", type=float, default=0.4, help="lowest chosen − rejected pass rate")
-    parser.add_argument("--rejected-min", type=float, default=0.0, help="a rejected program's pass rate must exceed this")
+    parser.add_argument("--chosen-min", type=fraction, default=0.8, help="lowest pass rate of a chosen program")
+    parser.add_argument("--margin-min", type=fraction, default=0.4, help="lowest chosen − rejected pass rate")
+    parser.add_argument("--rejected-min", type=fraction, default=0.0, help="a rejected program's pass rate must exceed this")
     parser.add_argument("--rejected-inclusive", action="store_true",
                         help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
-    parser.add_argument("--max-pairs-per-question", type=int, default=None, help="cap (default: none)")
+    parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: none)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
+
+
+def unscored_input(rows: Sequence[dict], source: object) -> str | None:
+    """Why ``rows`` cannot give pairs or a hard subset, naming the step that is missing; None when some program
+    has a pass rate."""
+    from acecoder.pairs.rules import scored_pass_rates
+
+    if not rows:
+        return f"{source} holds no rows"
+    if any(scored_pass_rates(row) for row in rows):
+        return None
+    inferences = [inference for row in rows for inference in row.get("inferences") or ()]
+    if not inferences:
+        return (f"{source} holds no sampled programs ('inferences'): run `acecoder sample` on it, then "
+                "`acecoder passrate` on the samples, and give the pass-rate file here")  # fmt: skip
+    if not any("pass_rate" in inference for inference in inferences):
+        return (f"no program in {source} has a pass rate (sampled, not yet scored): run `acecoder passrate --input "
+                f"{source} --output RATES.jsonl` first, and give RATES.jsonl here")  # fmt: skip
+    return f"no program in {source} was scored (every pass_rate is null: questions without tests, or sandbox errors)"
+
+
+def partly_scored(rows: Sequence[dict], source: object) -> str | None:
+    """A warning when some questions have no scored program (they take no part), else None."""
+    from acecoder.pairs.rules import scored_pass_rates
+
+    count = sum(1 for row in rows if not scored_pass_rates(row))
+    return f"{count} of {len(rows)} questions in {source} have no scored program; they take no part" if count else None
+
+
+def no_pairs_reason(rows: Sequence[dict], rule: PairRule) -> str:
+    """Why scored ``rows`` gave no pair under ``rule``, in counts a user can act on."""
+    from acecoder.pairs.rules import scored_pass_rate
+
+    scored = with_chosen = all_fail = single = 0
+    for row in rows:
+        rates = {}  # distinct program → pass rate: a pair needs two different programs
+        for inference in row.get("inferences") or ():
+            rate = scored_pass_rate(inference, row.get("id"))
+            if rate is not None:
+                rates[str(inference.get("program") or inference.get("completion") or "").strip()] = rate
+        if not rates:
+            continue
+        scored += 1
+        with_chosen += any(rule.accepts_chosen(rate) for rate in rates.values())
+        all_fail += all(rate == 0.0 for rate in rates.values())
+        single += len(rates) == 1
+    floor = f"{'>' if rule.rejected_exclusive else '≥'} {rule.rejected_min:g}"
+    return (f"no pair meets the rule (chosen ≥ {rule.chosen_min:g}, margin ≥ {rule.margin_min:g}, rejected {floor}); "
+            f"of {scored} scored questions, {with_chosen} with a program passing ≥ {rule.chosen_min:g}, {all_fail} "
+            f"with every program failing every test, {single} with a single distinct program. More samples per "
+            "question, a stronger policy, or looser thresholds (--chosen-min, --margin-min, --rejected-inclusive) "
+            "give pairs")  # fmt: skip
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -31,12 +95,24 @@ def run(arguments: argparse.Namespace) -> int:
         rows = read_acecode(arguments.input)
         rule = PairRule(chosen_min=arguments.chosen_min, margin_min=arguments.margin_min,
                         rejected_min=arguments.rejected_min, rejected_exclusive=not arguments.rejected_inclusive)
+        problem = unscored_input(rows, arguments.input)
+        if problem is not None:
+            print(f"error: {problem}; nothing written", file=sys.stderr)
+            return 1
+        warning = partly_scored(rows, arguments.input)
         pairs = list(build_pairs(rows, rule, arguments.conversational, arguments.max_pairs_per_question))
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_rows(pairs, arguments.output)
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
     statistics = pair_statistics(rows, pairs)
-    print(f"{statistics.pairs} pairs from {statistics.questions_with_pairs} of {statistics.questions} questions "
-          f"({statistics.mean_pairs_per_question:.2f} per question); wrote {arguments.output}")
+    summary = (f"{statistics.pairs} pairs from {statistics.questions_with_pairs} of {statistics.questions} questions "
+               f"({statistics.mean_pairs_per_question:.2f} per question)")  # fmt: skip
+    if not pairs:
+        print(summary)
+        print(f"error: {no_pairs_reason(rows, rule)}; nothing written", file=sys.stderr)
+        return 1
+    write_rows(pairs, arguments.output)
+    print(f"{summary}; wrote {arguments.output}")
     return 0

@@ -10,17 +10,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.config_flags import positive_float, positive_int
+
 HELP = "pass rate of every sampled program (engine), rows written back with per-test statuses"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="AceCode rows with question, test_cases and inferences")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
-    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
-    parser.add_argument("--test-seconds", type=float, default=None, help="CPU seconds per test (default: engine's)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--test-seconds", type=positive_float, default=None, help="CPU seconds per test (default: engine's)")
     parser.add_argument("--ray", action="store_true", help="shard over a Ray cluster (ray.init(address=--ray-address))")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
-    parser.add_argument("--ray-actors", type=int, default=None, help="engine actors (default: one per node CPU group)")
+    parser.add_argument("--ray-actors", type=positive_int, default=None, help="engine actors (default: one per node CPU group)")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -33,10 +35,21 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         output_format(arguments.output)
         rows = read_acecode(arguments.input)
+        if rows and not any("inferences" in row for row in rows):
+            print(f"error: {arguments.input} holds questions without sampled programs ('inferences'); run "
+                  f"`acecoder sample --input {arguments.input}` first and score its output", file=sys.stderr)
+            return 2
         check_rows(rows)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if not rows:
+        print(f"error: {arguments.input} holds no rows; nothing to score, nothing written", file=sys.stderr)
+        return 1
+    untested = sum(1 for row in rows if not row["test_cases"])
+    if untested:
+        print(f"warning: {untested} of {len(rows)} questions have no tests; their programs get no pass rate",
+              file=sys.stderr)  # fmt: skip
     limits = Limits() if arguments.test_seconds is None else Limits(test_cpu_seconds=arguments.test_seconds)
     progress = None if arguments.quiet else Progress()
     callback = progress.update if progress else None
@@ -56,5 +69,8 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"questions {summary.questions}: scored {summary.scored}, resumed {summary.resumed}; programs run "
           f"{summary.jobs_run} ({summary.programs_per_second:,.0f}/s), tests {summary.tests_run} "
           f"({summary.tests_per_second:,.0f}/s); statuses: {statuses or 'none'}")
+    if not arguments.output.exists():
+        print(f"error: nothing was written to {arguments.output}", file=sys.stderr)
+        return 1
     print(f"wrote {arguments.output}")
     return 0

@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.pairs import partly_scored, unscored_input
     from acecoder.data.acecode import read_acecode
     from acecoder.data.seeds import read_rows
     from acecoder.report import format_table, plot, summarize
@@ -25,9 +26,12 @@ def run(arguments: argparse.Namespace) -> int:
         rows = read_acecode(arguments.path)
         pairs = read_rows(arguments.pairs) if arguments.pairs else None
         summary = summarize(rows, pairs)
+        problem = unscored_input(rows, arguments.path) or partly_scored(rows, arguments.path)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if problem is not None:
+        print(f"warning: {problem}", file=sys.stderr)
     print(format_table(summary))
     directory = arguments.plots or Path(arguments.path).with_name(Path(arguments.path).name.split(".")[0] + "-plots")
     try:

@@ -1,7 +1,8 @@
 """Sample N programs per question with a policy model (AceCoder step two) and store them as AceCode inferences.
 
-Resumable: rerunning the same command skips questions already written and takes answered requests from the
-response cache.
+Resumable: each question is written the moment its programs (and those of the questions before it) arrive, so
+Ctrl-C or a kill loses at most the batch in flight; rerunning the same command skips the questions written, takes
+answered requests from the response cache, and ends with the file an uninterrupted run writes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int, probability
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
 
 HELP = "sample N programs per question (AceCode inferences)"
@@ -21,12 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "test_cases; default: the bundled MBPP train tasks 601-974 with their own tests")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
-    parser.add_argument("--n", type=int, default=16, help="programs per question")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    parser.add_argument("--n", type=positive_int, default=16, help="programs per question")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+    parser.add_argument("--top-p", type=probability, default=1.0)
+    parser.add_argument("--max-tokens", type=positive_int, default=1024)
+    parser.add_argument("--seed", type=non_negative_int, default=None)
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -40,6 +42,7 @@ def load_questions(source: str) -> list[dict]:
 def run(arguments: argparse.Namespace) -> int:
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format
+    from acecoder.data.journal import output_journal
     from acecoder.pairs.sampling import sample_rows
     from acecoder.cli.generation import backend_from_arguments
     from acecoder.synth.backends import Sampling
@@ -49,6 +52,9 @@ def run(arguments: argparse.Namespace) -> int:
         rows = load_questions(arguments.input)[: arguments.limit]
         sampling = Sampling(n=arguments.n, temperature=arguments.temperature, top_p=arguments.top_p,
                             max_tokens=arguments.max_tokens, seed=arguments.seed)
+        if not rows:
+            print(f"error: {arguments.input} holds no questions; nothing to sample, nothing written", file=sys.stderr)
+            return 1
         backend = backend_from_arguments(arguments)
     except (ImportError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -56,11 +62,22 @@ def run(arguments: argparse.Namespace) -> int:
     progress = None if arguments.quiet else Progress()
     try:
         summary = sample_rows(rows, backend, arguments.output, sampling, progress=progress.update if progress else None)
+    except KeyboardInterrupt:
+        if progress:
+            progress.close()
+            progress = None
+        journal = output_journal(arguments.output)
+        print(f"interrupted: {len(journal.load())} of {len(rows)} questions kept in {journal.path}; rerun the same "
+              "command to resume", file=sys.stderr)  # fmt: skip
+        return 130
     finally:
         if progress:
             progress.close()
         backend.close()
     print(f"questions {summary.questions}: sampled {summary.sampled}, resumed {summary.resumed}, "
           f"completions {summary.completions}, failed requests {sum(summary.failures.values())} (rerun to retry)")
+    if not arguments.output.exists():
+        print(f"error: nothing was written to {arguments.output}", file=sys.stderr)
+        return 1
     print(f"wrote {arguments.output}")
     return 0 if not summary.failures else 1

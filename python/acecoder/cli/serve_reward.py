@@ -14,25 +14,27 @@ import sys
 import threading
 from pathlib import Path
 
+from acecoder.cli.config_flags import port_number, positive_float, positive_int
+
 HELP = "an HTTP reward server for OpenRLHF (--remote_rm_url) and verl, backed by the sandboxed engine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", type=Path, required=True, help="rows with question and test_cases (optional id)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
+    parser.add_argument("--port", type=port_number, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
     parser.add_argument(
         "--mode",
         choices=("binary", "pass_rate"),
         default="binary",
         help="binary: 1.0 only when every test passes (AceCoder's); pass_rate: passed / total",
     )
-    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per usable CPU)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per usable CPU)")
     parser.add_argument(
-        "--max-pending", type=int, default=64, help="requests admitted at once, running or waiting; more get 503"
+        "--max-pending", type=positive_int, default=64, help="requests admitted at once, running or waiting; more get 503"
     )
-    parser.add_argument("--max-body-bytes", type=int, default=64 << 20, help="largest request body accepted (413)")
-    parser.add_argument("--timeout", type=float, default=None, help="CPU seconds one test may use (default 4)")
+    parser.add_argument("--max-body-bytes", type=positive_int, default=64 << 20, help="largest request body accepted (413)")
+    parser.add_argument("--timeout", type=positive_float, default=None, help="CPU seconds one test may use (default 4)")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
 
 HELP = "synthesize questions and oracle-filtered tests from seed code (AceCode format)"
@@ -23,13 +24,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--oracle-model", default=None, help="model writing the oracle solutions (default: --model)")
     parser.add_argument("--oracle-base-url", default=None, help="server of the oracle model (default: --base-url)")
-    parser.add_argument("--num-tests", type=int, default=20, help="tests to ask for per question")
-    parser.add_argument("--min-tests", type=int, default=5, help="drop questions with fewer surviving tests")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=int, default=2048, help="tokens per reply")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N seeds")
-    parser.add_argument("--seed", type=int, default=None, help="sampling seed")
-    parser.add_argument("--workers", type=int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--num-tests", type=positive_int, default=20, help="tests to ask for per question")
+    parser.add_argument("--min-tests", type=non_negative_int, default=None,
+                        help="drop questions with fewer surviving tests (default: 5; 3 in the lines format)")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+    parser.add_argument("--max-tokens", type=positive_int, default=None,
+                        help="tokens per reply (default: 2048 in the json format, 128 per sample in the lines format)")
+    parser.add_argument("--format", choices=("auto", "json", "lines"), default="auto",
+                        help="json: AceCoder's rewrite (a question and its tests as JSON); lines: for small models, "
+                        "the seed's task as the question and tests continued line by line from 'assert name(' "
+                        "(needs the transformers or vllm backend); auto: lines for the packaged smollm2, else json")
+    parser.add_argument("--oracle", choices=("auto", "model", "seed"), default="auto",
+                        help="what judges the tests: the oracle model's greedy solution (AceCoder) or the seed's own "
+                        "program; auto: seed with the lines format, else model")
+    parser.add_argument("--samples", type=positive_int, default=8,
+                        help="replies per seed in the lines format (each a few tests)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed")
+    parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -42,16 +54,26 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.synth.backends import ResponseCache
     from acecoder.synth.pipeline import Synthesizer, SynthConfig
 
+    synth_format = resolved_format(arguments)
+    oracle = arguments.oracle if arguments.oracle != "auto" else "seed" if synth_format == "lines" else "model"
+    if synth_format == "lines" and arguments.backend == "openai":
+        print("error: --format lines continues a reply the model has begun, which the openai backend cannot ask "
+              "of a server; use --backend transformers or vllm, or --format json", file=sys.stderr)
+        return 2
+    max_tokens = arguments.max_tokens or (128 if synth_format == "lines" else 2048)
     try:
         output_format(arguments.output)
         seeds = load_seeds(arguments.seeds)
         config = SynthConfig(
             num_tests=arguments.num_tests,
-            min_tests=arguments.min_tests,
+            min_tests=arguments.min_tests if arguments.min_tests is not None else 3 if synth_format == "lines" else 5,
             temperature=arguments.temperature,
-            max_tokens=arguments.max_tokens,
-            oracle_max_tokens=arguments.max_tokens,
+            max_tokens=max_tokens,
+            oracle_max_tokens=arguments.max_tokens or 2048,
             seed=arguments.seed,
+            format=synth_format,
+            samples=arguments.samples,
+            oracle=oracle,
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -69,8 +91,9 @@ def run(arguments: argparse.Namespace) -> int:
     if (arguments.oracle_model or arguments.model) != arguments.model or oracle_url != arguments.base_url:
         oracle_backend = backend_from_arguments(arguments, arguments.oracle_model, oracle_url, cache=cache)
     progress = None if arguments.quiet else Progress()
-    print(f"acecoder synth: {len(seeds)} seeds → {arguments.output} ({arguments.backend}: {arguments.model}; "
-          f"oracle: {oracle_backend.model})", file=sys.stderr)
+    oracle_name = "the seed's program" if oracle == "seed" else oracle_backend.model
+    print(f"acecoder synth: {len(seeds)} seeds → {arguments.output} ({arguments.backend}: {arguments.model}, "
+          f"{synth_format} format; oracle: {oracle_name})", file=sys.stderr)
     try:
         with Engine(workers=arguments.workers) as engine:
             update = progress.update if progress else None
@@ -83,5 +106,21 @@ def run(arguments: argparse.Namespace) -> int:
         if oracle_backend is not backend:
             oracle_backend.close()
     print(summary.table())
+    if summary.questions_out == 0:
+        causes = ", ".join(f"{cause} {count}" for cause, count in sorted(summary.failures.items())) or "none recorded"
+        print(f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
+              f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
+              "--min-tests or more --samples keep more", file=sys.stderr)
+        return 1
     print(f"wrote {summary.questions_out} questions to {arguments.output} (journal: {synthesizer.journal.path})")
     return 0
+
+
+def resolved_format(arguments: argparse.Namespace) -> str:
+    """``--format auto``: the line format for the packaged small model on a local backend, else AceCoder's JSON."""
+    if arguments.format != "auto":
+        return arguments.format
+    from acecoder.synth.backends.transformers_backend import PACKAGED_MODELS
+
+    local = arguments.backend in ("transformers", "vllm")
+    return "lines" if local and arguments.model in PACKAGED_MODELS else "json"

@@ -5,7 +5,8 @@ the config as `--name value` (e.g. `--max_steps 30 --reward_mode pass_rate --rm_
 `--list-settings` prints them all. The defaults are AceCoder's: 8 samples per prompt, lr 5e-7, KL 0.01 and the
 binary rule reward, on the hard subset from `acecoder hard-subset`. On a machine without CUDA it trains on the CPU.
 The output directory receives the policy, its tokenizer, metrics.json (the reward of every step and the time spent
-computing rewards), reward_curve.png and config.yaml.
+computing rewards), reward_curve.png and config.yaml (every setting as resolved). With checkpoints (`--save_strategy
+steps`) a rerun resumes from the last complete one, skipping with a warning one that an interruption left unfinished.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def run(arguments: argparse.Namespace) -> int:
     rows = [
         ("questions", str(metrics["counts"]["questions"])),
         ("optimizer steps", str(metrics["counts"]["optimizer_steps"])),
+        *([("resumed from", metrics["resumed_from"])] if metrics["resumed_from"] else []),
         ("mean reward, first step", f"{history[0]['reward']:.3f}" if history else "-"),
         ("mean reward, last step", f"{history[-1]['reward']:.3f}" if history else "-"),
         ("mean reward, all steps", f"{sum(row['reward'] for row in history) / len(history):.3f}" if history else "-"),

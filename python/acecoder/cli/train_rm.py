@@ -3,7 +3,8 @@
 Settings come from a YAML file (--config), then from flags: --pairs, --model and --output-dir, and any setting of
 the config as `--name value` (e.g. `--learning_rate 2e-5 --use_lora true --max_steps 100`); `--list-settings`
 prints them all. The defaults are AceCoder's: one epoch, lr 1e-5 cosine, warmup 0.1, global batch 128, 2048 tokens.
-The output directory receives the model (LoRA merged), its tokenizer, metrics.json, loss_curve.png and config.yaml.
+The output directory receives the model (LoRA merged), its tokenizer, metrics.json, loss_curve.png and config.yaml
+(every setting as resolved). With checkpoints (`--save_strategy steps`) a rerun resumes from the last complete one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"acecoder train-rm: {config.model_name_or_path} on {config.pairs} → {config.output_dir} "
-          f"({config.effective_batch_size} pairs per step, lr {config.learning_rate:g}"
+          f"({config.describe_batch()}, lr {config.learning_rate:g}"
           f"{', LoRA r=' + str(config.lora_r) if config.use_lora else ''})", file=sys.stderr)  # fmt: skip
     try:
         metrics = train_reward_model(config)
@@ -56,11 +57,14 @@ def run(arguments: argparse.Namespace) -> int:
         return 0
     counts = metrics["counts"]
     accuracy = metrics["held_out_accuracy"]
+    history = metrics["loss_history"]
     rows = [
         ("pairs (train / held out)", f"{counts['train_pairs']} / {counts['held_out_pairs']}"),
         ("questions (train / held out)", f"{counts['train_questions']} / {counts['held_out_questions']}"),
         ("optimizer steps", str(counts["optimizer_steps"])),
-        ("final train loss", f"{metrics['loss_history'][-1]['loss']:.4f}" if metrics["loss_history"] else "-"),
+        *([("resumed from", metrics["resumed_from"])] if metrics["resumed_from"] else []),
+        ("train loss, last logged step", f"{history[-1]['loss']:.4f} (step {history[-1]['step']})" if history else "-"),
+        ("train loss, mean of this run", f"{metrics['train_loss']:.4f}"),
         ("held-out accuracy", f"{accuracy:.1%}" if accuracy is not None else "- (no held-out pairs)"),
         ("seconds", f"{metrics['seconds']['total']:.1f}"),
     ]

@@ -3,18 +3,17 @@
 AceCode rows (TIGER-Lab's AceCode-87K): ``id``, ``source``, ``question``, ``test_cases`` (a list of ``assert``
 statements) and ``context_messages`` (the chat a policy answers: ``[{"role": "user", "content": question}]``).
 Later steps add ``inferences`` (sampled programs) and pass rates to the same rows. Files are written to a
-temporary name and renamed, so a reader never sees half a file.
+temporary name and renamed, so a reader never sees half a file (``acecoder.files``: with ``open``'s permissions).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from acecoder.data.seeds import read_rows
+from acecoder.files import atomic_path
 
 ACECODE_COLUMNS = ("id", "source", "question", "test_cases", "context_messages")
 OUTPUT_FORMATS = (".jsonl", ".parquet")
@@ -34,21 +33,15 @@ def write_rows(rows: Iterable[dict], path: str | Path) -> int:
     suffix = output_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = list(rows)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
+    with atomic_path(path) as temporary:
         if suffix == ".jsonl":
-            with handle:
+            with open(temporary, "w", encoding="utf-8") as handle:
                 for row in rows:
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            handle.close()
             import datasets
 
-            datasets.Dataset.from_list(rows).to_parquet(handle.name)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+            datasets.Dataset.from_list(rows).to_parquet(str(temporary))
     return len(rows)
 
 

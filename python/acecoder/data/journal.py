@@ -57,6 +57,44 @@ class RowJournal:
         return count
 
 
+class OrderedAppender:
+    """Appends the rows of one batch to a journal in batch order, each the moment it and every row before it are
+    done.
+
+    Requests finish out of order (a server answers several at once); holding a finished row back until the rows
+    before it are written keeps the journal in input order, so a run that was interrupted and resumed writes the
+    same file as one that never stopped. What a kill can lose is the rows still in flight and the finished ones
+    waiting behind them: at most one batch, and the response cache still holds the waiting ones. A row given up on
+    (``None``: its request failed) is skipped without holding back the rows after it.
+    """
+
+    def __init__(self, journal: RowJournal, count: int) -> None:
+        self.journal = journal
+        self._rows: list[dict | None] = [None] * count
+        self._done = [False] * count
+        self._next = 0  # the first position not yet written or skipped
+
+    def finish(self, position: int, row: dict | None) -> int:
+        """Marks ``position`` done with ``row`` (``None``: nothing to write) and appends every row that is now
+        ready; returns how many rows it appended. A position finished twice keeps its first row."""
+        if not self._done[position]:
+            self._done[position] = True
+            self._rows[position] = row
+        ready: list[dict] = []
+        while self._next < len(self._done) and self._done[self._next]:
+            kept = self._rows[self._next]
+            if kept is not None:
+                ready.append(kept)
+            self._rows[self._next] = None
+            self._next += 1
+        return self.journal.append(ready) if ready else 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every position is done (and so every row written)."""
+        return self._next == len(self._done)
+
+
 def output_journal(output: str | Path, key: str = "id") -> RowJournal:
     """The journal behind an output file: a JSON-lines output is its own journal (rows in completion order); any
     other format (Parquet) is written from ``OUTPUT.journal.jsonl`` when the run ends."""

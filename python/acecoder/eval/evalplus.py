@@ -13,6 +13,12 @@ What evalplus 0.3.1 does (``evalplus/evaluate.py`` and ``evalplus/eval/__init__.
   ``timeout`` when the process itself dies or hangs (evalplus sees no result from it).
 - The plus verdict counts only when the base verdict is ``pass`` too (``pass@k`` for "base + extra tests").
 
+Beyond evalplus's document, each sample's record carries ``failure``: why it did not pass (``no code``, ``syntax
+error``, ``missing function``, ``program error``/``program timeout`` for the program's own top level, or ``wrong
+output``/``error``/``timeout`` on a named input, with the engine's message), null when it passed. ``sanitize``
+(``read_samples``) does what evalplus's ``sanitize`` tool does for chatty samples, with acecoder's own extractor
+(``acecoder.extract.extract_code``): the code block is taken out of the prose, and top-level test code dropped.
+
 Known differences, all deliberate: a result must be plain data (an object with a lying ``__eq__`` fails), output
 beyond the engine's cap fails, an expected output too large to send (over 4 MB pickled) is compared by digest, so
 the result must match it in type as well as value (``1`` and ``True``, ``[1]`` and ``(1,)`` differ there), and
@@ -22,8 +28,10 @@ task, so every solution of it fails there, the canonical one included).
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +41,7 @@ from acecoder.data.benchmarks import data_file, file_digest, load_humaneval_plus
 from acecoder.eval.expected import load_expected_outputs
 from acecoder.eval.passk import allowed_ks, mean_pass_at_k
 from acecoder.exec import CallTest, Engine, ExecResult, Limits, Status
+from acecoder.extract import extract_code, parse_python
 
 # evalplus's defaults (evalplus/config.py).
 MIN_TIME_LIMIT = 1.0
@@ -167,12 +176,12 @@ def _chunks(tests: list[CallTest], seconds: Sequence[float]) -> list[Chunk]:
     return chunks
 
 
-def _first_failure(parts: Mapping[int, tuple[str, list]]) -> tuple[str, list]:
+def _first_failure(parts: Mapping[int, tuple[str, list, str | None]]) -> tuple[str, list, str | None]:
     """The verdict of a split run as chunks: the first chunk (in input order) that did not pass decides."""
     for chunk in sorted(parts):
         if parts[chunk][0] != "pass":
             return parts[chunk]
-    return ("pass", [])
+    return ("pass", [], None)
 
 
 def _failing_input(result: ExecResult, inputs: Sequence, offset: int) -> list:
@@ -183,6 +192,51 @@ def _failing_input(result: ExecResult, inputs: Sequence, offset: int) -> list:
     return []
 
 
+# A failure's detail is the engine's message, cut to this many characters (an expected value can be huge).
+DETAIL_LIMIT = 300
+_TEST_FAILURE_KINDS = {Status.FAILED: "wrong output", Status.ERROR: "error", Status.TIMEOUT: "timeout"}
+_CODE_LIKE = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w|```", re.MULTILINE)
+
+
+def _detail(exception_type: str | None, message: str | None) -> str:
+    text = ": ".join(part for part in (exception_type, message) if part)
+    text = " ".join(text.split())
+    return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 3] + "..."
+
+
+def has_no_code(solution: str) -> bool:
+    """True for a sample with nothing to run: blank, or prose that neither parses nor holds a definition or a
+    code fence (a refusal, an explanation)."""
+    return not solution.strip() or (parse_python(solution) is None and not _CODE_LIKE.search(solution))
+
+
+def failure_reason(result: ExecResult, split: str, offset: int, entry_point: str) -> str | None:
+    """Why a run did not pass, as ``kind: detail``; None when it passed. ``result`` ran the split's inputs from
+    ``offset`` on, so the input named is the task's own index."""
+    if result.status == Status.PASSED:
+        return None
+    for index, test in enumerate(result.tests):
+        if test.status == Status.PASSED:
+            continue
+        if test.status == Status.NOT_RUN:
+            break  # the program itself did not get as far as its tests
+        if f"name '{entry_point}' is not defined" in (test.message or ""):
+            return f"missing function: the program defines no {entry_point}"
+        kind = _TEST_FAILURE_KINDS.get(test.status, test.status.value.replace("_", " "))
+        return f"{kind}: {split} input {offset + index}: {_detail(test.exception_type, test.message)}"
+    detail = _detail(result.exception_type, result.message) or result.stderr[-DETAIL_LIMIT:].strip()
+    if result.exception_type in ("SyntaxError", "IndentationError", "TabError"):
+        return f"syntax error: {_detail(None, result.message) or result.exception_type}"
+    if result.status in (Status.ERROR, Status.FAILED):
+        return f"program error: {detail}"
+    return f"program {result.status.value.replace('_', ' ')}: {detail or result.status.value}"
+
+
+def failure_kind(reason: str) -> str:
+    """``"wrong output: base input 3: ..."`` → ``"wrong output"``: what the summary counts."""
+    return reason.split(":", 1)[0]
+
+
 @dataclass
 class Sample:
     task_id: str
@@ -190,8 +244,17 @@ class Sample:
     line: int
 
 
-def read_samples(path: str | Path, tasks: Mapping[str, Mapping]) -> tuple[list[Sample], list[str]]:
-    """Samples from an evalplus samples file (JSON lines), and warnings for lines that cannot be evaluated."""
+def sanitize(solution: str) -> str:
+    """The code of a chatty sample, as evalplus's ``sanitize`` would run it: the (first defining) code block out of
+    the prose around it, without top-level test code (``acecoder.extract.extract_code``)."""
+    return extract_code(solution)
+
+
+def read_samples(
+    path: str | Path, tasks: Mapping[str, Mapping], *, sanitize_code: bool = False
+) -> tuple[list[Sample], list[str]]:
+    """Samples from an evalplus samples file (JSON lines), and warnings for lines that cannot be evaluated. With
+    ``sanitize_code``, each solution (a completion after its task's prompt) goes through ``sanitize``."""
     samples, warnings = [], []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -213,7 +276,7 @@ def read_samples(path: str | Path, tasks: Mapping[str, Mapping]) -> tuple[list[S
                 solution = task["prompt"] + row["completion"]
             else:
                 raise ValueError(f"{path}:{number}: a sample needs a string 'solution' or 'completion'")
-            samples.append(Sample(row["task_id"], solution, number))
+            samples.append(Sample(row["task_id"], sanitize(solution) if sanitize_code else solution, number))
     return samples, warnings
 
 
@@ -292,7 +355,7 @@ def evaluate(
     keys.sort(key=lambda key: -chunks[samples[key[0]].task_id, key[1]][key[2]].seconds)
     programs = [samples[position].solution for position, _, _ in keys]
     job_tests = [chunks[samples[position].task_id, split][chunk].tests for position, split, chunk in keys]
-    outcomes: dict[tuple[int, str], dict[int, tuple[str, list]]] = {}
+    outcomes: dict[tuple[int, str], dict[int, tuple[str, list, str | None]]] = {}
     sandbox_errors = 0
     owned = engine is None
     engine = engine or evaluation_engine(workers)
@@ -302,8 +365,9 @@ def evaluate(
             position, split, chunk = keys[index]
             sandbox_errors += result.status == Status.SANDBOX_ERROR
             offset = chunks[samples[position].task_id, split][chunk].start
-            inputs = tasks[samples[position].task_id][f"{split}_input"]
-            verdict = (evalplus_status(result), _failing_input(result, inputs, offset))
+            task = tasks[samples[position].task_id]
+            reason = failure_reason(result, split, offset, task["entry_point"])
+            verdict = (evalplus_status(result), _failing_input(result, task[f"{split}_input"], offset), reason)
             outcomes.setdefault((position, split), {})[chunk] = verdict
             if on_progress is not None:
                 on_progress("samples", done, len(keys))
@@ -318,14 +382,26 @@ def evaluate(
 def _results_document(samples: list[Sample], statuses: Mapping, benchmark: Benchmark, digest: str) -> dict:
     document: dict = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": digest, "eval": {}}
     for position, sample in enumerate(samples):
-        base_status, base_fail = statuses[position, "base"]
-        plus_status, plus_fail = statuses.get((position, "plus"), (None, []))
+        base_status, base_fail, base_reason = statuses[position, "base"]
+        plus_status, plus_fail, plus_reason = statuses.get((position, "plus"), (None, [], None))
+        # The base run's reason first: the plus verdict only counts once the base tests pass.
+        failure = base_reason or plus_reason
+        if failure is not None and has_no_code(sample.solution):
+            failure = "no code: " + ("an empty sample" if not sample.solution.strip() else "prose without a program")
         document["eval"].setdefault(sample.task_id, []).append({
             "task_id": sample.task_id, "solution": sample.solution,
             "base_status": base_status, "plus_status": plus_status,
             "base_fail_tests": _jsonable(base_fail), "plus_fail_tests": _jsonable(plus_fail),
+            "failure": failure,
         })  # fmt: skip
     return document
+
+
+def failure_counts(results: Mapping) -> collections.Counter[str]:
+    """How many samples of an evalplus results document failed for each kind of reason (``failure_kind``)."""
+    return collections.Counter(
+        failure_kind(run["failure"]) for runs in results["eval"].values() for run in runs if run.get("failure")
+    )
 
 
 def _jsonable(inputs: list) -> list:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import pickle
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 from acecoder import digest as _digest_module
 from acecoder.caching import cache_root
 from acecoder.exec import Engine, ExecResult, Limits, Status
+from acecoder.files import atomic_open
 
 SPLITS = ("base", "plus")
 # MBPP+ tasks whose outputs do not serialise (regex matches): only whether the result is None is compared.
@@ -189,7 +188,6 @@ def load_expected_outputs(
     if missing:
         cached.update(compute_expected_outputs(missing, family, workers=workers, on_progress=on_progress))
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as output:
+        with atomic_open(path, "wb") as output:  # a concurrent reader sees the old file or the whole new one
             pickle.dump(cached, output, protocol=4)
-        os.replace(output.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
     return {task_id: cached[task_id] for task_id in tasks}

@@ -2,9 +2,14 @@
 
 Each question is one request for ``n`` completions (backends that cannot return several per request are topped up
 by the backend itself), with AceCoder's prompt: the question plus its first test. Completions are stored as AceCode
-``inferences`` (``model_name``, ``completion_id``, ``completion``), replacing any the row had. Rows go to the
-output as their completions arrive (a journal), so an interrupted run resumes; a question whose request failed
-after its retries is not written and is retried by the next run.
+``inferences`` (``model_name``, ``completion_id``, ``completion``), replacing any the row had.
+
+Each question goes to the output (a journal) as soon as its completions and those of the questions before it have
+arrived, so Ctrl-C or a kill loses at most the batch in flight, and a rerun skips the questions written and asks
+only for the rest; the output keeps the input's order, so the resumed file equals an uninterrupted run's. Batches
+are cut at fixed positions of the input, not of what is left, so a resumed run puts the same questions together
+(a local backend seeds each batch). A question whose request failed after its retries is not written and is
+retried by the next run.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder.data.acecode import output_format
-from acecoder.data.journal import finish_output, output_journal
+from acecoder.data.journal import OrderedAppender, finish_output, output_journal
 from acecoder.pairs.prompts import policy_prompt
 from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
 
@@ -47,31 +52,37 @@ def sample_rows(
     journal = output_journal(output)
     done = journal.load()
     summary = SampleSummary(questions=len(rows))
-    pending = [row for row in rows if str(row["id"]) not in done]
-    summary.resumed = len(rows) - len(pending)
+    summary.resumed = sum(1 for row in rows if str(row["id"]) in done)
     finished = summary.resumed
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start : start + batch_size]
-        written: list[dict] = []
+    for start in range(0, len(rows), batch_size):
+        batch = [row for row in rows[start : start + batch_size] if str(row["id"]) not in done]
+        if not batch:
+            continue
+        appender = OrderedAppender(journal, len(batch))
+        arrived_already: set[int] = set()
 
         def arrived(index: int, generation: Generation) -> None:
             nonlocal finished
+            if index in arrived_already:
+                return
+            arrived_already.add(index)
             finished += 1
+            row = None
+            if generation.ok:
+                inferences = [
+                    {"model_name": backend.model, "completion_id": number, "completion": text}
+                    for number, text in enumerate(generation.texts)
+                ]
+                row = {**batch[index], "inferences": inferences}
+                summary.completions += len(inferences)
+            else:
+                summary.failures["generation_error"] += 1
+            summary.sampled += appender.finish(index, row)
             if progress is not None:
                 progress("sample", finished, len(rows))
 
         generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
-        for row, generation in zip(batch, generations):
-            if not generation.ok:
-                summary.failures["generation_error"] += 1
-                continue
-            inferences = [
-                {"model_name": backend.model, "completion_id": number, "completion": text}
-                for number, text in enumerate(generation.texts)
-            ]
-            written.append({**row, "inferences": inferences})
-            summary.completions += len(inferences)
-        journal.append(written, sync=True)
-        summary.sampled += len(written)
+        for index, generation in enumerate(generations):  # a backend that did not report every result as it came
+            arrived(index, generation)
     finish_output(output, journal, [str(row["id"]) for row in rows])
     return summary

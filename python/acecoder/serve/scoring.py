@@ -1,8 +1,8 @@
 """What the reward server computes, apart from HTTP: request bodies checked field by field, then rewards.
 
-Kept apart from the server so that the rules (which text is the response, which rows count as unmatched, what a
-sandbox failure is worth) read in one place and can be called without a socket. Every check names the field and
-the index at fault, because the client is usually a trainer's log line away from a person.
+Kept apart from the server so that the rules (which text is the response, which rows count as unmatched or as
+holding no code, what a sandbox failure is worth) read in one place and can be called without a socket. Every check
+names the field and the index at fault, because the client is usually a trainer's log line away from a person.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
 from acecoder.rewards import MODES, rule_reward
 from acecoder.serve.questions import Question, QuestionIndex
+from acecoder.special_tokens import strip_markers_at_start
 
 __all__ = ["MODES", "RequestError", "RewardReply", "response_of", "reward_of", "run_jobs", "score_queries"]
 
@@ -41,11 +42,14 @@ def _same_length(name: str, values: Sequence[object] | None, reference: str, exp
 
 @dataclass
 class RewardReply:
-    """One float per query, in order, and the indices of the queries whose reward says nothing about the code."""
+    """One float per query, in order, and the indices of the queries whose 0.0 needs a reason: the question was
+    not found (``unmatched``) or has no tests (``no_tests``), the response holds no code (``no_code``: prose only,
+    or nothing but test code), or the sandbox failed (``sandbox_errors``)."""
 
     rewards: list[float]
     unmatched: list[int] = field(default_factory=list)
     no_tests: list[int] = field(default_factory=list)
+    no_code: list[int] = field(default_factory=list)
     sandbox_errors: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -53,14 +57,23 @@ class RewardReply:
             "rewards": self.rewards,
             "unmatched": self.unmatched,
             "no_tests": self.no_tests,
+            "no_code": self.no_code,
             "sandbox_errors": self.sandbox_errors,
         }
 
 
 def response_of(query: str, prompt: str | None) -> str:
-    """The policy's part of ``query``: what follows ``prompt`` when the query starts with it, else all of it."""
-    if prompt and query.startswith(prompt):
+    """The policy's part of ``query``: what follows ``prompt`` when the query starts with it, else all of it.
+
+    OpenRLHF decodes the left-padded batch with special tokens kept, so a query may start with padding and a BOS
+    token the prompt string lacks (or the other way round): those are set aside on both sides before comparing."""
+    if not prompt:
+        return query
+    if query.startswith(prompt):
         return query[len(prompt) :]
+    bare_query, bare_prompt = strip_markers_at_start(query), strip_markers_at_start(prompt)
+    if bare_prompt and bare_query.startswith(bare_prompt):
+        return bare_query[len(bare_prompt) :]
     return query
 
 
@@ -105,8 +118,12 @@ def score_queries(body: object, index: QuestionIndex, engine: Engine, mode: str)
         elif not question.tests:
             reply.no_tests.append(position)
         else:
+            program = extract_code(response_of(query, prompts[position] if prompts is not None else None))
+            if not program.strip():
+                reply.no_code.append(position)  # 0.0, and nothing to run
+                continue
             jobs.append(position)
-            programs.append(extract_code(response_of(query, prompts[position] if prompts is not None else None)))
+            programs.append(program)
             tests.append(question.tests)
     # A binary reward is decided by the first failing test: stop there, the verdict is the same.
     results = engine.run(programs, tests, fail_fast=mode == "binary") if jobs else []

@@ -110,7 +110,7 @@ class RewardServer:
         self.drain_seconds = drain_seconds
         self.admission = Admission(max_pending)
         self._counts = dict.fromkeys(
-            ("served", "rejected", "errors", "responses", "unmatched", "no_tests", "sandbox_errors"), 0
+            ("served", "rejected", "errors", "responses", "unmatched", "no_tests", "no_code", "sandbox_errors"), 0
         )
         self._counts_lock = threading.Lock()
         self._http = _HTTPServer(host, port, self)
@@ -196,6 +196,7 @@ class RewardServer:
             responses=len(reply.rewards),
             unmatched=len(reply.unmatched),
             no_tests=len(reply.no_tests),
+            no_code=len(reply.no_code),
             sandbox_errors=len(reply.sandbox_errors),
         )
         return reply.to_dict()

@@ -29,12 +29,13 @@ from typing import Literal
 
 from acecoder.extract import parse_python
 
-__all__ = ["DROP_REASONS", "ParseError", "ParsedReply", "filter_tests", "parse_reply"]
+__all__ = ["DROP_REASONS", "ParseError", "ParsedReply", "filter_tests", "parse_reply", "parse_test_lines"]
 
 ParseError = Literal["no_json", "no_question", "no_tests"]
 
-# Why a candidate test was dropped; every ParsedReply.dropped holds all five keys, so counts add up across replies.
-DROP_REASONS: tuple[str, ...] = ("not_a_string", "syntax", "not_assert", "duplicate", "unsafe")
+# Why a candidate test was dropped; every ParsedReply.dropped holds all keys, so counts add up across replies
+# ("no_call": a test that never calls the function it is for, from the line format, which knows the name).
+DROP_REASONS: tuple[str, ...] = ("not_a_string", "syntax", "not_assert", "duplicate", "unsafe", "no_call")
 
 # Names a test may not mention. A test runs inside the sandbox, but safety is not the point here: a test whose
 # verdict depends on the file system, the network, other processes, a random draw or the clock does not measure
@@ -109,6 +110,39 @@ def parse_reply(text: str) -> ParsedReply:
     if reply.error is None and not tests:
         reply.error = "no_tests"
     return reply
+
+
+def parse_test_lines(texts: Sequence[str], start: str, name: str, question: str | None) -> ParsedReply:
+    """The tests of the small-model format: each of ``texts`` continues ``start`` (a code block begun with
+    ``assert name(``); every line up to the block's end that starts with ``assert`` is a candidate. A sample that
+    stopped mid-line (its token limit) loses that line: a half test is never kept. Never raises."""
+    if not question:
+        return ParsedReply(error="no_question")
+    candidates: list[str] = []
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        body = start + text
+        body = body[body.index("\n") + 1 :] if body.startswith("```") and "\n" in body else body
+        closed = "```" in body
+        body = body.split("```", 1)[0]
+        lines = body.split("\n")
+        if not closed and not body.endswith("\n"):
+            lines = lines[:-1]  # cut off by the token limit
+        candidates.extend(line.strip() for line in lines if line.strip().startswith("assert"))
+    tests, dropped = filter_tests(candidates)
+    calling = [test for test in tests if _calls(test, name)]
+    dropped["no_call"] += len(tests) - len(calling)
+    if not calling:
+        return ParsedReply(question=question, candidates=len(candidates), dropped=dropped, error="no_tests")
+    return ParsedReply(question=question, tests=calling, candidates=len(candidates), dropped=dropped)
+
+
+def _calls(test: str, name: str) -> bool:
+    tree = parse_python(test)
+    return tree is not None and any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name for node in ast.walk(tree)
+    )
 
 
 def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int]]:

@@ -26,11 +26,15 @@ from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
 from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
 from acecoder.synth.oracle import judge_tests, oracle_request
-from acecoder.synth.parsing import ParsedReply, parse_reply
-from acecoder.synth.prompts import question_messages, rewrite_messages
+from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
+from acecoder.synth.prompts import (
+    TESTS_BY_LINE_START, entry_function, question_messages, rewrite_messages, seed_question, lines_messages,
+)  # fmt: skip
 
+FORMATS = ("json", "lines")
+ORACLES = ("model", "seed")
 # Causes of a dropped question, in the order a question meets them.
-DROP_CAUSES = ("no_json", "no_question", "no_tests", "oracle_no_code", "too_few_tests")
+DROP_CAUSES = ("no_json", "no_question", "no_function", "no_tests", "oracle_no_code", "too_few_tests")
 # Causes that are not the question's fault: not journaled, retried on the next run.
 TRANSIENT_CAUSES = ("generation_error", "oracle_generation_error", "sandbox_error")
 
@@ -49,12 +53,24 @@ class SynthConfig:
     shown_tests: int = 2
     batch_size: int = 64
     seed: int | None = None
+    # "json": AceCoder's rewrite (a question and ~20 tests as JSON). "lines": for small models, which cannot write
+    # JSON: the question is the seed's task with its function's signature, and ``samples`` replies each continue
+    # a code block begun as ``assert name(``, a test per line.
+    format: str = "json"
+    samples: int = 8
+    # "model": the oracle model's greedy solution judges the tests (AceCoder). "seed": the seed's own program does
+    # (for seeds whose code is a trusted reference, such as MBPP's, and models too small to write an oracle).
+    oracle: str = "model"
 
     def __post_init__(self) -> None:
         if self.num_tests < 1 or self.min_tests < 1:
             raise ValueError("num_tests and min_tests must be at least 1")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        if self.batch_size < 1 or self.samples < 1:
+            raise ValueError("batch_size and samples must be at least 1")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {', '.join(ORACLES)}, got {self.oracle!r}")
 
 
 @dataclass
@@ -96,9 +112,30 @@ def journal_path(output: str | Path) -> Path:
     return output.with_name(output.name + ".journal.jsonl")
 
 
-def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest:
+def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest | None:
+    """The request that asks for a seed's question and tests (None in the line format for a seed without a
+    function to test)."""
+    if config.format == "lines":
+        function = entry_function(seed.program)
+        if function is None:
+            return None
+        sampling = Sampling(
+            n=config.samples, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens,
+            seed=config.seed,
+        )  # fmt: skip
+        return ChatRequest(lines_messages(seed.program, seed.instruction, function.name), sampling)
     sampling = Sampling(n=1, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
     return ChatRequest(rewrite_messages(seed.program, seed.instruction, config.num_tests), sampling)
+
+
+def parse_generation(seed: Seed, texts: Sequence[str], config: SynthConfig) -> ParsedReply:
+    """A reply read in the config's format."""
+    if config.format == "lines":
+        function = entry_function(seed.program)
+        assert function is not None  # seeds without one got no request
+        question = seed_question(seed.instruction, function)
+        return parse_test_lines(texts, TESTS_BY_LINE_START.format(name=function.name), function.name, question)
+    return parse_reply(texts[0])
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -165,29 +202,49 @@ class Synthesizer:
     def _run_batch(self, seeds: Sequence[Seed]) -> tuple[list[dict], collections.Counter]:
         transient: collections.Counter = collections.Counter()
         records: list[dict] = []
-        replies = self.backend.generate([rewrite_request(seed, self.config) for seed in seeds], on_result=self._called)
+        requests: dict[int, ChatRequest] = {}
+        for index, seed in enumerate(seeds):
+            request = rewrite_request(seed, self.config)
+            if request is None:
+                records.append(self._record(seed, ParsedReply(), cause="no_function"))
+            else:
+                requests[index] = request
+        asked = list(requests)
+        replies = self.backend.generate([requests[index] for index in asked], on_result=self._called)
         parsed: list[tuple[Seed, ParsedReply]] = []
-        for seed, generation in zip(seeds, replies):
+        for index, generation in zip(asked, replies):
+            seed = seeds[index]
             if not generation.ok or not generation.texts:
                 transient["generation_error"] += 1
                 continue
-            reply = parse_reply(generation.texts[0])
+            reply = parse_generation(seed, generation.texts, self.config)
             if reply.ok:
                 parsed.append((seed, reply))
             else:
                 records.append(self._record(seed, reply, cause=reply.error))
-        self._calls_expected -= len(seeds) - len(parsed)
+        if self.config.oracle == "seed":  # no oracle calls: the seed's program judges
+            self._calls_expected -= 2 * len(seeds) - len(asked)
+            self._called()
+            if not parsed:
+                return records, transient
+            verdicts = judge_tests(self.engine, [seed.program for seed, _ in parsed], [reply.tests for _, reply in parsed])
+            return self._verdicts([(item, None) for item in parsed], verdicts, records, transient)
+        self._calls_expected -= 2 * len(seeds) - len(asked) - len(parsed)
         self._called()
         if not parsed:
             return records, transient
-        requests = [
+        oracle_requests = [
             oracle_request(reply.question or "", reply.tests, self.config.oracle_max_tokens, self.config.shown_tests)
             for _, reply in parsed
         ]
-        oracle_replies: list[Generation] = self.oracle_backend.generate(requests, on_result=self._called)
+        oracle_replies: list[Generation] = self.oracle_backend.generate(oracle_requests, on_result=self._called)
         answered = [(item, generation) for item, generation in zip(parsed, oracle_replies) if generation.ok and generation.texts]
         transient["oracle_generation_error"] += len(parsed) - len(answered)
         verdicts = judge_tests(self.engine, [generation.texts[0] for _, generation in answered], [reply.tests for (_, reply), _ in answered])
+        return self._verdicts(answered, verdicts, records, transient)
+
+    def _verdicts(self, answered, verdicts, records: list[dict], transient: collections.Counter):
+        """Journal records from the oracle's verdicts on each question's tests."""
         for ((seed, reply), _), verdict in zip(answered, verdicts):
             if verdict.infrastructure_failure:
                 transient["sandbox_error"] += 1
@@ -216,7 +273,7 @@ class Synthesizer:
                 "provenance": {
                     "seed_id": seed.id,
                     "model": self.backend.model,
-                    "oracle_model": self.oracle_backend.model,
+                    "oracle_model": "seed program" if self.config.oracle == "seed" else self.oracle_backend.model,
                     "tests_generated": reply.candidates,
                     "tests_parsed": len(reply.tests),
                     "tests_kept": len(kept),

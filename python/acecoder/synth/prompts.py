@@ -9,6 +9,8 @@ with one Python code block; its greedy solution decides which tests survive.
 
 from __future__ import annotations
 
+import ast
+
 from acecoder.synth.backends.base import Message
 
 SYSTEM_PROMPT = "You are an expert Python programmer who writes precise programming problems and tests."
@@ -68,6 +70,54 @@ def oracle_messages(question: str, tests: list[str], shown: int = 2) -> tuple[Me
     """The chat that asks the oracle model for a solution, showing the first ``shown`` tests."""
     user = ORACLE_PROMPT.format(question=question.strip(), tests="\n".join(tests[:shown]))
     return ({"role": "user", "content": user},)
+
+
+# The format for small models (``SynthConfig.format == "lines"``): JSON is beyond a 135M-parameter model, but a reply
+# already begun as a code block of asserts on the function (``assert name(``) is one it continues, a test per line.
+TESTS_BY_LINE = """{instruction}
+
+```python
+{program}
+```
+
+Write tests for {name} as assert statements, one per line."""
+TESTS_BY_LINE_START = "```python\nassert {name}("
+SEED_QUESTION = """{instruction}
+
+Write the Python function `{signature}`."""
+
+
+def entry_function(program: str) -> ast.FunctionDef | None:
+    """The function a seed program is about: of its top-level functions, the last one that no other calls (helpers
+    come first and are called); None when the program has none or does not parse."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError):
+        return None
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    called = {
+        node.func.id
+        for function in functions
+        for node in ast.walk(function)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id != function.name
+    }
+    candidates = [function for function in functions if function.name not in called] or functions
+    return candidates[-1] if candidates else None
+
+
+def lines_messages(program: str, instruction: str | None, name: str) -> tuple[Message, ...]:
+    """The chat for the small-model format, ending with the start of the reply the model continues."""
+    user = TESTS_BY_LINE.format(instruction=(instruction or "").strip(), program=program.strip(), name=name).lstrip()
+    return ({"role": "user", "content": user}, {"role": "assistant", "content": TESTS_BY_LINE_START.format(name=name)})
+
+
+def seed_question(instruction: str | None, function: ast.FunctionDef) -> str | None:
+    """The question of the small-model format: the seed's own task and the signature of its function (a 135M model
+    cannot write a clear question; AceCode rows keep the same shape). None without an instruction."""
+    if not instruction or not instruction.strip():
+        return None
+    signature = "def %s(%s)" % (function.name, ast.unparse(function.args))
+    return SEED_QUESTION.format(instruction=instruction.strip(), signature=signature)
 
 
 def question_messages(question: str) -> list[Message]:

@@ -4,11 +4,15 @@ Subclassing TRL's config (rather than wrapping it) means every ``TrainingArgumen
 or as a flag, and the object goes to ``trl.RewardTrainer`` unchanged. The defaults are AceCoder's reward-model
 recipe (DESIGN.md, "AceCoder's numbers to reproduce"): Bradley–Terry loss, one epoch, learning rate 1e-5 with a
 cosine schedule and 10% warmup, a global batch of 128 pairs, sequences up to 2048 tokens. The global batch is the
-fixed quantity; gradient accumulation is derived from it, so the recipe holds on one CPU or eight GPUs alike.
+fixed quantity; gradient accumulation is derived from it, so the recipe holds on one CPU or eight GPUs alike. A
+``gradient_accumulation_steps`` given alone is honoured instead (the global batch then follows from it); given with
+a ``global_batch_size`` it disagrees with, it is an error: a setting is never overridden without a word.
 
 YAML and flags go through one parser (transformers' ``HfArgumentParser``): the YAML's values become the parser's
-defaults and flags override them. ``save_config`` writes the settings that differ from the defaults, so the file
-reads as a recipe and machine-dependent choices (CPU or CUDA, bf16) are made again where it is loaded.
+defaults and flags override them. ``save_config`` writes every setting as the run resolved it (defaults, YAML,
+flags and the machine's choices such as CPU or bf16), so the file records what actually ran and ``--config`` with
+it runs the same again; settings derived from others are listed as comments, since giving them as well would make
+the file disagree with itself on another number of devices.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from transformers import HfArgumentParser
 from transformers.trainer_utils import SaveStrategy, SchedulerType
 from trl import RewardConfig
 
-# Derived in __post_init__ (from the global batch) or secret: never written by save_config.
-_NOT_SAVED = frozenset({"gradient_accumulation_steps", "hub_token"})
+# Secret: never written by save_config.
+_SECRET = frozenset({"hub_token"})
+DEFAULT_GLOBAL_BATCH_SIZE = 128
 
 
 @dataclass(kw_only=True)
@@ -46,10 +51,20 @@ class RewardModelConfig(RewardConfig):
         default=0.05,
         metadata={"help": "Fraction of questions (pair `id`) held out for evaluation; no question is in both splits."},
     )
-    global_batch_size: int = field(
-        default=128,
-        metadata={"help": "Pairs per optimizer step over all devices; gradient_accumulation_steps is derived from it "
-                  "as ceil(global / (per-device batch × world size))."}  # fmt: skip
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={"help": f"Pairs per optimizer step over all devices (default {DEFAULT_GLOBAL_BATCH_SIZE}); "
+                  "gradient_accumulation_steps is derived from it as ceil(global / (per-device batch × world "
+                  "size))."}  # fmt: skip
+    )
+    gradient_accumulation_steps: int | None = field(  # type: ignore[assignment]
+        default=None,
+        metadata={"help": "Forward passes per optimizer step (default: derived from global_batch_size). Given alone "
+                  "it is honoured and the global batch follows from it; with a global_batch_size they must "
+                  "agree."}  # fmt: skip
+    )
+    resume: bool = field(
+        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir when there is one."}
     )
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (merged into the saved model)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
@@ -63,6 +78,11 @@ class RewardModelConfig(RewardConfig):
 
     # TRL and transformers fields whose defaults are AceCoder's here.
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate of AdamW."})
+    logging_steps: float = field(
+        default=0.01,
+        metadata={"help": "Log the loss every N optimizer steps, or every fraction N (< 1) of the run: the default "
+                  "logs every step of a run under 100 steps and about 100 points of a longer one."}  # fmt: skip
+    )
     lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
     warmup_steps: float = field(
         default=0.1, metadata={"help": "Warmup: a number of steps if ≥ 1, else a fraction of all training steps."}
@@ -93,24 +113,60 @@ class RewardModelConfig(RewardConfig):
             raise ValueError("pairs must name a pairs file")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        for name in ("global_batch_size", "per_device_train_batch_size", "lora_r", "lora_alpha"):
-            if getattr(self, name) < 1:
+        for name in ("global_batch_size", "gradient_accumulation_steps", "per_device_train_batch_size", "lora_r",
+                     "lora_alpha"):  # fmt: skip
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         apply_machine_defaults(self)
-        # WORLD_SIZE is what torchrun and accelerate launch set; the trainer's own world size needs the distributed
-        # state that super().__post_init__ creates, after which accumulation is already fixed.
-        world_size = max(1, int(os.environ.get("WORLD_SIZE", "1")))
-        self.gradient_accumulation_steps = math.ceil(
-            self.global_batch_size / (self.per_device_train_batch_size * world_size)
-        )
+        resolve_accumulation(self)
         super().__post_init__()
+
+    # Settings save_config lists as comments: they follow from others when the file is loaded.
+    derived_settings: ClassVar[frozenset[str]] = frozenset({"gradient_accumulation_steps"})
 
     @property
     def effective_batch_size(self) -> int:
         """Pairs per optimizer step as configured: at least ``global_batch_size`` (more when it does not divide)."""
-        return self.per_device_train_batch_size * self.gradient_accumulation_steps * max(1, self.world_size)
+        return self.per_device_train_batch_size * self._accumulation * max(1, self.world_size)
+
+    @property
+    def _accumulation(self) -> int:
+        return self.gradient_accumulation_steps or 1  # never None once __post_init__ ran
+
+    def describe_batch(self) -> str:
+        """``"128 pairs per step (4 per device × 32 accumulation steps × 1 device)"``: what a step holds and why."""
+        return (f"{self.effective_batch_size} pairs per step ({self.per_device_train_batch_size} per device × "
+                f"{_count(self._accumulation, 'accumulation step')} × "
+                f"{_count(max(1, self.world_size), 'device')})")  # fmt: skip
+
+
+def resolve_accumulation(config: RewardModelConfig) -> None:
+    """Settles ``global_batch_size`` and ``gradient_accumulation_steps`` from whichever was given (the global
+    batch, default 128, when neither was). WORLD_SIZE is what torchrun and accelerate launch set; the trainer's own
+    world size needs the distributed state that ``TrainingArguments.__post_init__`` creates, after which
+    accumulation is already fixed."""
+    world_size = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    per_pass = config.per_device_train_batch_size * world_size
+    accumulation = config.gradient_accumulation_steps
+    if accumulation is None:
+        config.global_batch_size = config.global_batch_size or DEFAULT_GLOBAL_BATCH_SIZE
+        config.gradient_accumulation_steps = math.ceil(config.global_batch_size / per_pass)
+    elif config.global_batch_size is None:
+        config.global_batch_size = accumulation * per_pass
+    elif math.ceil(config.global_batch_size / per_pass) != accumulation:
+        raise ValueError(
+            f"global_batch_size {config.global_batch_size} and gradient_accumulation_steps {accumulation} disagree: "
+            f"{config.per_device_train_batch_size} pairs per device × {_count(world_size, 'device')} × "
+            f"{_count(accumulation, 'accumulation step')} is {accumulation * per_pass} pairs per step, and "
+            f"{config.global_batch_size} pairs per step need {math.ceil(config.global_batch_size / per_pass)} "
+            "accumulation steps; give only one of the two"
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def apply_machine_defaults(config: Any) -> None:
@@ -182,31 +238,35 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def config_values(config: Any) -> dict[str, Any]:
-    """The settings of ``config`` that differ from its class's defaults (the required ones and the output directory
-    always included), as plain YAML-ready values."""
-    required = [
-        item.name
-        for item in dataclasses.fields(config)
-        if item.init and item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
-    ]
-    values: dict[str, Any] = {name: getattr(config, name) for name in [*required, "output_dir"]}
-    defaults = type(config)(**values)
-    for item in dataclasses.fields(config):
-        if not item.init or item.name in _NOT_SAVED or item.name in values:
-            continue
-        value = _plain(getattr(config, item.name))
-        if value != _plain(getattr(defaults, item.name)):
-            values[item.name] = value
-    return values
+    """Every setting of ``config`` as plain YAML-ready values, the config class's own settings first; derived
+    settings (the class's ``derived_settings``) and secrets left out."""
+    left_out = _SECRET | getattr(config, "derived_settings", frozenset())
+    own = list(vars(type(config)).get("__annotations__", {}))
+    names = [item.name for item in dataclasses.fields(config) if item.init and item.name not in left_out]
+    ordered = [name for name in own if name in names] + [name for name in names if name not in own]
+    return {name: _plain(getattr(config, name)) for name in ordered}
 
 
 def save_config(config: Any, path: str | Path) -> Path:
-    """Write ``config`` as YAML that ``load_config`` reads back to an equal config; returns the path."""
+    """Write every setting of ``config`` as resolved, as YAML that ``load_config`` reads back to an equal config
+    (derived settings follow as comments); returns the path."""
     import yaml  # type: ignore[import-untyped]
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config_values(config), sort_keys=False, allow_unicode=True), encoding="utf-8")
+    header = (
+        "# Every setting of this run as it resolved them (defaults, --config YAML, flags, this machine's choices).\n"
+        "# Rerun it with --config this file; use_cpu, bf16 and gradient_checkpointing were decided for this machine.\n"
+    )
+    derived = sorted(getattr(config, "derived_settings", frozenset()))
+    footer = ""
+    if derived:
+        values = yaml.safe_dump({name: _plain(getattr(config, name)) for name in derived}, sort_keys=False)
+        footer = "# Derived from the settings above when this file is loaded:\n" + "".join(
+            f"#   {line}\n" for line in values.splitlines()
+        )
+    body = yaml.safe_dump(config_values(config), sort_keys=False, allow_unicode=True)
+    path.write_text(header + body + footer, encoding="utf-8")
     return path
 
 

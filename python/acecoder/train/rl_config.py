@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from transformers.trainer_utils import SaveStrategy
 from trl import GRPOConfig
@@ -58,7 +59,7 @@ class RLConfig(GRPOConfig):
     )
     test_cpu_seconds: float = field(default=4.0, metadata={"help": "CPU time one test may use."})
     resume: bool = field(
-        default=True, metadata={"help": "Resume from the last checkpoint in output_dir when there is one."}
+        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir when there is one."}
     )
 
     # TRL and transformers fields whose defaults are AceCoder's (or this machine's) here.
@@ -73,6 +74,10 @@ class RLConfig(GRPOConfig):
     gradient_checkpointing: bool | None = field(  # type: ignore[assignment]
         default=None, metadata={"help": "Recompute activations in the backward pass (default: on with CUDA)."}
     )
+
+    # Settings save_config lists as comments: TRL derives generation_batch_size from steps_per_generation and
+    # refuses a config that gives both.
+    derived_settings: ClassVar[frozenset[str]] = frozenset({"generation_batch_size"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_name_or_path, str) or not self.model_name_or_path.strip():

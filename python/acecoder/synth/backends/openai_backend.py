@@ -5,7 +5,10 @@ Test synthesis sends thousands of requests, so this backend is built for long ba
 misbehave in ordinary ways: rate limits (429), overload (5xx), slow answers and dropped connections are retried with
 capped exponential backoff and full jitter, honouring ``Retry-After``; other client errors (400, 401, ...) are not
 retried, since sending the same request again cannot fix them. A request that still fails comes back as a
-``Generation`` with ``error`` set, never as an exception, so one bad request never sinks a batch. Some servers ignore
+``Generation`` with ``error`` set, never as an exception, so one bad request never sinks a batch. The error names
+the cause a user can act on (connection refused, a DNS lookup that failed, a timeout, the server's own message),
+and each distinct cause is logged as a warning the first time it happens in a batch and again when it ends a
+request, so an unreachable server is named at once rather than after a minute of silent retries. Some servers ignore
 ``n`` and answer with one choice; the missing completions are asked for again until ``n`` arrive.
 
 The ``openai`` package is an optional dependency (``pip install 'acecoder[synth]'``): it is imported when a backend
@@ -18,12 +21,16 @@ Backoff with full jitter: https://aws.amazon.com/blogs/architecture/exponential-
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import random
+import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback
 
@@ -35,6 +42,8 @@ PLACEHOLDER_API_KEY = "EMPTY"
 
 # Error texts from servers can be whole HTML pages; a Generation keeps only the start.
 MESSAGE_LIMIT = 200
+
+logger = logging.getLogger(__name__)
 
 
 class OpenAIBackend:
@@ -84,6 +93,7 @@ class OpenAIBackend:
         self._openai = openai
         self._api_key = key or PLACEHOLDER_API_KEY
         self._closed = False
+        self._reported: set[str] = set()  # failure causes already logged in the current batch
         # Hooks for tests: how backoff waits, and where its jitter comes from.
         self._sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self._random = random.Random()
@@ -127,6 +137,7 @@ class OpenAIBackend:
         results: list[Generation | None] = [None] * len(requests)
         if not requests:
             return []
+        self._reported = set()
         semaphore = asyncio.Semaphore(self.concurrency)
         client = self._openai.AsyncOpenAI(
             base_url=self.base_url, api_key=self._api_key, max_retries=0, timeout=self.timeout
@@ -188,15 +199,26 @@ class OpenAIBackend:
             except self._openai.OpenAIError as error:
                 retryable, description, retry_after = self._describe(error)
                 if not retryable:
+                    self._report(f"request failed: {description}")
                     return description
                 if attempt + 1 == attempts:
-                    return _after_attempts(description, attempts)
+                    description = _after_attempts(description, attempts)
+                    self._report(f"request failed: {description}")
+                    return description
+                if attempt == 0:
+                    self._report(f"{description}; retrying up to {self.max_retries} times with backoff")
                 await self._sleep(self._backoff(attempt, retry_after))
                 continue
             # Lenient servers send null content or odd shapes; what cannot be read counts as an empty completion.
             choices = getattr(response, "choices", None) or []
             return [getattr(getattr(choice, "message", None), "content", None) or "" for choice in choices]
         raise AssertionError("unreachable: the last attempt returns")
+
+    def _report(self, text: str) -> None:
+        """Logs ``text`` as a warning, once per batch: a dead server fails every request the same way."""
+        if text not in self._reported:
+            self._reported.add(text)
+            logger.warning("openai backend: %s", text)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before the next attempt: what the server asked for, else capped exponential backoff with
@@ -211,7 +233,8 @@ class OpenAIBackend:
         if isinstance(error, openai.APITimeoutError):
             return True, "timeout", None
         if isinstance(error, openai.APIConnectionError):
-            return True, f"connection error: {_short(str(error.__cause__ or error))}", None
+            retryable, cause = _connection_failure(error, self.base_url)
+            return retryable, f"connection error: {cause}", None
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             description = f"http {status}: {_short(_server_message(error))}"
@@ -224,7 +247,35 @@ class OpenAIBackend:
 def _after_attempts(description: str, attempts: int) -> str:
     """``"http 429: slow down"`` → ``"http 429 after 7 attempts: slow down"``."""
     head, separator, tail = description.partition(": ")
-    return f"{head} after {attempts} attempts{separator}{tail}"
+    return f"{head} after {attempts} attempt{'s' if attempts != 1 else ''}{separator}{tail}"
+
+
+def _connection_failure(error: BaseException, base_url: str | None) -> tuple[bool, str]:
+    """Whether a connection failure is worth another try, and what went wrong below the SDK's "Connection error.":
+    the OS error in the exception chain, named (connection refused, DNS lookup failed, reset, TLS), with the address
+    it concerned. A refused connection is retried (a server may still be starting); a host name that does not
+    exist, or a certificate that does not verify, is not (asking again cannot fix them)."""
+    where = base_url or "the OpenAI API"
+    host = urlsplit(base_url).hostname if base_url else "api.openai.com"
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    deepest = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return True, f"connection refused by {where} (is the server running, and on that port?)"
+        if isinstance(cause, socket.gaierror):
+            return cause.errno != socket.EAI_NONAME, f"DNS lookup failed for {host} ({cause.strerror or cause})"
+        if isinstance(cause, ConnectionResetError):
+            return True, f"connection reset by {where}"
+        if isinstance(cause, ssl.SSLError):
+            retryable = not isinstance(cause, ssl.SSLCertVerificationError)  # a bad certificate stays bad
+            return retryable, f"TLS error with {where} ({_short(str(cause))})"
+        if isinstance(cause, TimeoutError):
+            return True, f"connecting to {where} timed out"
+        deepest = cause
+        cause = cause.__cause__ or cause.__context__
+    return True, f"{_short(str(deepest))} ({where})"
 
 
 def _server_message(error: openai.APIStatusError) -> str:

@@ -102,10 +102,7 @@ class TransformersBackend:
 
     def _generate_batch(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[list[str]]:
         torch = self._torch
-        prompts = [
-            self.tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
-            for request in requests
-        ]
+        prompts = [self._prompt(request) for request in requests]
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         options: dict = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": sampling.n}
         if sampling.temperature > 0:
@@ -118,6 +115,14 @@ class TransformersBackend:
             output = self.network.generate(**encoded, pad_token_id=self.tokenizer.pad_token_id, **options)
         completions = self.tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         return [completions[index * sampling.n : (index + 1) * sampling.n] for index in range(len(requests))]
+
+    def _prompt(self, request: ChatRequest) -> str:
+        """The chat template applied; a conversation that ends with an assistant message is continued from it (the
+        reply's start given to the model: small models follow a format they are already in)."""
+        messages = list(request.messages)
+        if messages and messages[-1]["role"] == "assistant":
+            return self.tokenizer.apply_chat_template(messages, continue_final_message=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def close(self) -> None:
         self.network = None

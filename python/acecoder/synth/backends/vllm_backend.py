@@ -30,13 +30,25 @@ class VLLMBackend:
                 max_tokens=sampling.max_tokens,
                 seed=sampling.seed,
             )
-            conversations = [list(requests[index].messages) for index in indices]
-            outputs = self.llm.chat(conversations, parameters, use_tqdm=False)
-            for index, output in zip(indices, outputs):
-                results[index] = Generation(texts=[completion.text for completion in output.outputs])
-                if on_result is not None:
-                    on_result(index, results[index])
+            # A conversation that ends with an assistant message is continued from it (the reply's start given).
+            for continued in (False, True):
+                chosen = [index for index in indices if (requests[index].messages[-1]["role"] == "assistant") is continued]
+                if not chosen:
+                    continue
+                conversations = [list(requests[index].messages) for index in chosen]
+                outputs = self.llm.chat(
+                    conversations, parameters, use_tqdm=False, add_generation_prompt=not continued,
+                    continue_final_message=continued,
+                )  # fmt: skip
+                self._collect(chosen, outputs, results, on_result)
         return results
+
+    @staticmethod
+    def _collect(indices, outputs, results, on_result) -> None:
+        for index, output in zip(indices, outputs):
+            results[index] = Generation(texts=[completion.text for completion in output.outputs])
+            if on_result is not None:
+                on_result(index, results[index])
 
     def close(self) -> None:
         self.llm = None
