@@ -170,3 +170,48 @@ def test_invalid_escape_does_not_warn():
     # filterwarnings = error would turn a SyntaxWarning from ast.parse into a failure.
     program = "import re\nPATTERN = re.compile('\\d+')\nassert PATTERN.match('1')\n"
     assert strip_test_code(program) == "import re\nPATTERN = re.compile('\\d+')\n"
+
+
+class _CollectedWithAFinalizer:
+    """Garbage whose collection runs Python code: the collector may then switch threads in the middle of a parse."""
+
+    def __del__(self) -> None:
+        sum(range(50))
+
+
+def test_threads_extracting_at_once_never_break_the_parser():
+    """CPython 3.11 shares the AST builder's recursion counter between threads: without extraction's parse lock,
+    6 threads × 200 extractions here gave ~40 `SystemError: AST constructor recursion depth mismatch` (the reward
+    server extracts in its request threads)."""
+    import gc
+    import sys
+    import threading
+
+    program = ("```python\ndef f(x):\n    return " + "(" * 30 + "x" + ")" * 30 + "\n"
+               + "class A:\n    def g(self):\n        return [i for i in range(3)]\n" * 20 + "```<|im_end|>")  # fmt: skip
+    expected = extract_code(program)
+    problems: list[str] = []
+
+    def work() -> None:
+        for _ in range(200):
+            first, second = _CollectedWithAFinalizer(), _CollectedWithAFinalizer()
+            first.other, second.other = second, first  # type: ignore[attr-defined]
+            try:
+                if extract_code(program) != expected:
+                    problems.append("different extraction")
+            except Exception as error:  # noqa: BLE001 - any exception is the failure being tested
+                problems.append(repr(error))
+
+    interval, thresholds = sys.getswitchinterval(), gc.get_threshold()
+    sys.setswitchinterval(1e-6)
+    gc.set_threshold(50, 2, 2)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+    assert expected.startswith("def f") and problems == []

@@ -184,3 +184,11 @@ def test_responses_without_code_give_nothing(text):
 def test_broken_code_is_still_code():
     assert extract_code("def add(a, b:\n    return a +<|im_end|>") == "def add(a, b:\n    return a +"
     assert extract_code("x = (1 +") == "x = (1 +"
+
+
+@pytest.mark.parametrize("tail", ["[PAD] [PAD]", "\n[PAD]\t[PAD][PAD]\n", "[EOS] [PAD]"])
+def test_bracket_markers_apart_from_each_other_on_a_last_line_go(tail):
+    """Found by the property test above: spaced bracket markers on the line after unfenced code."""
+    program = "END = '</dsml:'\n\n\ndef split_turns(text):\n    return text.split(END)\n"
+    assert ast.dump(ast.parse(extract_code(program + tail))) == ast.dump(ast.parse(program))
+    assert extract_code("x = table [PAD] [PAD]") == "x = table [PAD] [PAD]"  # a subscript stays code

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import warnings
 
 from acecoder.special_tokens import strip_markers_at_end, strip_markers_at_start
@@ -160,9 +161,7 @@ def _longest_parsing_prefix(lines: list[str], start: int) -> str:
     while end > start:
         chunk = "".join(lines[start:end])
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = ast.parse(chunk)
+            tree = _quiet_parse(chunk)
         except SyntaxError as error:
             bound = start + (error.lineno or 1) - 1
             end = min(end - 1, bound) if bound > start else end - 1
@@ -190,12 +189,24 @@ def _does_something(program: str) -> bool:
 # Recognizing test code
 
 
+# One parse at a time in this process. CPython 3.11 counts the AST builder's recursion depth in state shared by all
+# threads, so two threads parsing at once (the reward server extracts in its request threads) can fail with
+# "SystemError: AST constructor recursion depth mismatch"; and warnings.catch_warnings swaps process-wide filters.
+# Parsing holds the GIL throughout anyway, so the lock costs no parallelism.
+_PARSE_LOCK = threading.Lock()
+
+
+def _quiet_parse(source: str) -> ast.Module:
+    """``ast.parse`` under the lock, without the SyntaxWarnings that invalid escapes in untrusted strings raise."""
+    with _PARSE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source)
+
+
 def parse_python(source: str) -> ast.Module | None:
-    """Parse untrusted text quietly: invalid escapes in its strings would otherwise raise SyntaxWarning."""
+    """Parse untrusted text quietly; ``None`` when it is not Python (or too deep or large to parse)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ast.parse(source)
+        return _quiet_parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
 

@@ -212,7 +212,13 @@ def strip_markers_at_end(text: str) -> str:
             return text[:end]
         start = match.start()
         if match.lastgroup == "bracket":
-            while (glued := _BRACKET_AT_END.search(text, max(0, start - _WINDOW), start)) is not None:
+            while True:  # the bracket-shaped ones before it, glued or apart ("[PAD] [PAD]")
+                back = start
+                while back and text[back - 1] in " \t":
+                    back -= 1
+                glued = _BRACKET_AT_END.search(text, max(0, back - _WINDOW), back)
+                if glued is None:
+                    break
                 start = glued.start()
             before = start
             while before and text[before - 1] in " \t":
