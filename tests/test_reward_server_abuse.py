@@ -138,8 +138,8 @@ SMUGGLED = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        (f"Content-Length: {len(SMUGGLED)}\r\nTransfer-Encoding: chunked\r\n", 400),
-        (f"Transfer-Encoding: chunked\r\nContent-Length: {len(SMUGGLED)}\r\n", 400),
+        ("Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", 400),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", 400),
         ("Content-Length: 0\r\nContent-Length: 0\r\n", 400),
         (f"Content-Length: 2\r\nContent-Length: {len(SMUGGLED)}\r\n", 400),
         ("Content-Length: +2\r\n", 400),
