@@ -265,3 +265,35 @@ def test_a_20_mb_response_is_too_large_and_memory_stays_bounded(tmp_path: Path):
         process.wait(timeout=60)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_large_responses_are_extracted_one_at_a_time(monkeypatch):
+    from acecoder.serve import scoring
+
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_extract(text: str) -> str:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return "x = 1"
+
+    monkeypatch.setattr(scoring, "extract_code", slow_extract)
+    index = QuestionIndex(questions_from_rows(ROWS))
+    large = ADD_PROMPT + "#" * (scoring.LARGE_RESPONSE_BYTES + 1)
+    body = {"query": [large, large], "prompts": [ADD_PROMPT] * 2}
+
+    class Passing:
+        def run(self, programs, tests, fail_fast=False):
+            return [ExecResult(Status.PASSED, len(each), len(each), []) for each in tests]
+
+    threads = [threading.Thread(target=score_queries, args=(body, index, Passing(), "binary")) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

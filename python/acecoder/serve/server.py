@@ -238,9 +238,9 @@ class RewardServer:
         (``gone()`` said the client left: no reply)."""
         runner = self.share.for_request(gone)
         if path == "/run_batch":
-            reply = run_jobs(body, runner, self.max_response_bytes)
-            self.count(served=1, responses=len(reply["results"]), too_large=len(reply["too_large"]))
-            return reply
+            batch = run_jobs(body, runner, self.max_response_bytes)
+            self.count(served=1, responses=len(batch["results"]), too_large=len(batch["too_large"]))
+            return batch
         reply = score_queries(body, self.index, runner, self.mode, self.max_response_bytes)
         self.count(
             served=1,
