@@ -14,7 +14,8 @@ Why these choices:
   learns it at once, instead of timing out on a queue that grows without bound.
 - Admitted requests share the engine by jobs, not by arrival (``acecoder.serve.sharing``): a request of 10,000
   responses takes turns of 8 jobs with everyone else, so a small request beside it finishes first; and once its
-  client has closed the connection, its remaining jobs are never submitted.
+  client has closed the connection, its remaining jobs are never submitted (checked before each turn: the socket
+  reads as end of file; a client that half-closes its side after sending counts as gone, as HTTP clients do not).
 - Strict framing, because a body read by other rules than the client's is the next request's beginning (request
   smuggling): one Content-Length of ASCII digits, or 400 and the connection closed; Transfer-Encoding (chunked or
   not) is refused, with 400 beside a Content-Length and 411 alone; no body bytes are ever parsed as a request.
