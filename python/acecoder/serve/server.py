@@ -13,9 +13,10 @@ Why these choices:
   the next one gets 503 with ``Retry-After`` at once. A trainer that sends faster than the workers run then
   learns it at once, instead of timing out on a queue that grows without bound.
 - Admitted requests share the engine by jobs, not by arrival (``acecoder.serve.sharing``): a request of 10,000
-  responses takes turns of 8 jobs with everyone else, so a small request beside it finishes first; and once its
-  client has closed the connection, its remaining jobs are never submitted (checked before each turn: the socket
-  reads as end of file; a client that half-closes its side after sending counts as gone, as HTTP clients do not).
+  responses takes turns of 8 jobs (or one per worker) with everyone else, so a small request beside it finishes
+  first; and once its client has closed the connection, its remaining jobs are never submitted (checked before each
+  turn: the socket reads as end of file; a client that half-closes its side after sending counts as gone, as HTTP
+  clients do not).
 - Strict framing, because a body read by other rules than the client's is the next request's beginning (request
   smuggling): one Content-Length of ASCII digits, or 400 and the connection closed; Transfer-Encoding (chunked or
   not) is refused, with 400 beside a Content-Length and 411 alone; no body bytes are ever parsed as a request.
@@ -112,7 +113,7 @@ class RewardServer:
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         read_seconds: float = DEFAULT_READ_SECONDS,
-        jobs_per_turn: int = DEFAULT_JOBS_PER_TURN,
+        jobs_per_turn: int | None = None,
         verbose: bool = False,
         drain_seconds: float = 10.0,
     ) -> None:
@@ -122,7 +123,7 @@ class RewardServer:
             ("max_pending", max_pending),
             ("max_body_bytes", max_body_bytes),
             ("max_response_bytes", max_response_bytes),
-            ("jobs_per_turn", jobs_per_turn),
+            ("jobs_per_turn", DEFAULT_JOBS_PER_TURN if jobs_per_turn is None else jobs_per_turn),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -3,16 +3,20 @@
 The engine's queue is first in, first out across batches: a request of 10,000 responses submitted whole puts
 10,000 jobs ahead of every request that comes after it (a small client was measured waiting 11.6 s), and a request
 whose client has gone keeps its jobs queued until they have all run. So requests never hand the engine more than a
-*turn* of jobs at a time (``jobs_per_turn``, 8 by default: one GRPO group), and turns are granted in arrival order
-from a bounded number of job slots (``capacity``). A request with more jobs than a turn waits at the back of the line
-for its next turn, behind the small requests that arrived meanwhile; that is round robin between requests, counted in
-jobs, the way deficit round robin counts bytes (https://en.wikipedia.org/wiki/Deficit_round_robin).
+*turn* of jobs at a time (``jobs_per_turn``: 8, one GRPO group, or one per worker when there are more workers), and
+turns are granted in arrival order from a bounded number of job slots (``capacity``). A request with more jobs than
+a turn waits at the back of the line for its next turn, behind the small requests that arrived meanwhile: round
+robin between requests, counted in jobs, the way deficit round robin counts bytes
+(https://en.wikipedia.org/wiki/Deficit_round_robin).
 
-Slots come back one job at a time as results arrive, so the engine stays busy between turns. A request larger than
-one turn keeps two turns in flight (from two threads), so that while one turn's last job runs the other turn keeps
-the rest of the workers busy; it therefore gets at most two places in line, a small request one. Before each turn
-the request's ``gone`` check runs (the server's: has the client closed its connection?); once it says yes, no
-further job of that request is submitted and ``ClientGone`` is raised with the count of jobs left unrun.
+Slots come back one job at a time as results arrive. The capacity is a turn plus one job per worker: the next turn
+is submitted while the last jobs of the one before still run, so workers do not idle between turns, and a newcomer
+finds at most a turn's jobs queued in the engine ahead of its own (jobs are never preempted: beside programs that
+run to their time limit, that is a wait of ``jobs_per_turn / workers`` time limits). A request larger than one turn
+keeps two turns in flight (from two threads), so that one turn's stragglers do not leave workers idle; it therefore
+holds at most two places in line, a small request one. Before each turn the request's ``gone`` check runs (the
+server's: has the client closed its connection?); once it says yes, no further job of that request is submitted
+and ``ClientGone`` is raised with the count of jobs left unrun.
 """
 
 from __future__ import annotations
@@ -41,16 +45,18 @@ class ClientGone(Exception):
 class FairShare:
     """Grants requests turns on ``engine``, ``jobs_per_turn`` jobs at a time, in arrival order.
 
-    ``capacity`` (jobs submitted and not yet finished, across all requests) defaults to twice the larger of the
-    workers and a turn: enough that every worker has a next job queued, few enough that a newcomer waits behind
-    at most that many jobs in the engine. ``jobs_run`` and ``jobs_cancelled`` count finished and abandoned jobs.
+    ``jobs_per_turn`` defaults to the larger of 8 and the workers; ``capacity`` (jobs submitted and not yet finished,
+    across all requests) to a turn plus the workers (see the module doc). ``jobs_run`` and ``jobs_cancelled`` count
+    finished and abandoned jobs.
     """
 
-    def __init__(self, engine: Engine, jobs_per_turn: int = DEFAULT_JOBS_PER_TURN, capacity: int | None = None) -> None:
+    def __init__(self, engine: Engine, jobs_per_turn: int | None = None, capacity: int | None = None) -> None:
+        if jobs_per_turn is None:
+            jobs_per_turn = max(DEFAULT_JOBS_PER_TURN, engine.workers)
         if not isinstance(jobs_per_turn, int) or isinstance(jobs_per_turn, bool) or jobs_per_turn < 1:
             raise ValueError(f"jobs_per_turn must be a positive int, got {jobs_per_turn!r}")
         if capacity is None:
-            capacity = 2 * max(engine.workers, jobs_per_turn)
+            capacity = jobs_per_turn + engine.workers
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < jobs_per_turn:
             raise ValueError(f"capacity must be an int of at least jobs_per_turn ({jobs_per_turn}), got {capacity!r}")
         self.engine = engine
