@@ -298,3 +298,21 @@ def test_large_responses_are_extracted_one_at_a_time(monkeypatch):
     for thread in threads:
         thread.join()
     assert most[0] == 1
+
+
+def test_bodies_in_memory_are_bounded_in_bytes():
+    megabyte = 1 << 20
+    with RewardServer(ROWS, port=0, workers=1, limits=FAST_LIMITS, max_body_bytes=megabyte,
+                      max_buffered_bytes=megabyte + megabyte // 2) as server:  # fmt: skip
+        server.start()
+        body = json.dumps({"query": ["x" * (megabyte - 100)], "prompts": ["x"]}).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as held:
+            held.sendall(post_head("/get_reward", len(body)) + body[:-1])  # all but its last byte
+            wait_for(lambda: health(server)["buffered_bytes"] == len(body) - 1, what="the held body to arrive")
+            status, headers, reply = request(server, "POST", "/get_reward", raw=body)
+            assert status == 503 and headers["retry-after"] == "1"
+            assert "bodies in memory would pass" in reply["error"]
+        wait_for(lambda: health(server)["buffered_bytes"] == 0, what="the held body to be given back")
+        status, _, reply = request(server, "POST", "/get_reward", raw=body)
+        assert status == 200 and reply["too_large"] == [0]
+        assert health(server)["over_budget"] == 1

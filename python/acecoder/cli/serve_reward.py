@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "are listed in too_large (default 262144)",
     )
     parser.add_argument(
+        "--max-buffered-bytes",
+        type=positive_int,
+        default=None,
+        help="request bodies held in memory at once; one that would pass it gets 503 (default 4 x --max-body-bytes)",
+    )
+    parser.add_argument(
         "--read-seconds",
         type=positive_float,
         default=30.0,
@@ -71,6 +77,7 @@ def run(arguments: argparse.Namespace) -> int:
             max_pending=arguments.max_pending,
             max_body_bytes=arguments.max_body_bytes,
             max_response_bytes=arguments.max_response_bytes,
+            max_buffered_bytes=arguments.max_buffered_bytes,
             read_seconds=arguments.read_seconds,
             verbose=arguments.verbose,
         )

@@ -9,6 +9,10 @@ Why these choices:
 - A request is admitted only once its whole body is in: connections that send headers and then a trickle of body
   (64 of them once took every admission slot) hold a thread, never a slot, and are dropped when ``read_seconds``
   pass before the body is complete.
+- Bodies held in memory, being read or being answered, are bounded in bytes (``max_buffered_bytes``), counted as
+  they arrive rather than as declared, so a stalled body holds only what it sent; a body that would go over the
+  bound is read to its end without being kept and answered 503 with ``Retry-After``: many large bodies at once cost
+  a bounded amount of memory, never one body limit per connection.
 - Bounded admission: at most ``max_pending`` requests are admitted at once (running or waiting for a worker);
   the next one gets 503 with ``Retry-After`` at once. A trainer that sends faster than the workers run then
   learns it at once, instead of timing out on a queue that grows without bound.
@@ -66,6 +70,26 @@ PATHS_HINT = "POST /get_reward, POST /run_batch, GET /health"
 IDLE_CONNECTION_SECONDS = 300.0
 
 
+class ByteBudget:
+    """Bytes of request bodies held at once, taken as they arrive and given back when the request is done."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, count: int) -> bool:
+        with self._lock:
+            if self.held + count > self.limit:
+                return False
+            self.held += count
+            return True
+
+    def give(self, count: int) -> None:
+        with self._lock:
+            self.held -= count
+
+
 class Admission:
     """Counts the requests admitted and refuses any beyond ``limit``."""
 
@@ -95,6 +119,7 @@ class Admission:
 class RewardServer:
     """Serves ``/get_reward``, ``/run_batch`` and ``/health`` for ``questions`` (rows or ``Question``s).
 
+    ``max_buffered_bytes`` (request bodies held in memory at once) defaults to four bodies of ``max_body_bytes``.
     The socket is bound and the engine started here, so ``url`` is known (``port=0`` picks a free port);
     ``start()`` serves from a background thread; ``close()`` (or leaving the ``with`` block) stops accepting,
     lets admitted requests finish for up to ``drain_seconds``, ends idle connections and closes the engine.
@@ -112,6 +137,7 @@ class RewardServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_buffered_bytes: int | None = None,
         read_seconds: float = DEFAULT_READ_SECONDS,
         jobs_per_turn: int | None = None,
         verbose: bool = False,
@@ -123,6 +149,7 @@ class RewardServer:
             ("max_pending", max_pending),
             ("max_body_bytes", max_body_bytes),
             ("max_response_bytes", max_response_bytes),
+            ("max_buffered_bytes", 4 * max_body_bytes if max_buffered_bytes is None else max_buffered_bytes),
             ("jobs_per_turn", DEFAULT_JOBS_PER_TURN if jobs_per_turn is None else jobs_per_turn),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -140,6 +167,7 @@ class RewardServer:
         self.mode = mode
         self.max_body_bytes = max_body_bytes
         self.max_response_bytes = max_response_bytes
+        self.buffered = ByteBudget(4 * max_body_bytes if max_buffered_bytes is None else max_buffered_bytes)
         self.read_seconds = float(read_seconds)
         self.verbose = verbose
         self.drain_seconds = drain_seconds
@@ -155,6 +183,7 @@ class RewardServer:
                 "no_code",
                 "sandbox_errors",
                 "too_large",
+                "over_budget",
                 "disconnected",
                 "timed_out",
             ),
@@ -225,6 +254,7 @@ class RewardServer:
             "status": "ok",
             "questions": len(self.index),
             "pending": self.admission.pending,
+            "buffered_bytes": self.buffered.held,
             "max_pending": self.admission.limit,
             **counts,
             "jobs_run": self.share.jobs_run,
@@ -310,8 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
     # --- methods ---
 
     def do_GET(self) -> None:
-        if self._read_body() is None:
+        body = self._read_body()
+        if body is None:
             return
+        self.server.reward.buffered.give(len(body))  # a GET's body is read only to keep the framing
         path = urlsplit(self.path).path
         if path == "/health":
             self._send(HTTPStatus.OK, self.server.reward.health())
@@ -321,10 +353,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, f"no such path: {path} ({PATHS_HINT})")
 
     def do_POST(self) -> None:
-        reward = self.server.reward
         raw = self._read_body()  # before admission: a slow body holds no slot
         if raw is None:
             return
+        try:
+            self._post(raw)
+        finally:
+            self.server.reward.buffered.give(len(raw))
+
+    def _post(self, raw: bytearray) -> None:
+        reward = self.server.reward
         path = urlsplit(self.path).path
         if path not in POST_PATHS:
             if path == "/health":
@@ -347,8 +385,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(*answer)
 
     def _wrong_method(self) -> None:
-        if self._read_body() is None:
+        body = self._read_body()
+        if body is None:
             return
+        self.server.reward.buffered.give(len(body))
         path = urlsplit(self.path).path
         allowed = "GET" if path == "/health" else "POST" if path in POST_PATHS else None
         if allowed is None:
@@ -400,7 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytearray | None:
         """The request's body (empty when it has none), or None after answering why it will not be read; then the
-        connection is closed, since what follows on it could not be told apart from a next request."""
+        connection is closed, since what follows on it could not be told apart from a next request. The body's
+        bytes are held in ``reward.buffered``: the caller gives them back."""
         reward = self.server.reward
         lengths = self.headers.get_all("Content-Length") or []
         if self.headers.get_all("Transfer-Encoding"):
@@ -438,12 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _receive(self, length: int, *, keep: bool) -> bytearray | None:
-        """``length`` body bytes, read within ``read_seconds``; None if the client stopped sending or was too slow
-        (a slow client is told so with 408, in case it still reads)."""
+        """``length`` body bytes, read within ``read_seconds`` and held in ``reward.buffered``; None if the client
+        stopped sending or was too slow (told so with 408, in case it still reads) or the bytes would not fit in
+        the budget (read to the end without being kept, then 503)."""
         reward = self.server.reward
         deadline = time.monotonic() + reward.read_seconds
         body = bytearray()
         remaining = length
+        over_budget = False
         try:
             while remaining > 0:
                 left = deadline - time.monotonic()
@@ -453,9 +496,14 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = self.rfile.read1(min(remaining, 1 << 16))
                 if not chunk:
                     return None
-                if keep:
-                    body += chunk
                 remaining -= len(chunk)
+                if keep and not over_budget:
+                    if reward.buffered.take(len(chunk)):
+                        body += chunk
+                    else:
+                        over_budget = True
+                        reward.buffered.give(len(body))
+                        body = bytearray()
         except TimeoutError:
             reward.count(timed_out=1)
             if keep:
@@ -467,6 +515,14 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         finally:
             self.connection.settimeout(self.timeout)
+            if not keep or over_budget or remaining > 0:
+                reward.buffered.give(len(body))
+        if over_budget:
+            reward.count(over_budget=1)
+            limit = reward.buffered.limit
+            message = f"busy: request bodies in memory would pass {limit} bytes; retry shortly"
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, message, retry_after=True)
+            return None
         return body
 
     # --- answers ---
