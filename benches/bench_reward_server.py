@@ -11,8 +11,15 @@ extracted) run in-process through ``Engine.run``, one call per request from as m
 throughput over that is the price of serving. A last level sends 64 clients to a server with a small
 ``--max-pending`` to show admission control at work: rejected requests (503) are counted and retried after 0.1 s.
 
+With ``--adversary`` it measures instead what one hostile client costs the honest ones (issue 19): 8 honest
+clients alone, then the same 8 beside an adversary that keeps 64 connections stalled inside their bodies (headers
+and one byte of a 1,000-byte body, reopened when the server drops them) and sends, again and again, a request of
+10,000 responses (the canonical solution of one task), hanging up after ``--adversary-patience`` seconds and sending
+it again. The ratio of the honest p99 latency beside the adversary to the p99 alone is the figure (target: 2x).
+
     .venv/bin/python benches/bench_reward_server.py            # ~3 minutes on 2 cores
     .venv/bin/python benches/bench_reward_server.py --quick    # ~1 minute, noisier
+    .venv/bin/python benches/bench_reward_server.py --adversary [--quick]
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import json
 import os
 import platform
 import random
+import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +55,8 @@ QUICK_REQUESTS = {1: 25, 8: 80, 64: 160}
 SHARED_MBPP_PLUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "MbppPlus.jsonl.gz"
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_reward_server.json"
 REJECTED_BACKOFF_SECONDS = 0.1
+ADVERSARY_RESPONSES = 10_000
+STALLED_CONNECTIONS = 64
 
 
 @dataclass
@@ -139,10 +150,10 @@ def build(mbpp_path: Path, count: int, seed: int) -> tuple[list[dict], list[Requ
 
 
 @contextmanager
-def served(dataset: Path, workers: int, max_pending: int) -> Iterator[int]:
+def served(dataset: Path, workers: int, max_pending: int, *extra: str) -> Iterator[int]:
     """``acecoder serve-reward`` in a subprocess; yields its port and stops it with SIGINT."""
     command = [sys.executable, "-m", "acecoder", "serve-reward", "--dataset", str(dataset), "--port", "0",
-               "--workers", str(workers), "--max-pending", str(max_pending)]  # fmt: skip
+               "--workers", str(workers), "--max-pending", str(max_pending), *extra]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
@@ -232,6 +243,120 @@ def measure_engine(engine: Engine, requests: list[Request], clients: int, count:
                  rewards=outcome["values"])  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------------------ adversary
+
+
+@dataclass
+class Adversary:
+    """A client that stalls connections and sends huge requests until ``stop`` is set; counts what it did."""
+
+    port: int
+    body: bytes
+    patience: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    big_requests: int = 0
+    big_answered: int = 0
+    stalled_opened: int = 0
+
+    def stall(self) -> None:
+        head = (f"POST /get_reward HTTP/1.1\r\nHost: bench\r\nContent-Length: 1000\r\n\r\n{{").encode()
+        connections: list[socket.socket] = []
+        try:
+            while not self.stop.is_set():
+                # The server drops a stalled body after --read-seconds: open a new one in its place.
+                for connection in [each for each in connections if select.select([each], [], [], 0)[0]]:
+                    connections.remove(connection)
+                    connection.close()
+                while len(connections) < STALLED_CONNECTIONS:
+                    connection = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+                    connection.sendall(head)
+                    connections.append(connection)
+                    self.stalled_opened += 1
+                self.stop.wait(0.5)
+        finally:
+            for connection in connections:
+                connection.close()
+
+    def flood(self) -> None:
+        head = (f"POST /get_reward HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(self.body)}\r\n\r\n").encode()
+        while not self.stop.is_set():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=600) as connection:
+                connection.sendall(head + self.body)
+                self.big_requests += 1
+                deadline = time.monotonic() + self.patience
+                while not self.stop.is_set() and time.monotonic() < deadline:
+                    if select.select([connection], [], [], 0.1)[0]:
+                        self.big_answered += 1  # answered within patience (not expected on 2 workers)
+                        break
+
+    @contextmanager
+    def running(self) -> Iterator[Adversary]:
+        threads = [threading.Thread(target=self.stall), threading.Thread(target=self.flood)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)  # let the first big request reach the engine
+            yield self
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join()
+
+
+def adversary_body(mbpp_path: Path, rows: list[dict]) -> bytes:
+    task = next(iter(load_mbpp_plus(mbpp_path).values()))
+    prompt = policy_prompt(rows[0]["question"], rows[0]["test_cases"])
+    text = prompt + response(task["canonical_solution"], random.Random(1))
+    return json.dumps({"query": [text] * ADVERSARY_RESPONSES, "prompts": [prompt] * ADVERSARY_RESPONSES}).encode()
+
+
+def measure_adversary(arguments: argparse.Namespace, rows: list[dict], requests: list[Request], count: int) -> int:
+    clients = 8
+    with tempfile.TemporaryDirectory(prefix="bench-reward-server-") as directory:
+        dataset = Path(directory) / "mbpp_plus.jsonl"
+        dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        extra = ("--read-seconds", str(arguments.read_seconds))
+        with served(dataset, arguments.workers, arguments.max_pending, *extra) as port:
+            measure_server(port, requests, 2, 8, "server")  # warm
+            print(f"  {clients} honest clients alone, {count} requests ...", flush=True)
+            alone = measure_server(port, requests, clients, count, "honest alone")
+            adversary = Adversary(port, adversary_body(arguments.mbpp, rows), arguments.adversary_patience)
+            print(f"  {clients} honest clients beside the adversary, {count} requests ...", flush=True)
+            with adversary.running():
+                beside = measure_server(port, requests, clients, count, "honest beside the adversary")
+            health = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            health.request("GET", "/health")
+            figures = json.loads(health.getresponse().read())
+            health.close()
+    rows_out = []
+    for level in (alone, beside):
+        summary = level.summary()
+        rows_out.append([level.runner, level.clients, level.requests, rate(summary["requests_per_second"]),
+                         f"{summary['p50_ms']:.0f}", f"{summary['p99_ms']:.0f}", level.rejected, level.errors,
+                         mismatches(alone, level), f"{level.other_cores:.2f}"])  # fmt: skip
+    print()
+    print(format_table(["runner", "clients", "requests", "req/s", "p50 ms", "p99 ms", "503s", "errors", "mismatches",
+                        "other cores"], rows_out, left=1))  # fmt: skip
+    p99 = [percentile(level.latencies, 0.99) for level in (alone, beside)]
+    p50 = [percentile(level.latencies, 0.5) for level in (alone, beside)]
+    print(f"\nhonest p99 beside the adversary / alone: {ratio(p99[1], p99[0])}; p50: {ratio(p50[1], p50[0])}; "
+          f"throughput: {ratio(alone.seconds, beside.seconds)}")  # fmt: skip
+    print(f"adversary: {adversary.big_requests} requests of {ADVERSARY_RESPONSES} responses "
+          f"({adversary.big_answered} answered), {adversary.stalled_opened} stalled connections opened; server: "
+          f"{figures['jobs_run']} jobs run, {figures['jobs_cancelled']} cancelled, {figures['disconnected']} "
+          f"clients gone, {figures['timed_out']} bodies timed out")  # fmt: skip
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    document = {"python": platform.python_version(), "cpus": os.cpu_count(), "workers": arguments.workers,
+                "mode": "adversary", "quick": arguments.quick, "levels": [alone.summary(), beside.summary()],
+                "p99_ratio": round(p99[1] / p99[0], 3), "p50_ratio": round(p50[1] / p50[0], 3),
+                "adversary": {"big_requests": adversary.big_requests, "stalled_opened": adversary.stalled_opened},
+                "server": figures}  # fmt: skip
+    output = arguments.output.with_name(arguments.output.stem + "_adversary.json")
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {output}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 
@@ -252,9 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         help="an MBPP+ release file (default: ../shared/data/MbppPlus.jsonl.gz, else the packaged one)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--adversary", action="store_true", help="honest clients alone, then beside a hostile one")
+    parser.add_argument("--adversary-patience", type=float, default=5.0, help="seconds before it hangs up and resends")
+    parser.add_argument("--read-seconds", type=float, default=10.0, help="the server's body deadline (adversary mode)")
     arguments = parser.parse_args(argv)
     plan = QUICK_REQUESTS if arguments.quick else FULL_REQUESTS
     rows, requests = build(arguments.mbpp, max(plan.values()), seed=0)
+    if arguments.adversary:
+        return measure_adversary(arguments, rows, requests, plan[8])
     print(f"{len(rows)} MBPP+ questions; requests of {GROUP} responses; {arguments.workers} engine workers; "
           f"Python {platform.python_version()}, {os.cpu_count()} CPUs", flush=True)  # fmt: skip
     levels: list[Level] = []

@@ -53,6 +53,8 @@ def test_every_numeric_flag_is_checked_while_parsing():
         (["bench", "--jobs", "many"], "--jobs: expected an integer, got 'many'"),
         (["serve-reward", "--dataset", "d", "--port", "70000"], "--port: must be at most 65535"),
         (["serve-reward", "--dataset", "d", "--timeout", "-2"], "--timeout: must be greater than 0"),
+        (["serve-reward", "--dataset", "d", "--max-response-bytes", "0"], "--max-response-bytes: must be at least 1"),
+        (["serve-reward", "--dataset", "d", "--read-seconds", "0"], "--read-seconds: must be greater than 0"),
         (["synth", "--output", "o.jsonl", "--backend", "openai", "--model", "m", "--workers", "-1"], "--workers"),
         (["synth", "--output", "o.jsonl", "--backend", "openai", "--model", "m", "--seed", "-5"], "must be at least 0"),
         (["bon", "--rm", "r", "--benchmark", "mbpp", "--top-p", "0"], "--top-p: must be greater than 0"),

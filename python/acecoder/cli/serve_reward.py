@@ -3,7 +3,9 @@
 
 One long-lived sandboxed engine serves every request; a bounded number of requests is admitted at once and the rest
 are turned away with 503 and ``Retry-After``, so a trainer that floods the server learns to back off instead of
-piling up work nobody waits for.
+piling up work nobody waits for. A request is admitted only with its whole body in hand (``--read-seconds`` to send
+it), admitted requests share the engine eight jobs at a time, and a response over ``--max-response-bytes`` is
+listed in ``too_large`` and never run: one client's bad request costs the others little (``acecoder.serve.server``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-pending", type=positive_int, default=64, help="requests admitted at once, running or waiting; more get 503"
     )
     parser.add_argument("--max-body-bytes", type=positive_int, default=64 << 20, help="largest request body accepted (413)")
+    parser.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        default=256 << 10,
+        help="largest response (or prompt, or /run_batch program with its tests) scored; larger ones score 0.0 and "
+        "are listed in too_large (default 262144)",
+    )
+    parser.add_argument(
+        "--max-buffered-bytes",
+        type=positive_int,
+        default=None,
+        help="request bodies held in memory at once; one that would pass it gets 503 (default 4 x --max-body-bytes)",
+    )
+    parser.add_argument(
+        "--read-seconds",
+        type=positive_float,
+        default=30.0,
+        help="seconds a client has to send a request's body once its headers are in; slower ones are dropped (30)",
+    )
     parser.add_argument("--timeout", type=positive_float, default=None, help="CPU seconds one test may use (default 4)")
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
@@ -55,6 +76,9 @@ def run(arguments: argparse.Namespace) -> int:
             limits=limits,
             max_pending=arguments.max_pending,
             max_body_bytes=arguments.max_body_bytes,
+            max_response_bytes=arguments.max_response_bytes,
+            max_buffered_bytes=arguments.max_buffered_bytes,
+            read_seconds=arguments.read_seconds,
             verbose=arguments.verbose,
         )
     except (OSError, ValueError, TypeError) as error:

@@ -2,6 +2,7 @@
 test-based rewards back from one long-lived sandboxed engine.
 
 ``questions`` finds a prompt's question (and its tests) in a dataset, ``scoring`` turns requests into engine jobs
-and rewards, ``server`` speaks HTTP and bounds the work admitted at once. Import ``RewardServer`` from
+and rewards, ``sharing`` gives admitted requests turns on the engine so none can starve the others, ``server``
+speaks HTTP, reads bodies strictly and bounds the work admitted at once. Import ``RewardServer`` from
 ``acecoder.serve.server``; this package itself imports nothing heavy.
 """
