@@ -63,6 +63,16 @@ _DECODER = json.JSONDecoder(strict=False)
 
 # Repair is a full scan per candidate `{`; a reply with more braces than this before its JSON is not worth it.
 _MAX_REPAIR_CANDIDATES = 64
+# ... and those scans together read at most this many characters (or twice the reply, if more: its first
+# candidate's two attempts), so a reply made of braces costs a few passes over it rather than 128. Replies under
+# ~8,000 characters never reach the budget; longer ones only when braces that never close precede their JSON.
+_REPAIR_BUDGET = 1_000_000
+# The strict pass tries every ``{`` that may open an object with keys, through a window of the text (see
+# ``_decode_strict``), within its own budget; a decode error this close to a window's end may be the cut's doing.
+_STRICT_BUDGET = 8_000_000
+_WINDOW = 4096
+_CUT_MARGIN = 16
+_OBJECT_START = re.compile(r'\{\s*"')
 
 _FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.MULTILINE | re.DOTALL)
 # A fence glued to a single test: "```python\nassert ...```" or "```assert ...".
@@ -71,6 +81,8 @@ _KEY_FIRST = re.compile(r"""\{\s*["'](?:question|tests)["']\s*:""")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _VALID_ESCAPES = frozenset('"\\/bfnrt')
 _CLOSERS = {"{": "}", "[": "]"}
+# The containers open at a point of a scan, innermost first: (opener, the ones around it).
+_OpenContainers = tuple[str, "_OpenContainers"] | None
 
 
 @dataclass
@@ -180,15 +192,28 @@ def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int
 
 def _find_object(text: str) -> tuple[dict[str, object], bool] | None:
     """The reply's payload and whether it needed repair. An object that parses as it stands wins over one that
-    needs repair anywhere in the text, so chatter that merely looks broken never shadows the real answer."""
+    needs repair anywhere in the text, so chatter that merely looks broken never shadows the real answer.
+
+    Both passes are budgeted in characters read, a fixed amount or a few times the reply's length if more, so a
+    reply built to be slow (a million ``{``) costs a few passes over it, never one pass per brace; the budgets are
+    far above what a reply under ~2,000 characters can spend, or a real reply's first candidates."""
     regions = _search_regions(text)
+    budget = max(_STRICT_BUDGET, 8 * len(text))
     for region in regions:
-        for start in _brace_positions(region):
-            payload = _decode_strict(region, start)
+        for match in _OBJECT_START.finditer(region):
+            payload, spent = _decode_strict(region, match.start(), budget)
+            budget -= spent
             if payload is not None:
                 return payload, False
+            if budget <= 0:
+                break
+    budget = max(_REPAIR_BUDGET, 2 * len(text))
     for region in regions:
         for start in itertools.islice(_brace_positions(region), _MAX_REPAIR_CANDIDATES):
+            cost = 2 * (len(region) - start)  # two attempts (JSON, then Python literal), each a scan of the tail
+            if cost > budget:
+                return None
+            budget -= cost
             payload = _decode_repaired(region[start:])
             if payload is not None:
                 return payload, True
@@ -214,12 +239,33 @@ def _has_payload_keys(value: object) -> bool:
     return isinstance(value, dict) and ("question" in value or "tests" in value)
 
 
-def _decode_strict(text: str, start: int) -> dict[str, object] | None:
-    try:
-        value, _ = _DECODER.raw_decode(text, start)
-    except (ValueError, RecursionError):
-        return None
-    return value if _has_payload_keys(value) else None
+def _decode_strict(text: str, start: int, budget: int) -> tuple[dict[str, object] | None, int]:
+    """The payload object that starts at ``start``, if one does, and the characters that finding out cost.
+
+    The decoder reads a window of the text that doubles until the answer cannot depend on where it was cut:
+    decoding the whole tail from every candidate would be quadratic (and so would the line count each decode
+    error computes over the text before it). A value decoded inside a window is the one the whole tail holds;
+    a failure is final unless it lies where the cut could have caused it (an open string, the last characters)."""
+    spent = 0
+    size = _WINDOW
+    while True:
+        window = text[start : start + size]
+        spent += len(window)
+        try:
+            value, _ = _DECODER.raw_decode(window)
+        except RecursionError:
+            return None, spent
+        except json.JSONDecodeError as error:
+            cut_short = start + size < len(text)
+            if not cut_short or spent >= budget:
+                return None, spent
+            if error.pos < len(window) - _CUT_MARGIN and not error.msg.startswith("Unterminated string"):
+                return None, spent
+            size *= 2
+            continue
+        except ValueError:
+            return None, spent
+        return (value if _has_payload_keys(value) else None), spent
 
 
 def _decode_repaired(tail: str) -> dict[str, object] | None:
@@ -279,12 +325,14 @@ def _scan(text: str) -> tuple[int | None, str | None]:
     just inside an opening bracket) with its open containers closed. A string still open at the cut, such as a test
     cut in the middle, is never before a safe point and so is dropped whole. ``(None, None)`` when brackets mismatch.
     """
-    stack: list[str] = []
+    # The open containers are a linked list of (opener, rest) cells rather than a list: a safe cut keeps the cell it
+    # saw, in constant time, where copying a list at every cut made ``{{{{...`` quadratic (300,000 braces: minutes).
+    stack: _OpenContainers = None
     quote: str | None = None
     escaped = False
     expecting_key = False
     string_is_key = False
-    safe_cut: tuple[int, tuple[str, ...]] | None = None
+    safe_cut: tuple[int, _OpenContainers] | None = None
     for index, char in enumerate(text):
         if quote is not None:
             if escaped:
@@ -294,32 +342,36 @@ def _scan(text: str) -> tuple[int | None, str | None]:
             elif char == quote:
                 quote = None
                 if not string_is_key:
-                    safe_cut = (index + 1, tuple(stack))
+                    safe_cut = (index + 1, stack)
             continue
         if char in "\"'":
             quote, string_is_key, expecting_key = char, expecting_key, False
         elif char in "{[":
-            stack.append(char)
+            stack = (char, stack)
             expecting_key = char == "{"
-            safe_cut = (index + 1, tuple(stack))
+            safe_cut = (index + 1, stack)
         elif char in "}]":
-            if not stack or _CLOSERS[stack.pop()] != char:
+            if stack is None or _CLOSERS[stack[0]] != char:
                 return None, None
-            if not stack:
+            stack = stack[1]
+            if stack is None:
                 return index + 1, None
             expecting_key = False
-            safe_cut = (index + 1, tuple(stack))
+            safe_cut = (index + 1, stack)
         elif char == ",":
-            if stack:
-                expecting_key = stack[-1] == "{"
-                safe_cut = (index, tuple(stack))
+            if stack is not None:
+                expecting_key = stack[0] == "{"
+                safe_cut = (index, stack)
         elif char == ":":
             expecting_key = False
     if safe_cut is None:
         return None, None
     cut, open_containers = safe_cut
-    kept = text[:cut].rstrip().removesuffix(",")
-    return None, kept + "".join(_CLOSERS[opener] for opener in reversed(open_containers))
+    closers: list[str] = []
+    while open_containers is not None:
+        closers.append(_CLOSERS[open_containers[0]])
+        open_containers = open_containers[1]
+    return None, text[:cut].rstrip().removesuffix(",") + "".join(closers)
 
 
 # ---------------------------------------------------------------------------------------------------------------
