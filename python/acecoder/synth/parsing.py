@@ -9,9 +9,12 @@ each one cost a generation, so this module repairs what it safely can and says w
 The one rule repair never bends: a test cut off by truncation is dropped, never kept half. A half test can still
 parse (``assert f(1) == [1, 2`` cut to ``assert f(1)``) and would then pass for the wrong reason.
 
-Kept tests must each be exactly one ``assert`` statement that parses, appear once, and touch nothing outside the
-program under test (files, network, processes, randomness, clocks, dynamic code): a test whose outcome depends on
-the machine or the moment cannot tell a right program from a wrong one.
+Kept tests must each be exactly one ``assert`` statement that parses, appear once, and reach nothing outside the
+program under test (files, network, processes, randomness, clocks, dynamic code; ``acecoder.synth.safety`` checks
+what a test can get hold of, not how it spells it): a test whose outcome depends on the machine or the moment
+cannot tell a right program from a wrong one.
+
+Parsing is linear in the reply's length: a reply built to be slow (megabytes of ``{``) costs a few passes over it.
 
 Failures are values: ``parse_reply`` never raises on any input; ``ParsedReply.error`` names what was missing.
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from acecoder.extract import parse_python
+from acecoder.synth.safety import unsafe_reason
 
 __all__ = ["DROP_REASONS", "ParseError", "ParsedReply", "filter_tests", "parse_reply", "parse_test_lines"]
 
@@ -36,26 +40,6 @@ ParseError = Literal["no_json", "no_question", "no_tests"]
 # Why a candidate test was dropped; every ParsedReply.dropped holds all keys, so counts add up across replies
 # ("no_call": a test that never calls the function it is for, from the line format, which knows the name).
 DROP_REASONS: tuple[str, ...] = ("not_a_string", "syntax", "not_assert", "duplicate", "unsafe", "no_call")
-
-# Names a test may not mention. A test runs inside the sandbox, but safety is not the point here: a test whose
-# verdict depends on the file system, the network, other processes, a random draw or the clock does not measure
-# the program, so it is noise in the pass rates that AceCoder turns into preference pairs.
-FILE_NAMES = frozenset({"open", "input", "os", "pathlib", "Path", "shutil", "tempfile", "glob", "fileinput"})
-NETWORK_NAMES = frozenset({"socket", "requests", "urllib", "http", "httpx", "ftplib", "smtplib"})
-PROCESS_NAMES = frozenset({"sys", "subprocess", "multiprocessing", "threading", "signal", "exit", "quit"})
-RANDOM_NAMES = frozenset({"random", "secrets", "uuid"})
-TIME_NAMES = frozenset({"time"})
-# Dynamic code hides what a test does from this very check, so it is refused outright.
-DYNAMIC_NAMES = frozenset(
-    "exec eval compile __import__ __builtins__ builtins importlib ctypes globals locals breakpoint".split()
-)
-UNSAFE_NAMES = FILE_NAMES | NETWORK_NAMES | PROCESS_NAMES | RANDOM_NAMES | TIME_NAMES | DYNAMIC_NAMES
-
-# Attributes refused whatever object they hang from: the wall clock (``datetime.now()``, ``date.today()``), numpy's
-# ``np.random`` and the introspection hooks that reach builtins without naming them.
-UNSAFE_ATTRIBUTES = frozenset(
-    {"now", "today", "utcnow", "random", "__globals__", "__builtins__", "__subclasses__", "__code__", "__import__"}
-)
 
 # The decoder accepts raw control characters (newlines, tabs) inside strings: models emit them and they are
 # unambiguous, so tolerating them is not counted as a repair.
@@ -176,7 +160,7 @@ def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int
             dropped["syntax"] += 1
         elif len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
             dropped["not_assert"] += 1
-        elif _is_unsafe(tree):
+        elif unsafe_reason(tree) is not None:
             dropped["unsafe"] += 1
         elif (key := ast.dump(tree)) in seen:
             dropped["duplicate"] += 1
@@ -381,14 +365,3 @@ def _scan(text: str) -> tuple[int | None, str | None]:
 def _strip_stray_fence(candidate: str) -> str:
     source = _STRAY_FENCE.sub("", candidate.strip(), count=1)
     return source.strip().removesuffix("```").strip()
-
-
-def _is_unsafe(tree: ast.AST) -> bool:
-    """A single assert cannot hold an import statement, so names and attributes (``__import__`` among them) are
-    all there is to check."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in UNSAFE_NAMES:
-            return True
-        if isinstance(node, ast.Attribute) and node.attr in UNSAFE_ATTRIBUTES:
-            return True
-    return False
