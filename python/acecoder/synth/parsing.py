@@ -54,7 +54,7 @@ _REPAIR_BUDGET = 1_000_000
 # The strict pass tries every ``{`` that may open an object with keys, through a window of the text (see
 # ``_decode_strict``), within its own budget; a decode error this close to a window's end may be the cut's doing.
 _STRICT_BUDGET = 8_000_000
-_WINDOW = 4096
+_WINDOW = 256
 _CUT_MARGIN = 16
 _OBJECT_START = re.compile(r'\{\s*"')
 
@@ -185,12 +185,12 @@ def _find_object(text: str) -> tuple[dict[str, object], bool] | None:
     budget = max(_STRICT_BUDGET, 8 * len(text))
     for region in regions:
         for match in _OBJECT_START.finditer(region):
+            if budget <= 0:
+                break
             payload, spent = _decode_strict(region, match.start(), budget)
             budget -= spent
             if payload is not None:
                 return payload, False
-            if budget <= 0:
-                break
     budget = max(_REPAIR_BUDGET, 2 * len(text))
     for region in regions:
         for start in itertools.islice(_brace_positions(region), _MAX_REPAIR_CANDIDATES):

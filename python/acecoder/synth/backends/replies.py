@@ -48,9 +48,9 @@ def reply_texts(body: bytes, max_reply_bytes: int) -> list[str]:
         raise BadReply("not a JSON object")
     choices = document.get("choices")
     if not isinstance(choices, list):
-        error = document.get("error")
-        if error is not None:
-            message = error.get("message") if isinstance(error, dict) else error
+        problem = document.get("error")
+        if problem is not None:
+            message = problem.get("message") if isinstance(problem, dict) else problem
             raise BadReply(f"error object: {' '.join(str(message).split())[:MESSAGE_LIMIT]}")
         raise BadReply("no choices list")
     texts: list[str] = []
