@@ -41,6 +41,13 @@ ATTACKS = {
     "sys modules via alias": "assert m.modules['os']",
     "environ": "assert e.environ['HOME']",
     "dunder name": "assert __loader__ is not None",
+    "format string built at run time": "assert ('{0.__glob' + 'als__}').format(f)",
+    "format_map on a variable": "assert s.format_map(vars())",
+    "string formatter": "assert string.Formatter().get_field('0.__class__', [f], {})",
+    "license pages and waits": "assert license() is None",
+    "fullwidth eval (NFKC)": "assert \uff45\uff56\uff41\uff4c('1') == 1",
+    "dunder keyword": "assert f(**{'__class__': 1})",
+    "traceback frame": "assert (e := Exception()).__traceback__.tb_frame",
 }
 
 ORDINARY = [
@@ -61,6 +68,10 @@ ORDINARY = [
     "assert (lambda x: x + 1)(f(1)) == 3",
     "assert type(f(1)) is float",
     "assert f(collections.Counter('aab')) == 2",
+    "assert f(3) == '{:.2f}'.format(3.0)",
+    "assert f('x') == '%s!' % 'x'",
+    "assert f(1) == f'{1}'",
+    "assert getattr(f(), 'value', None) is None",
 ]
 
 

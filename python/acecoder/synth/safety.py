@@ -21,7 +21,9 @@ plain values needs none of the roads out of it, and each is refused:
   can be called with anything);
 - any string constant that is a dunder name (``'__globals__'``) or walks to one in a format field
   (``'{0.__globals__}'.format(f)``): a subscript, ``str.format`` or ``operator.attrgetter`` turns such a string
-  into a reach.
+  into a reach; and ``format``/``format_map`` called on anything but a string constant (``('{0.__glob' +
+  'als__}').format(f)``), or ``string.Formatter``;
+- the interactive helpers (``input``, ``help``, ``license``...), which wait for a person at the terminal.
 
 What it cannot see: names the program under test brought into its own namespace under another name
 (``from os import system as run``), since the check sees the test alone. The sandbox covers that.
@@ -39,18 +41,20 @@ __all__ = ["UNSAFE_ATTRIBUTES", "UNSAFE_NAMES", "unsafe_reason"]
 # hands out every live object, ``inspect`` every frame).
 UNSAFE_NAME_GROUPS: dict[str, frozenset[str]] = {
     "files": frozenset(
-        "open input os posix nt pathlib Path shutil tempfile glob fileinput io codecs mmap shelve dbm sqlite3".split()
+        "open os posix nt pathlib Path shutil tempfile glob fileinput io codecs mmap shelve dbm sqlite3".split()
     ),
     "network": frozenset("socket ssl requests urllib http httpx ftplib smtplib webbrowser".split()),
     "processes": frozenset(
         "sys subprocess multiprocessing threading _thread concurrent asyncio signal pty resource platform atexit "
         "exit quit _posixsubprocess".split()
     ),
+    # The interactive helpers wait for a person at the terminal (``license()`` pages and reads stdin).
+    "the terminal": frozenset("input help license credits copyright breakpoint".split()),
     "randomness": frozenset("random secrets uuid".split()),
     "the clock": frozenset("time".split()),
     "code": frozenset(
-        "exec eval compile builtins importlib ctypes globals locals vars breakpoint help gc inspect marshal pickle "
-        "runpy code codeop pdb zipimport site sysconfig".split()
+        "exec eval compile builtins importlib ctypes globals locals vars gc inspect marshal pickle runpy code "
+        "codeop pdb zipimport site sysconfig Formatter".split()
     ),
 }
 UNSAFE_NAMES = frozenset().union(*UNSAFE_NAME_GROUPS.values())
@@ -62,7 +66,7 @@ _NAME_GROUP = {name: group for group, names in UNSAFE_NAME_GROUPS.items() for na
 UNSAFE_ATTRIBUTES = frozenset(
     "now today utcnow random "
     "gi_frame gi_code cr_frame cr_code ag_frame ag_code f_globals f_locals f_builtins f_back f_code tb_frame tb_next "
-    "func_globals attrgetter methodcaller getattr_static "
+    "func_globals attrgetter methodcaller getattr_static Formatter "
     "system popen spawnl spawnv execv execve execl fork forkpty kill killpg environ modules unlink rmtree".split()
 )
 
@@ -70,6 +74,7 @@ UNSAFE_ATTRIBUTES = frozenset(
 SAFE_DUNDER_ATTRIBUTES = frozenset({"__name__", "__qualname__", "__doc__", "__module__"})
 
 ATTRIBUTE_FUNCTIONS = frozenset({"getattr", "hasattr", "setattr", "delattr"})
+FORMAT_METHODS = frozenset({"format", "format_map"})
 
 # A string that is a dunder name, or a format field that walks to one (``'{0.__globals__}'``, ``'{0[__builtins__]}'``);
 # ``'a__b__c'`` in an expected output is neither.
@@ -78,6 +83,10 @@ _DUNDER_STRING = re.compile(r"^\s*__\w+__\s*$|[.\[]__\w+__")
 
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _is_string_constant(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
 def _attribute_reason(name: str) -> str | None:
@@ -98,6 +107,10 @@ def unsafe_reason(tree: ast.AST) -> str | None:
             if reason is not None:
                 return reason
             direct_calls.add(id(node.func))
+        if isinstance(node, ast.Attribute) and node.attr in FORMAT_METHODS and not _is_string_constant(node.value):
+            # A format string walks attributes and items (``{0.__globals__}``): one built at run time cannot be
+            # read here.
+            return f"{node.attr} on a string built at run time"
     for node in ast.walk(tree):
         reason = None
         if isinstance(node, ast.Name):
