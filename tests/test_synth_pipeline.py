@@ -299,3 +299,33 @@ def test_synth_command_counts_bad_replies_in_its_summary(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "failed generations: bad_reply: truncated JSON" in table
     assert "questions dropped: generation_error" in table
+
+
+def test_a_getattr_chain_to_os_system_is_dropped_before_the_oracle(engine, tmp_path):
+    chain = "assert getattr(getattr(square, '__glo' + 'bals__')['o' + 's'], 'sys' + 'tem')('true') == 0"
+    tests = [f"assert square({value}) == {value * value}" for value in range(5)] + [chain]
+    reply = json.dumps({"question": "Write square(n) returning n*n.", "tests": tests})
+    output = tmp_path / "out.jsonl"
+    with ChatServer(recorded({**REPLIES, "square_seed": [reply]})) as server:
+        backend = backend_for(server, tmp_path / "cache.sqlite")
+        try:
+            summary = Synthesizer(backend, engine, output, SynthConfig()).run(SEEDS[:1])
+        finally:
+            backend.close()
+        oracle_prompts = [last_user_message(body) for body in server.requests if "Write square(n)" in last_user_message(body)]
+    [row] = read_acecode(output)
+    assert row["test_cases"] == tests[:5]
+    assert summary.dropped_tests["unsafe"] == 1
+    assert all("globals" not in prompt for prompt in oracle_prompts)
+
+
+def test_synth_command_names_bad_replies_when_nothing_is_kept(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    row = {"id": HOSTILE_SEEDS[1].id, "program": HOSTILE_SEEDS[1].program, "instruction": "Cut."}
+    seeds.write_text(json.dumps(row) + "\n")
+    with ChatServer(hostile) as server:
+        arguments = ["synth", "--seeds", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
+                     "--model", "m", "--base-url", server.base_url, "--no-cache", "--workers", "1", "--quiet"]
+        assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert "generation_error 1 (failed generations: bad_reply: truncated JSON 1)" in error
