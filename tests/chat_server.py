@@ -208,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_raw(self, data: bytes, reply: Reply) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(reply.declared_length if reply.declared_length is not None else len(data)))
+        length = reply.declared_length if reply.declared_length is not None else len(data)
+        self.send_header("Content-Length", str(length))
         self.end_headers()
         if not reply.drip:
             self.wfile.write(data)

@@ -312,7 +312,8 @@ def test_a_getattr_chain_to_os_system_is_dropped_before_the_oracle(engine, tmp_p
             summary = Synthesizer(backend, engine, output, SynthConfig()).run(SEEDS[:1])
         finally:
             backend.close()
-        oracle_prompts = [last_user_message(body) for body in server.requests if "Write square(n)" in last_user_message(body)]
+        prompts = [last_user_message(body) for body in server.requests]
+    oracle_prompts = [prompt for prompt in prompts if "Write square(n)" in prompt]
     [row] = read_acecode(output)
     assert row["test_cases"] == tests[:5]
     assert summary.dropped_tests["unsafe"] == 1

@@ -5,10 +5,10 @@ reply, too few surviving tests) is appended to a journal next to the output (``O
 flushed to disk batch by batch; a rerun of the same command skips those seeds, and the model calls of seeds that
 were in flight come from the response cache. Transient failures (a request that failed after its retries, a
 sandbox failure, a reply that was cut short, junk or over the size cap) are not journaled, so the next run retries
-them; the summary counts each by its cause (``failed generations: bad_reply: truncated JSON``). The output file is rewritten from the journal
-at the end of every run, in seed order, so it never holds a duplicate row. A journal record carries a fingerprint
-of the settings that shape the result (models, prompts' parameters, thresholds): a rerun with other settings
-recomputes rather than mixing results.
+them; the summary counts each by its cause (``failed generations: bad_reply: truncated JSON``). The output file is
+rewritten from the journal at the end of every run, in seed order, so it never holds a duplicate row. A journal
+record carries a fingerprint of the settings that shape the result (models, prompts' parameters, thresholds): a
+rerun with other settings recomputes rather than mixing results.
 """
 
 from __future__ import annotations
@@ -216,7 +216,9 @@ class Synthesizer:
     def _usable(self, generation: Generation, summary_key: str, transient: collections.Counter) -> bool:
         """Whether a generation has texts to parse; if not, its failure is counted (transient: retried next run).
         Completions over the size cap are refused here too, whichever backend or cache they came from."""
-        error = generation.error if not generation.ok else oversized_reply(generation.texts) if generation.texts else "no texts"
+        error = generation.error
+        if error is None:
+            error = oversized_reply(generation.texts) if generation.texts else "no texts"
         if error is None:
             return True
         transient[summary_key] += 1

@@ -6,8 +6,9 @@ keeps every answer it already received) and lets several processes share one fil
 are stored: a failed request is retried on the next run. Failures are not stored on purpose, a bad reply
 included (cut short, junk, over ``MAX_REPLY_BYTES``): such a reply is the server's fault, not the request's, so a
 stored failure would pin a passing fault forever, while asking again costs at most one capped, deadlined request.
-Completions over the cap are neither stored nor served (an entry from before the cap counts as a miss). No API key or server address is part of the key or the
-stored record, so a cache can be shared, and a model served at another address still hits.
+Completions over the cap are neither stored nor served (an entry from before the cap counts as a miss). No API key
+or server address is part of the key or the stored record, so a cache can be shared, and a model served at another
+address still hits.
 """
 
 from __future__ import annotations

@@ -218,7 +218,9 @@ class OpenAIBackend:
                 self._report(f"request failed: {error}")
                 return str(error)
             except (asyncio.TimeoutError, self._openai.APITimeoutError):
-                retryable, description, retry_after = True, f"timeout: no complete reply within {self.timeout:g} s", None
+                # The deadline of the whole attempt, or httpx's per-read timeout (the same number) before it.
+                description = f"timeout: no complete reply within {self.timeout:g} s"
+                retryable, retry_after = True, None
             except _BodyLost as error:
                 retryable, description, retry_after = True, f"connection error: {error}", None
             except self._openai.OpenAIError as error:
@@ -259,8 +261,6 @@ class OpenAIBackend:
     def _describe(self, error: Exception) -> tuple[bool, str, float | None]:
         """Whether ``error`` is worth another try, a short description, and the server's ``Retry-After``."""
         openai = self._openai
-        if isinstance(error, openai.APITimeoutError):
-            return True, "timeout", None
         if isinstance(error, openai.APIConnectionError):
             retryable, cause = _connection_failure(error, self.base_url)
             return retryable, f"connection error: {cause}", None
@@ -273,7 +273,7 @@ class OpenAIBackend:
         return False, f"{type(error).__name__}: {_short(str(error))}", None
 
 
-class _BodyLost(Exception):
+class _BodyLost(ConnectionError):
     """The connection failed while the body was being read (the SDK's own mapping covers only the headers)."""
 
 
@@ -293,7 +293,8 @@ async def _read_body(response: Any, limit: int) -> bytes:
     except http.DecodingError:
         raise BadReply("undecodable body (content encoding)") from None
     except http.TransportError as error:
-        raise _BodyLost(f"the connection failed while the reply was read ({_short(str(error)) or type(error).__name__})") from None
+        cause = _short(str(error)) or type(error).__name__
+        raise _BodyLost(f"the connection failed while the reply was read ({cause})") from None
     return bytes(body)
 
 
