@@ -35,6 +35,12 @@ class Reply:
     delay: float = 0.0
     headers: dict[str, str] | None = None
     error: str = ""
+    # Misbehaviour: ``body`` replaces the whole 200 body with these bytes (cut JSON, junk, megabytes); ``drip``
+    # sends the body a byte at a time, this many seconds apart; ``declared_length`` announces another
+    # Content-Length than the bytes sent (more: the connection closes mid-body).
+    body: bytes | None = None
+    drip: float = 0.0
+    declared_length: int | None = None
 
 
 Responder = Callable[[dict], Reply]
@@ -173,7 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = Reply(status=500, error=f"responder failed: {error!r}")
             if reply.delay > 0:
                 chat._stopping.wait(reply.delay)
-            if reply.status == 200:
+            if reply.status == 200 and (reply.body is not None or reply.drip or reply.declared_length is not None):
+                wanted = int(body.get("n") or 1)
+                texts = list(reply.texts) if reply.texts is not None else [""] * wanted
+                data = reply.body if reply.body is not None else json.dumps(_completion_body(body, texts)).encode()
+                self._send_raw(data, reply)
+            elif reply.status == 200:
                 wanted = int(body.get("n") or 1)
                 texts: list[str | None] = list(reply.texts) if reply.texts is not None else [""] * wanted
                 self._send_json(200, _completion_body(body, texts), reply.headers)
@@ -192,6 +203,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+    def _send_raw(self, data: bytes, reply: Reply) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        length = reply.declared_length if reply.declared_length is not None else len(data)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if not reply.drip:
+            self.wfile.write(data)
+            return
+        for index in range(len(data)):
+            if self.server.chat._stopping.wait(reply.drip):
+                return
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()
 
 
 def _completion_body(request: dict, texts: list[str | None]) -> dict:

@@ -155,7 +155,73 @@ def test_persistently_slow_answer_becomes_a_timeout_error() -> None:
     with ChatServer(lambda body: Reply(texts=["late"], delay=2.0)) as server:
         with OpenAIBackend(MODEL, base_url=server.base_url, timeout=0.5, max_retries=1, backoff_base=0.01) as backend:
             [generation] = backend.generate([chat("hello")])
-    assert generation == Generation(error="timeout after 2 attempts")
+    assert generation == Generation(error="timeout after 2 attempts: no complete reply within 0.5 s")
+    assert len(server.requests) == 2
+
+
+CUT_JSON = b'{"choices": [ {"message": '
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (CUT_JSON, "bad_reply: truncated JSON"),
+        (b"", "bad_reply: empty body"),
+        (b"<html>502 Bad Gateway</html>", "bad_reply: not JSON"),
+        (b"\xff\xfe{", "bad_reply: not UTF-8"),
+        (b"[1, 2]", "bad_reply: not a JSON object"),
+        (b'{"id": "x"}', "bad_reply: no choices list"),
+        (b'{"choices": null}', "bad_reply: no choices list"),
+        (b'{"choices": [1]}', "bad_reply: malformed choice"),
+        (b'{"choices": [{"message": "hi"}]}', "bad_reply: malformed choice"),
+        (b'{"choices": [{"message": {"content": 5}}]}', "bad_reply: malformed choice"),
+        (b'{"error": {"message": "model  overloaded"}}', "bad_reply: error object: model overloaded"),
+        (b"[" * 100_000, "bad_reply: JSON nested too deeply"),
+    ],
+)
+def test_a_200_with_a_bad_body_is_a_failed_generation_and_the_batch_goes_on(body: bytes, error: str) -> None:
+    def respond(request: dict) -> Reply:
+        if last_user_message(request) == "bad":
+            return Reply(body=body)
+        return Reply(texts=["fine"])
+
+    with ChatServer(respond) as server:
+        with OpenAIBackend(MODEL, base_url=server.base_url, backoff_base=0.01) as backend:
+            generations = backend.generate([chat("good"), chat("bad"), chat("good")])
+    assert [generation.texts for generation in generations] == [["fine"], [], ["fine"]]
+    assert generations[1].error == error
+    assert sum(last_user_message(request) == "bad" for request in server.requests) == 1  # not retried
+
+
+def test_an_oversized_reply_is_refused_while_it_arrives() -> None:
+    braces = "{" * 20_000_000
+    with ChatServer(lambda body: Reply(texts=[braces])) as server:
+        with OpenAIBackend(MODEL, base_url=server.base_url, max_retries=0) as backend:
+            [generation] = backend.generate([chat("hello")])
+    assert generation == Generation(error=f"bad_reply: over {1_000_000 + 65_536:,} bytes")
+
+
+def test_a_completion_over_the_cap_is_refused_in_a_body_under_it() -> None:
+    with ChatServer(lambda body: Reply(texts=["ok", "x" * 1500])) as server:
+        with OpenAIBackend(MODEL, base_url=server.base_url, max_reply_bytes=1000) as backend:
+            [generation] = backend.generate([chat("hello", n=2)])
+    assert generation == Generation(error="bad_reply: over 1,000 bytes")
+
+
+def test_a_dripped_reply_fails_at_the_deadline_of_the_whole_request() -> None:
+    # Each byte arrives well within the timeout, so only a deadline on the whole request can end it.
+    with ChatServer(lambda body: Reply(texts=["a reply that takes a minute to arrive"], drip=0.5)) as server:
+        with OpenAIBackend(MODEL, base_url=server.base_url, timeout=2.0, max_retries=0) as backend:
+            [generation] = backend.generate([chat("hello")])
+    assert generation == Generation(error="timeout after 1 attempt: no complete reply within 2 s")
+
+
+def test_a_connection_closed_mid_body_is_retried() -> None:
+    responder = scripted(Reply(texts=["cut"], declared_length=10_000), Reply(texts=["whole"]))
+    with ChatServer(responder) as server:
+        with OpenAIBackend(MODEL, base_url=server.base_url, backoff_base=0.01) as backend:
+            [generation] = backend.generate([chat("hello")])
+    assert generation == Generation(texts=["whole"])
     assert len(server.requests) == 2
 
 

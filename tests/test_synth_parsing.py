@@ -383,3 +383,102 @@ def test_filter_tests_accounts_for_every_candidate(candidates):
     assert len(kept) + sum(dropped.values()) == len(candidates)
     assert len(set(kept)) == len(kept)
     assert all(test.startswith("assert") for test in kept)
+
+
+# ------------------------------------------------------------------------------------------------- linear time
+# The parser before it was made linear, kept as the reference the linear one must agree with: every ``{`` decoded
+# over the whole text, and a scan that copied its stack of open containers at every safe cut.
+
+
+def reference_scan(text):
+    stack, quote, escaped, expecting_key, string_is_key, safe_cut = [], None, False, False, False, None
+    for index, char in enumerate(text):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+                if not string_is_key:
+                    safe_cut = (index + 1, tuple(stack))
+            continue
+        if char in "\"'":
+            quote, string_is_key, expecting_key = char, expecting_key, False
+        elif char in "{[":
+            stack.append(char)
+            expecting_key = char == "{"
+            safe_cut = (index + 1, tuple(stack))
+        elif char in "}]":
+            if not stack or {"{": "}", "[": "]"}[stack.pop()] != char:
+                return None, None
+            if not stack:
+                return index + 1, None
+            expecting_key = False
+            safe_cut = (index + 1, tuple(stack))
+        elif char == ",":
+            if stack:
+                expecting_key = stack[-1] == "{"
+                safe_cut = (index, tuple(stack))
+        elif char == ":":
+            expecting_key = False
+    if safe_cut is None:
+        return None, None
+    cut, open_containers = safe_cut
+    closers = "".join({"{": "}", "[": "]"}[opener] for opener in reversed(open_containers))
+    return None, text[:cut].rstrip().removesuffix(",") + closers
+
+
+def reference_find_object(text, monkeypatch):
+    from acecoder.synth import parsing
+
+    monkeypatch.setattr(parsing, "_scan", reference_scan)
+    try:
+        for region in parsing._search_regions(text):
+            for start in parsing._brace_positions(region):
+                try:
+                    value, _ = parsing._DECODER.raw_decode(region, start)
+                except (ValueError, RecursionError):
+                    continue
+                if parsing._has_payload_keys(value):
+                    return value, False
+        for region in parsing._search_regions(text):
+            for start in list(parsing._brace_positions(region))[:64]:
+                payload = parsing._decode_repaired(region[start:])
+                if payload is not None:
+                    return payload, True
+        return None
+    finally:
+        monkeypatch.undo()
+
+
+JSON_LIKE = st.text(alphabet='{}[]"\'\\:,ab \nquestiontq`', max_size=60)
+
+
+@PROPERTY
+@given(text=st.one_of(JSON_LIKE, st.builds(lambda a, b: a + reply_text()[: len(b) * 13] + b, JSON_LIKE, JSON_LIKE)))
+def test_linear_parser_agrees_with_the_reference(text):
+    from acecoder.synth import parsing
+
+    assert parsing._scan(text) == reference_scan(text)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert parsing._find_object(text) == reference_find_object(text, monkeypatch)
+
+
+def test_truncations_of_a_real_reply_agree_with_the_reference(monkeypatch):
+    from acecoder.synth import parsing
+
+    text = "Sure:\n```json\n" + reply_text(indent=2) + "\n```"
+    for end in range(0, len(text), 7):
+        assert parsing._find_object(text[:end]) == reference_find_object(text[:end], monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{" * 1_000_000, '{"a":' * 200_000, '{"{' * 300_000, '{"question": "q", "tests": [' + "[" * 500_000],
+    ids=["braces", "nested keys", "open strings", "deep list"],
+)
+def test_a_megabyte_built_to_be_slow_parses(text):
+    # Quadratic parsing took hours here (the per-test timeout ends it); linear parsing takes seconds.
+    parsed = parse_reply(text)
+    assert parsed.error in {"no_json", "no_question", "no_tests"}

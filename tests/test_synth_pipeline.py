@@ -233,3 +233,100 @@ def test_seeds_load_from_parquet_and_a_saved_dataset(tmp_path):
         assert [(seed.id, seed.program, seed.instruction) for seed in seeds] == [(f"t{i}", f"x = {i}\n", "set x") for i in range(3)]
     with pytest.raises(ValueError, match="row 1"):
         load_seeds(tmp_path / "seeds.parquet")  # no 'id'/'program' columns without the renaming
+
+
+# ------------------------------------------------------------------------------------------ hostile servers
+
+HOSTILE_SEEDS = [
+    SEEDS[0],
+    Seed("s-cut", "def cut_seed(n):\n    return n\n", "Cut.", "unit"),
+    Seed("s-braces", "def braces_seed(n):\n    return n\n", "Braces.", "unit"),
+]
+
+
+def hostile(body: dict) -> Reply:
+    """A cut JSON body for one seed, twenty megabytes of braces for another, honest answers otherwise."""
+    prompt = last_user_message(body)
+    if "cut_seed" in prompt:
+        return Reply(body=b'{"choices": [ {"message": ')
+    if "braces_seed" in prompt:
+        return Reply(texts=["{" * 20_000_000])
+    return recorded(REPLIES)(body)
+
+
+def test_cut_and_oversized_replies_are_failed_generations_and_the_other_seeds_complete(engine, tmp_path):
+    output = tmp_path / "out.jsonl"
+    for _ in range(2):  # the rerun neither hangs nor crashes: failures are not cached, and fail the same way
+        with ChatServer(hostile) as server:
+            backend = backend_for(server, tmp_path / "cache.sqlite")
+            try:
+                summary = Synthesizer(backend, engine, output, SynthConfig()).run(HOSTILE_SEEDS)
+            finally:
+                backend.close()
+        assert [row["id"] for row in read_acecode(output)] == ["s-square"]
+        assert summary.failures["generation_error"] == 2
+        assert summary.failed_generations == {
+            "bad_reply: truncated JSON": 1, f"bad_reply: over {1_000_000 + 65_536:,} bytes": 1,
+        }  # fmt: skip
+        assert "failed generations: bad_reply: truncated JSON" in summary.table()
+    assert summary.resumed == 1
+    journaled = [json.loads(line)["seed_id"] for line in journal_path(output).read_text().splitlines()]
+    assert journaled == ["s-square"]
+
+
+def test_an_oversized_cached_reply_is_asked_again(tmp_path):
+    request = ChatRequest(({"role": "user", "content": "Write square(n) please"},), Sampling(n=1))
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    cache.put("recorded-model", request, ["{" * 2_000_000])  # stored before there was a cap
+    cache.close()
+    with ChatServer(recorded(REPLIES)) as server:
+        backend = backend_for(server, tmp_path / "cache.sqlite")
+        [generation] = backend.generate([request])
+        backend.close()
+        assert len(server.requests) == 1
+    assert generation.texts == [SQUARE_SOLUTION] and not generation.cached
+
+
+def test_synth_command_counts_bad_replies_in_its_summary(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    rows = [{"id": seed.id, "program": seed.program, "instruction": seed.instruction} for seed in HOSTILE_SEEDS]
+    seeds.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with ChatServer(hostile) as server:
+        arguments = ["synth", "--seeds", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
+                     "--model", "m", "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"),
+                     "--workers", "1", "--quiet", "--timeout", "30"]
+        assert main(arguments) == 0
+    table = capsys.readouterr().out
+    assert "failed generations: bad_reply: truncated JSON" in table
+    assert "questions dropped: generation_error" in table
+
+
+def test_a_getattr_chain_to_os_system_is_dropped_before_the_oracle(engine, tmp_path):
+    chain = "assert getattr(getattr(square, '__glo' + 'bals__')['o' + 's'], 'sys' + 'tem')('true') == 0"
+    tests = [f"assert square({value}) == {value * value}" for value in range(5)] + [chain]
+    reply = json.dumps({"question": "Write square(n) returning n*n.", "tests": tests})
+    output = tmp_path / "out.jsonl"
+    with ChatServer(recorded({**REPLIES, "square_seed": [reply]})) as server:
+        backend = backend_for(server, tmp_path / "cache.sqlite")
+        try:
+            summary = Synthesizer(backend, engine, output, SynthConfig()).run(SEEDS[:1])
+        finally:
+            backend.close()
+        prompts = [last_user_message(body) for body in server.requests]
+    oracle_prompts = [prompt for prompt in prompts if "Write square(n)" in prompt]
+    [row] = read_acecode(output)
+    assert row["test_cases"] == tests[:5]
+    assert summary.dropped_tests["unsafe"] == 1
+    assert all("globals" not in prompt for prompt in oracle_prompts)
+
+
+def test_synth_command_names_bad_replies_when_nothing_is_kept(tmp_path, capsys):
+    seeds = tmp_path / "seeds.jsonl"
+    row = {"id": HOSTILE_SEEDS[1].id, "program": HOSTILE_SEEDS[1].program, "instruction": "Cut."}
+    seeds.write_text(json.dumps(row) + "\n")
+    with ChatServer(hostile) as server:
+        arguments = ["synth", "--seeds", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
+                     "--model", "m", "--base-url", server.base_url, "--no-cache", "--workers", "1", "--quiet"]
+        assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert "generation_error 1 (failed generations: bad_reply: truncated JSON 1)" in error

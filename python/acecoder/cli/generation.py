@@ -24,7 +24,8 @@ def add_backend_arguments(parser: Any, *, required: bool, model_help: str, batch
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY); never logged")
     parser.add_argument("--concurrency", type=positive_int, default=16, help="requests in flight (openai backend)")
-    parser.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request (openai backend)")
+    parser.add_argument("--timeout", type=positive_float, default=120.0,
+                        help="seconds each request may take, the whole reply included (openai backend)")  # fmt: skip
     if batch_size:
         parser.add_argument("--batch-size", type=positive_int, default=16,
                             help="sequences per forward pass (transformers)")  # fmt: skip

@@ -108,6 +108,10 @@ def run(arguments: argparse.Namespace) -> int:
     print(summary.table())
     if summary.questions_out == 0:
         causes = ", ".join(f"{cause} {count}" for cause, count in sorted(summary.failures.items())) or "none recorded"
+        if summary.failed_generations:
+            causes += " (failed generations: " + ", ".join(
+                f"{cause} {count}" for cause, count in sorted(summary.failed_generations.items())
+            ) + ")"
         print(f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
               f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
               "--min-tests or more --samples keep more", file=sys.stderr)

@@ -9,9 +9,12 @@ each one cost a generation, so this module repairs what it safely can and says w
 The one rule repair never bends: a test cut off by truncation is dropped, never kept half. A half test can still
 parse (``assert f(1) == [1, 2`` cut to ``assert f(1)``) and would then pass for the wrong reason.
 
-Kept tests must each be exactly one ``assert`` statement that parses, appear once, and touch nothing outside the
-program under test (files, network, processes, randomness, clocks, dynamic code): a test whose outcome depends on
-the machine or the moment cannot tell a right program from a wrong one.
+Kept tests must each be exactly one ``assert`` statement that parses, appear once, and reach nothing outside the
+program under test (files, network, processes, randomness, clocks, dynamic code; ``acecoder.synth.safety`` checks
+what a test can get hold of, not how it spells it): a test whose outcome depends on the machine or the moment
+cannot tell a right program from a wrong one.
+
+Parsing is linear in the reply's length: a reply built to be slow (megabytes of ``{``) costs a few passes over it.
 
 Failures are values: ``parse_reply`` never raises on any input; ``ParsedReply.error`` names what was missing.
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from acecoder.extract import parse_python
+from acecoder.synth.safety import unsafe_reason
 
 __all__ = ["DROP_REASONS", "ParseError", "ParsedReply", "filter_tests", "parse_reply", "parse_test_lines"]
 
@@ -37,32 +41,22 @@ ParseError = Literal["no_json", "no_question", "no_tests"]
 # ("no_call": a test that never calls the function it is for, from the line format, which knows the name).
 DROP_REASONS: tuple[str, ...] = ("not_a_string", "syntax", "not_assert", "duplicate", "unsafe", "no_call")
 
-# Names a test may not mention. A test runs inside the sandbox, but safety is not the point here: a test whose
-# verdict depends on the file system, the network, other processes, a random draw or the clock does not measure
-# the program, so it is noise in the pass rates that AceCoder turns into preference pairs.
-FILE_NAMES = frozenset({"open", "input", "os", "pathlib", "Path", "shutil", "tempfile", "glob", "fileinput"})
-NETWORK_NAMES = frozenset({"socket", "requests", "urllib", "http", "httpx", "ftplib", "smtplib"})
-PROCESS_NAMES = frozenset({"sys", "subprocess", "multiprocessing", "threading", "signal", "exit", "quit"})
-RANDOM_NAMES = frozenset({"random", "secrets", "uuid"})
-TIME_NAMES = frozenset({"time"})
-# Dynamic code hides what a test does from this very check, so it is refused outright.
-DYNAMIC_NAMES = frozenset(
-    "exec eval compile __import__ __builtins__ builtins importlib ctypes globals locals breakpoint".split()
-)
-UNSAFE_NAMES = FILE_NAMES | NETWORK_NAMES | PROCESS_NAMES | RANDOM_NAMES | TIME_NAMES | DYNAMIC_NAMES
-
-# Attributes refused whatever object they hang from: the wall clock (``datetime.now()``, ``date.today()``), numpy's
-# ``np.random`` and the introspection hooks that reach builtins without naming them.
-UNSAFE_ATTRIBUTES = frozenset(
-    {"now", "today", "utcnow", "random", "__globals__", "__builtins__", "__subclasses__", "__code__", "__import__"}
-)
-
 # The decoder accepts raw control characters (newlines, tabs) inside strings: models emit them and they are
 # unambiguous, so tolerating them is not counted as a repair.
 _DECODER = json.JSONDecoder(strict=False)
 
 # Repair is a full scan per candidate `{`; a reply with more braces than this before its JSON is not worth it.
 _MAX_REPAIR_CANDIDATES = 64
+# ... and those scans together read at most this many characters (or twice the reply, if more: its first
+# candidate's two attempts), so a reply made of braces costs a few passes over it rather than 128. Replies under
+# ~8,000 characters never reach the budget; longer ones only when braces that never close precede their JSON.
+_REPAIR_BUDGET = 1_000_000
+# The strict pass tries every ``{`` that may open an object with keys, through a window of the text (see
+# ``_decode_strict``), within its own budget; a decode error this close to a window's end may be the cut's doing.
+_STRICT_BUDGET = 8_000_000
+_WINDOW = 256
+_CUT_MARGIN = 16
+_OBJECT_START = re.compile(r'\{\s*"')
 
 _FENCE = re.compile(r"^[ \t]*```[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.MULTILINE | re.DOTALL)
 # A fence glued to a single test: "```python\nassert ...```" or "```assert ...".
@@ -71,6 +65,8 @@ _KEY_FIRST = re.compile(r"""\{\s*["'](?:question|tests)["']\s*:""")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _VALID_ESCAPES = frozenset('"\\/bfnrt')
 _CLOSERS = {"{": "}", "[": "]"}
+# The containers open at a point of a scan, innermost first: (opener, the ones around it).
+_OpenContainers = tuple[str, "_OpenContainers"] | None
 
 
 @dataclass
@@ -164,7 +160,7 @@ def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int
             dropped["syntax"] += 1
         elif len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
             dropped["not_assert"] += 1
-        elif _is_unsafe(tree):
+        elif unsafe_reason(tree) is not None:
             dropped["unsafe"] += 1
         elif (key := ast.dump(tree)) in seen:
             dropped["duplicate"] += 1
@@ -180,15 +176,28 @@ def filter_tests(candidates: Sequence[object]) -> tuple[list[str], dict[str, int
 
 def _find_object(text: str) -> tuple[dict[str, object], bool] | None:
     """The reply's payload and whether it needed repair. An object that parses as it stands wins over one that
-    needs repair anywhere in the text, so chatter that merely looks broken never shadows the real answer."""
+    needs repair anywhere in the text, so chatter that merely looks broken never shadows the real answer.
+
+    Both passes are budgeted in characters read, a fixed amount or a few times the reply's length if more, so a
+    reply built to be slow (a million ``{``) costs a few passes over it, never one pass per brace; the budgets are
+    far above what a reply under ~2,000 characters can spend, or a real reply's first candidates."""
     regions = _search_regions(text)
+    budget = max(_STRICT_BUDGET, 8 * len(text))
     for region in regions:
-        for start in _brace_positions(region):
-            payload = _decode_strict(region, start)
+        for match in _OBJECT_START.finditer(region):
+            if budget <= 0:
+                break
+            payload, spent = _decode_strict(region, match.start(), budget)
+            budget -= spent
             if payload is not None:
                 return payload, False
+    budget = max(_REPAIR_BUDGET, 2 * len(text))
     for region in regions:
         for start in itertools.islice(_brace_positions(region), _MAX_REPAIR_CANDIDATES):
+            cost = 2 * (len(region) - start)  # two attempts (JSON, then Python literal), each a scan of the tail
+            if cost > budget:
+                return None
+            budget -= cost
             payload = _decode_repaired(region[start:])
             if payload is not None:
                 return payload, True
@@ -214,12 +223,33 @@ def _has_payload_keys(value: object) -> bool:
     return isinstance(value, dict) and ("question" in value or "tests" in value)
 
 
-def _decode_strict(text: str, start: int) -> dict[str, object] | None:
-    try:
-        value, _ = _DECODER.raw_decode(text, start)
-    except (ValueError, RecursionError):
-        return None
-    return value if _has_payload_keys(value) else None
+def _decode_strict(text: str, start: int, budget: int) -> tuple[dict[str, object] | None, int]:
+    """The payload object that starts at ``start``, if one does, and the characters that finding out cost.
+
+    The decoder reads a window of the text that doubles until the answer cannot depend on where it was cut:
+    decoding the whole tail from every candidate would be quadratic (and so would the line count each decode
+    error computes over the text before it). A value decoded inside a window is the one the whole tail holds;
+    a failure is final unless it lies where the cut could have caused it (an open string, the last characters)."""
+    spent = 0
+    size = _WINDOW
+    while True:
+        window = text[start : start + size]
+        spent += len(window)
+        try:
+            value, _ = _DECODER.raw_decode(window)
+        except RecursionError:
+            return None, spent
+        except json.JSONDecodeError as error:
+            cut_short = start + size < len(text)
+            if not cut_short or spent >= budget:
+                return None, spent
+            if error.pos < len(window) - _CUT_MARGIN and not error.msg.startswith("Unterminated string"):
+                return None, spent
+            size *= 2
+            continue
+        except ValueError:
+            return None, spent
+        return (value if _has_payload_keys(value) else None), spent
 
 
 def _decode_repaired(tail: str) -> dict[str, object] | None:
@@ -279,12 +309,14 @@ def _scan(text: str) -> tuple[int | None, str | None]:
     just inside an opening bracket) with its open containers closed. A string still open at the cut, such as a test
     cut in the middle, is never before a safe point and so is dropped whole. ``(None, None)`` when brackets mismatch.
     """
-    stack: list[str] = []
+    # The open containers are a linked list of (opener, rest) cells rather than a list: a safe cut keeps the cell it
+    # saw, in constant time, where copying a list at every cut made ``{{{{...`` quadratic (300,000 braces: minutes).
+    stack: _OpenContainers = None
     quote: str | None = None
     escaped = False
     expecting_key = False
     string_is_key = False
-    safe_cut: tuple[int, tuple[str, ...]] | None = None
+    safe_cut: tuple[int, _OpenContainers] | None = None
     for index, char in enumerate(text):
         if quote is not None:
             if escaped:
@@ -294,32 +326,36 @@ def _scan(text: str) -> tuple[int | None, str | None]:
             elif char == quote:
                 quote = None
                 if not string_is_key:
-                    safe_cut = (index + 1, tuple(stack))
+                    safe_cut = (index + 1, stack)
             continue
         if char in "\"'":
             quote, string_is_key, expecting_key = char, expecting_key, False
         elif char in "{[":
-            stack.append(char)
+            stack = (char, stack)
             expecting_key = char == "{"
-            safe_cut = (index + 1, tuple(stack))
+            safe_cut = (index + 1, stack)
         elif char in "}]":
-            if not stack or _CLOSERS[stack.pop()] != char:
+            if stack is None or _CLOSERS[stack[0]] != char:
                 return None, None
-            if not stack:
+            stack = stack[1]
+            if stack is None:
                 return index + 1, None
             expecting_key = False
-            safe_cut = (index + 1, tuple(stack))
+            safe_cut = (index + 1, stack)
         elif char == ",":
-            if stack:
-                expecting_key = stack[-1] == "{"
-                safe_cut = (index, tuple(stack))
+            if stack is not None:
+                expecting_key = stack[0] == "{"
+                safe_cut = (index, stack)
         elif char == ":":
             expecting_key = False
     if safe_cut is None:
         return None, None
     cut, open_containers = safe_cut
-    kept = text[:cut].rstrip().removesuffix(",")
-    return None, kept + "".join(_CLOSERS[opener] for opener in reversed(open_containers))
+    closers: list[str] = []
+    while open_containers is not None:
+        closers.append(_CLOSERS[open_containers[0]])
+        open_containers = open_containers[1]
+    return None, text[:cut].rstrip().removesuffix(",") + "".join(closers)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,14 +365,3 @@ def _scan(text: str) -> tuple[int | None, str | None]:
 def _strip_stray_fence(candidate: str) -> str:
     source = _STRAY_FENCE.sub("", candidate.strip(), count=1)
     return source.strip().removesuffix("```").strip()
-
-
-def _is_unsafe(tree: ast.AST) -> bool:
-    """A single assert cannot hold an import statement, so names and attributes (``__import__`` among them) are
-    all there is to check."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in UNSAFE_NAMES:
-            return True
-        if isinstance(node, ast.Attribute) and node.attr in UNSAFE_ATTRIBUTES:
-            return True
-    return False

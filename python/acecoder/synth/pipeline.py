@@ -4,10 +4,11 @@ Resumable by design. Every seed that reaches a verdict (kept, or dropped for a r
 reply, too few surviving tests) is appended to a journal next to the output (``OUTPUT.journal.jsonl``) and
 flushed to disk batch by batch; a rerun of the same command skips those seeds, and the model calls of seeds that
 were in flight come from the response cache. Transient failures (a request that failed after its retries, a
-sandbox failure) are not journaled, so the next run retries them. The output file is rewritten from the journal
-at the end of every run, in seed order, so it never holds a duplicate row. A journal record carries a fingerprint
-of the settings that shape the result (models, prompts' parameters, thresholds): a rerun with other settings
-recomputes rather than mixing results.
+sandbox failure, a reply that was cut short, junk or over the size cap) are not journaled, so the next run retries
+them; the summary counts each by its cause (``failed generations: bad_reply: truncated JSON``). The output file is
+rewritten from the journal at the end of every run, in seed order, so it never holds a duplicate row. A journal
+record carries a fingerprint of the settings that shape the result (models, prompts' parameters, thresholds): a
+rerun with other settings recomputes rather than mixing results.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from acecoder.data.acecode import output_format, write_rows
 from acecoder.data.journal import RowJournal
 from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling, oversized_reply
 from acecoder.synth.oracle import judge_tests, oracle_request
 from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
@@ -84,6 +85,9 @@ class Summary:
     resumed: int = 0
     failures: collections.Counter = field(default_factory=collections.Counter)
     dropped_tests: collections.Counter = field(default_factory=collections.Counter)
+    # Why generations failed (``bad_reply: truncated JSON``, ``timeout after 7 attempts``...): the detail behind
+    # the generation_error and oracle_generation_error counts.
+    failed_generations: collections.Counter = field(default_factory=collections.Counter)
 
     def table(self) -> str:
         lines = [
@@ -97,8 +101,16 @@ class Summary:
         ]
         lines += [(f"tests dropped: {reason}", count) for reason, count in sorted(self.dropped_tests.items())]
         lines += [(f"questions dropped: {cause}", count) for cause, count in sorted(self.failures.items())]
+        lines += [(f"failed generations: {cause}", count) for cause, count in sorted(self.failed_generations.items())]
         width = max(len(name) for name, _ in lines)
         return "\n".join(f"{name:<{width}}  {count:>8,}" for name, count in lines)
+
+
+def generation_failure(error: str) -> str:
+    """The countable part of a generation's error: the kind and, for a bad reply, what was wrong with it, without
+    the server's own words (``"http 500 after 7 attempts: overloaded"`` → ``"http 500 after 7 attempts"``)."""
+    head, _, detail = error.partition(": ")
+    return f"{head}: {detail.partition(': ')[0]}" if head == "bad_reply" and detail else head
 
 
 def fingerprint(config: SynthConfig, model: str, oracle_model: str) -> str:
@@ -163,12 +175,14 @@ class Synthesizer:
         self.progress = progress or (lambda stage, done, total: None)
         self.fingerprint = fingerprint(self.config, self.backend.model, self.oracle_backend.model)
         self.journal = RowJournal(journal_path(self.output), key="seed_id")
+        self._failed_generations: collections.Counter = collections.Counter()
 
     def run(self, seeds: Sequence[Seed]) -> Summary:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         # Verdicts journaled under other settings are ignored: they are recomputed, not mixed in.
         done = {key: record for key, record in self.journal.load().items() if record.get("fingerprint") == self.fingerprint}
         summary = Summary(questions_in=len(seeds))
+        self._failed_generations = summary.failed_generations
         summary.resumed = sum(1 for seed in seeds if seed.id in done)
         pending = [seed for seed in seeds if seed.id not in done]
         # Progress counts model calls (a rewrite and an oracle call per seed; a seed dropped at parsing needs
@@ -199,6 +213,18 @@ class Synthesizer:
         write_rows(rows, self.output)
         return summary
 
+    def _usable(self, generation: Generation, summary_key: str, transient: collections.Counter) -> bool:
+        """Whether a generation has texts to parse; if not, its failure is counted (transient: retried next run).
+        Completions over the size cap are refused here too, whichever backend or cache they came from."""
+        error = generation.error
+        if error is None:
+            error = oversized_reply(generation.texts) if generation.texts else "no texts"
+        if error is None:
+            return True
+        transient[summary_key] += 1
+        self._failed_generations[generation_failure(error)] += 1
+        return False
+
     def _run_batch(self, seeds: Sequence[Seed]) -> tuple[list[dict], collections.Counter]:
         transient: collections.Counter = collections.Counter()
         records: list[dict] = []
@@ -214,8 +240,7 @@ class Synthesizer:
         parsed: list[tuple[Seed, ParsedReply]] = []
         for index, generation in zip(asked, replies):
             seed = seeds[index]
-            if not generation.ok or not generation.texts:
-                transient["generation_error"] += 1
+            if not self._usable(generation, "generation_error", transient):
                 continue
             reply = parse_generation(seed, generation.texts, self.config)
             if reply.ok:
@@ -238,8 +263,10 @@ class Synthesizer:
             for _, reply in parsed
         ]
         oracle_replies: list[Generation] = self.oracle_backend.generate(oracle_requests, on_result=self._called)
-        answered = [(item, generation) for item, generation in zip(parsed, oracle_replies) if generation.ok and generation.texts]
-        transient["oracle_generation_error"] += len(parsed) - len(answered)
+        answered = [
+            (item, generation) for item, generation in zip(parsed, oracle_replies)
+            if self._usable(generation, "oracle_generation_error", transient)
+        ]  # fmt: skip
         verdicts = judge_tests(self.engine, [generation.texts[0] for _, generation in answered], [reply.tests for (_, reply), _ in answered])
         return self._verdicts(answered, verdicts, records, transient)
 

@@ -16,6 +16,20 @@ from typing import Protocol
 # One chat message: {"role": "system" | "user" | "assistant", "content": "..."}.
 Message = dict[str, str]
 
+# The largest completion a backend hands on, the cache stores and the synthesis parser reads, in UTF-8 bytes.
+# Real replies are far smaller (2,048 tokens are ~10 KB); one this big is a server gone wrong, and refusing it
+# bounds the memory and parse time a hostile server can cost.
+MAX_REPLY_BYTES = 1_000_000
+
+
+def oversized_reply(texts: Sequence[str], limit: int = MAX_REPLY_BYTES) -> str | None:
+    """The failure of a generation with a completion over ``limit`` bytes (``"bad_reply: over N bytes"``), or None."""
+    for text in texts:
+        # A character is at most 4 bytes: only long texts need encoding to be measured.
+        if len(text) > limit // 4 and len(text.encode("utf-8", "surrogatepass")) > limit:
+            return f"bad_reply: over {limit:,} bytes"
+    return None
+
 
 @dataclass(frozen=True)
 class Sampling:

@@ -3,8 +3,12 @@
 Keyed by a SHA-256 of (model, messages, sampling parameters): the same request to the same model is answered from
 disk. SQLite, because it is in the standard library, commits each answer atomically (a run killed mid-batch
 keeps every answer it already received) and lets several processes share one file. Only successful generations
-are stored: a failed request is retried on the next run. No API key or server address is part of the key or the
-stored record, so a cache can be shared, and a model served at another address still hits.
+are stored: a failed request is retried on the next run. Failures are not stored on purpose, a bad reply
+included (cut short, junk, over ``MAX_REPLY_BYTES``): such a reply is the server's fault, not the request's, so a
+stored failure would pin a passing fault forever, while asking again costs at most one capped, deadlined request.
+Completions over the cap are neither stored nor served (an entry from before the cap counts as a miss). No API key
+or server address is part of the key or the stored record, so a cache can be shared, and a model served at another
+address still hits.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from acecoder.caching import cache_root
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, ResultCallback
+from acecoder.synth.backends.base import Backend, ChatRequest, Generation, ResultCallback, oversized_reply
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -100,7 +104,8 @@ class CachedBackend:
         missing: list[int] = []
         for index, request in enumerate(requests):
             texts = self.cache.get(self.model, request)
-            if texts is not None and len(texts) == request.sampling.n:
+            # An oversized entry (from before the cap) is a miss: asked again, not handed on.
+            if texts is not None and len(texts) == request.sampling.n and oversized_reply(texts) is None:
                 hit = results[index] = Generation(texts=texts, cached=True)
                 if on_result is not None:
                     on_result(index, hit)
@@ -110,7 +115,7 @@ class CachedBackend:
 
             def store(position: int, generation: Generation) -> None:
                 index = missing[position]
-                if generation.ok:
+                if generation.ok and oversized_reply(generation.texts) is None:
                     self.cache.put(self.model, requests[index], generation.texts)
                 results[index] = generation
                 if on_result is not None:

@@ -11,6 +11,13 @@ and each distinct cause is logged as a warning the first time it happens in a ba
 request, so an unreachable server is named at once rather than after a minute of silent retries. Some servers ignore
 ``n`` and answer with one choice; the missing completions are asked for again until ``n`` arrive.
 
+Misbehaving on purpose is covered too. ``timeout`` is the deadline of a whole attempt, body included (httpx's
+timeouts bound each read, so a server dripping a byte a second would never trip them): a reply still arriving at
+the deadline is a timeout, retried like one. The body is read here rather than by the SDK, at most
+``max_reply_bytes`` per completion, and a 200 that holds no readable completions (cut short, not JSON, another
+shape, too big) is a failed generation named ``bad_reply: ...`` (see ``replies``), not retried in the batch and
+never cached.
+
 The ``openai`` package is an optional dependency (``pip install 'acecoder[synth]'``): it is imported when a backend
 is built, never when ``acecoder`` is imported. The SDK's own retries are switched off; ours know which failures are
 worth another try and report how many were made.
@@ -27,12 +34,14 @@ import os
 import random
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback
+from acecoder.synth.backends.base import MAX_REPLY_BYTES, ChatRequest, Generation, ResultCallback
+from acecoder.synth.backends.replies import BadReply, reply_texts
 
 if TYPE_CHECKING:
     import openai
@@ -42,6 +51,9 @@ PLACEHOLDER_API_KEY = "EMPTY"
 
 # Error texts from servers can be whole HTML pages; a Generation keeps only the start.
 MESSAGE_LIMIT = 200
+
+# What a chat-completions body may hold besides its completions (ids, roles, usage, logprobs left off).
+ENVELOPE_BYTES = 65_536
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +75,7 @@ class OpenAIBackend:
         max_retries: int = 6,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         try:
             import openai
@@ -76,6 +89,8 @@ class OpenAIBackend:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
+        if max_reply_bytes < 1:
+            raise ValueError(f"max_reply_bytes must be at least 1, got {max_reply_bytes}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be at least 0, got {max_retries}")
         if backoff_base < 0 or backoff_max < 0:
@@ -90,6 +105,7 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.max_reply_bytes = max_reply_bytes
         self._openai = openai
         self._api_key = key or PLACEHOLDER_API_KEY
         self._closed = False
@@ -195,24 +211,39 @@ class OpenAIBackend:
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             try:
-                response = await client.chat.completions.create(**arguments)
+                return await asyncio.wait_for(self._attempt(client, arguments, count), self.timeout)
+            except BadReply as error:
+                # A server that sent junk once will send it again: not retried here, not cached, asked again by
+                # the next run.
+                self._report(f"request failed: {error}")
+                return str(error)
+            except (asyncio.TimeoutError, self._openai.APITimeoutError):
+                # The deadline of the whole attempt, or httpx's per-read timeout (the same number) before it.
+                description = f"timeout: no complete reply within {self.timeout:g} s"
+                retryable, retry_after = True, None
+            except _BodyLost as error:
+                retryable, description, retry_after = True, f"connection error: {error}", None
             except self._openai.OpenAIError as error:
                 retryable, description, retry_after = self._describe(error)
-                if not retryable:
-                    self._report(f"request failed: {description}")
-                    return description
-                if attempt + 1 == attempts:
-                    description = _after_attempts(description, attempts)
-                    self._report(f"request failed: {description}")
-                    return description
-                if attempt == 0:
-                    self._report(f"{description}; retrying up to {self.max_retries} times with backoff")
-                await self._sleep(self._backoff(attempt, retry_after))
-                continue
-            # Lenient servers send null content or odd shapes; what cannot be read counts as an empty completion.
-            choices = getattr(response, "choices", None) or []
-            return [getattr(getattr(choice, "message", None), "content", None) or "" for choice in choices]
+            if not retryable:
+                self._report(f"request failed: {description}")
+                return description
+            if attempt + 1 == attempts:
+                description = _after_attempts(description, attempts)
+                self._report(f"request failed: {description}")
+                return description
+            if attempt == 0:
+                self._report(f"{description}; retrying up to {self.max_retries} times with backoff")
+            await self._sleep(self._backoff(attempt, retry_after))
         raise AssertionError("unreachable: the last attempt returns")
+
+    async def _attempt(self, client: openai.AsyncOpenAI, arguments: dict[str, Any], count: int) -> list[str]:
+        """One call: the status checked by the SDK, the body read here (see ``replies``), at most ``count``
+        completions' worth of it."""
+        limit = self.max_reply_bytes * count + ENVELOPE_BYTES
+        async with client.chat.completions.with_streaming_response.create(**arguments) as response:
+            body = await _read_body(response, limit)
+        return reply_texts(body, self.max_reply_bytes)
 
     def _report(self, text: str) -> None:
         """Logs ``text`` as a warning, once per batch: a dead server fails every request the same way."""
@@ -230,8 +261,6 @@ class OpenAIBackend:
     def _describe(self, error: Exception) -> tuple[bool, str, float | None]:
         """Whether ``error`` is worth another try, a short description, and the server's ``Retry-After``."""
         openai = self._openai
-        if isinstance(error, openai.APITimeoutError):
-            return True, "timeout", None
         if isinstance(error, openai.APIConnectionError):
             retryable, cause = _connection_failure(error, self.base_url)
             return retryable, f"connection error: {cause}", None
@@ -240,8 +269,33 @@ class OpenAIBackend:
             description = f"http {status}: {_short(_server_message(error))}"
             retryable = status in (408, 429) or status >= 500
             return retryable, description, _retry_after(error.response.headers) if retryable else None
-        # A response the SDK could not read, or anything else it raises: asking again would not change it.
+        # Anything else the SDK raises: asking again would not change it.
         return False, f"{type(error).__name__}: {_short(str(error))}", None
+
+
+class _BodyLost(ConnectionError):
+    """The connection failed while the body was being read (the SDK's own mapping covers only the headers)."""
+
+
+async def _read_body(response: Any, limit: int) -> bytes:
+    """The whole body, or ``BadReply`` as soon as it passes ``limit`` bytes (decompressed: a small gzip bomb is
+    caught too). Transport failures while reading become ``_BodyLost`` or a timeout."""
+    # httpx's exception classes, from the module of the response itself: the SDK has used httpx and httpx2.
+    http = sys.modules[type(response.http_response).__module__.partition(".")[0]]
+    body = bytearray()
+    try:
+        async for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise BadReply(f"over {limit:,} bytes")
+    except http.TimeoutException:
+        raise asyncio.TimeoutError from None
+    except http.DecodingError:
+        raise BadReply("undecodable body (content encoding)") from None
+    except http.TransportError as error:
+        cause = _short(str(error)) or type(error).__name__
+        raise _BodyLost(f"the connection failed while the reply was read ({cause})") from None
+    return bytes(body)
 
 
 def _after_attempts(description: str, attempts: int) -> str:
