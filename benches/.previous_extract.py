@@ -1,0 +1,239 @@
+"""Find the Python program in a model completion, without the test code the model wrote around it.
+
+The pass-rate step runs each sampled program against the synthesized tests, so what it runs must be the program
+and only the program. Completions wrap it in Markdown fences, add chatter before and after, get cut off by the
+token limit, and often end with the model's own checks: asserts, an ``if __name__ == "__main__":`` block, prints,
+a ``unittest`` class. Those must go: a wrong self-check raises before the real tests run (failing a correct
+program), and prints and ``unittest.main()`` only add output and exits.
+
+AceCoder applies the same rule textually: it cuts the completion at the first of "```", "import unittest",
+"from unittest", "if __name__" or "assert" (``eval_post_process`` in
+https://github.com/TIGER-AI-Lab/AceCoder/blob/main/data/inference/post_process_functions.py). A textual cut also
+truncates a program at an ``assert`` inside a function. Here the program is parsed instead, and only *top-level*
+test statements are removed by cutting their source lines, so everything else is kept verbatim.
+
+Completions decoded with special tokens kept (OpenRLHF does) end like ``` ```<|im_end|><|endoftext|> ```: the
+markers around the code are peeled off first and a fence line followed by markers still closes its block (the
+tokens and the rule live in ``acecoder.special_tokens``). Every reward path (``acecoder.rewards``, ``serve-reward``,
+``passrate``, ``bon``) goes through ``extract_code``, so one rule serves them all. A completion with no code at all
+(prose only, comments or bare names, or nothing but test code) gives ``""``, which callers count as ``no_code``
+rather than run.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+
+from acecoder.special_tokens import strip_markers_at_end, strip_markers_at_start
+
+__all__ = ["extract_code", "strip_test_code"]
+
+# An opening fence names its language; Python blocks say python, py, python3 or nothing at all. What follows the
+# language on the line must be nothing or special tokens ("```<|im_end|>" closes a block).
+_FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[ \t]*")
+_PYTHON_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})
+_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w", re.MULTILINE)
+# Chatter lines skipped at most before the code starts ("Here is the code:", a blank line, "Sure!").
+_MAX_LEADING_CHATTER = 3
+# Text in which nothing parses is still an attempt at code (broken, or cut off) when a line starts like a statement;
+# otherwise it is prose and holds no code. Keywords are lower-case: prose starts its sentences with capitals.
+_STATEMENT_START = re.compile(
+    r"^[ \t]*(?:async|await|def|class|import|from|return|yield|if|elif|else|for|while|with|try|except|finally|raise"
+    r"|lambda|pass|break|continue|del|global|nonlocal|print)\b"
+    r"|^[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?[ \t]*(?:[-+*/%&|^@]|//|\*\*|>>|<<)?=(?!=)",
+    re.MULTILINE,
+)
+
+
+def extract_code(text: str) -> str:
+    """The program in a completion, with its top-level test code removed (see ``strip_test_code``); ``""`` when the
+    completion holds none.
+
+    Special tokens at either end are dropped first. Fenced Python blocks win (an unclosed final fence, from
+    truncation, runs to the end); of several, the first that defines a function or class, else the first. Without
+    one, the whole text, or, when it does not parse, the longest run of lines that does, past a little leading
+    chatter and before any trailing chatter; when no line parses, the text itself if it looks like code (broken
+    code still gets its run and its failure), else ``""``.
+    """
+    text = strip_markers_at_start(strip_markers_at_end(text))
+    blocks = _python_blocks(text)
+    if blocks:
+        program = next((block for block in blocks if _DEFINES.search(block)), blocks[0])
+    else:
+        program = _unfenced_program(text)
+    program = strip_test_code(program)
+    return program if _does_something(program) else ""
+
+
+def strip_test_code(program: str) -> str:
+    """Remove top-level test code: ``assert`` statements, ``if __name__ == "__main__":`` blocks, bare calls to
+    ``print(...)`` and ``unittest.main(...)``, and ``unittest.TestCase`` classes. Nothing inside a function or class
+    is touched, and the other lines stay verbatim. A program that does not parse comes back unchanged."""
+    tree = parse_python(program)
+    if tree is None:
+        return program
+    spans = {id(statement): _line_span(statement) for statement in tree.body}
+    kept_lines = {
+        number for statement in tree.body if not _is_test_code(statement) for number in spans[id(statement)]
+    }
+    doomed: set[int] = set()
+    for statement in tree.body:
+        # A test statement sharing a line with program code ("x = f(); assert x") stays: lines are cut whole.
+        if _is_test_code(statement) and not kept_lines.intersection(spans[id(statement)]):
+            doomed.update(spans[id(statement)])
+    if not doomed:
+        return program
+    lines = program.splitlines(keepends=True)
+    kept = "".join(line for number, line in enumerate(lines) if number not in doomed)
+    return kept.rstrip() + "\n" if kept.strip() else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding the program
+
+
+def _python_blocks(text: str) -> list[str]:
+    """Bodies of fenced blocks in a Python language (or none), in order; an unclosed last fence runs to the end."""
+    blocks: list[str] = []
+    language: str | None = None
+    body: list[str] = []
+    for line in text.splitlines(keepends=True):
+        fence = _fence(line)
+        if language is None:
+            if fence:
+                language, body = fence.group(1).lower(), []
+        elif fence and not fence.group(1):
+            if language in _PYTHON_LANGUAGES:
+                blocks.append("".join(body))
+            language = None
+        else:
+            body.append(line)
+    if language in _PYTHON_LANGUAGES and "".join(body).strip():
+        blocks.append("".join(body))
+    return [block for block in blocks if block.strip()]
+
+
+def _fence(line: str) -> re.Match[str] | None:
+    """A fence line's match (its language in group 1): "```", "```python", or either glued to special tokens."""
+    if "```" not in line:
+        return None
+    fence = _FENCE_LINE.match(line)
+    if fence is None:
+        return None
+    rest = line[fence.end() :]
+    if rest.strip() and strip_markers_at_start(rest) == rest:
+        return None  # followed by something other than special tokens: not a fence
+    return fence
+
+
+def _unfenced_program(text: str) -> str:
+    if parse_python(text) is not None:
+        return text
+    lines = text.splitlines(keepends=True)
+    best = ""
+    for start in _code_starts(lines):
+        prefix = _longest_parsing_prefix(lines, start)
+        if len(prefix.strip()) > len(best.strip()):
+            best = prefix
+    if best.strip():
+        return best
+    return text if _STATEMENT_START.search(text) else ""
+
+
+def _code_starts(lines: list[str]) -> list[int]:
+    """Where the code may begin: the first line, or just after each of the first few non-blank lines."""
+    starts = [0]
+    for number, line in enumerate(lines):
+        if len(starts) > _MAX_LEADING_CHATTER:
+            break
+        if line.strip():
+            starts.append(number + 1)
+    return starts
+
+
+def _longest_parsing_prefix(lines: list[str], start: int) -> str:
+    """The longest ``lines[start:end]`` that parses and holds a statement. A syntax error's line number bounds the
+    next try, so a long completion costs a few parses, not one per line."""
+    end = len(lines)
+    while end > start:
+        chunk = "".join(lines[start:end])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(chunk)
+        except SyntaxError as error:
+            bound = start + (error.lineno or 1) - 1
+            end = min(end - 1, bound) if bound > start else end - 1
+            continue
+        except (ValueError, MemoryError, RecursionError):
+            end -= 1
+            continue
+        return chunk if tree.body else ""
+    return ""
+
+
+def _does_something(program: str) -> bool:
+    """False for a program of nothing but comments, bare names and constants ("system", a stray docstring): what
+    is left of prose or a chat template's role line, not code. Broken code does something: it fails."""
+    tree = parse_python(program)
+    if tree is None:
+        return bool(program.strip())
+    return any(
+        not (isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Name, ast.Constant)))
+        for statement in tree.body
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recognizing test code
+
+
+def parse_python(source: str) -> ast.Module | None:
+    """Parse untrusted text quietly: invalid escapes in its strings would otherwise raise SyntaxWarning."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+
+
+def _line_span(statement: ast.stmt) -> range:
+    """Zero-based line numbers of a statement, decorators included."""
+    first = statement.lineno
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        first = min([first, *(decorator.lineno for decorator in statement.decorator_list)])
+    return range(first - 1, statement.end_lineno or statement.lineno)
+
+
+def _is_test_code(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Assert):
+        return True
+    if isinstance(statement, ast.If):
+        return _is_main_guard(statement.test)
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        return _dotted_name(statement.value.func) in {"print", "unittest.main"}
+    if isinstance(statement, ast.ClassDef):
+        return any(_dotted_name(base) in {"unittest.TestCase", "TestCase"} for base in statement.bases)
+    return False
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``, either way round."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [side for side in sides if isinstance(side, ast.Name) and side.id == "__name__"]
+    constants = [side for side in sides if isinstance(side, ast.Constant) and side.value == "__main__"]
+    return len(names) == 1 and len(constants) == 1
+
+
+def _dotted_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        parent = _dotted_name(node.value)
+        return f"{parent}.{node.attr}" if parent is not None else None
+    return None
