@@ -131,6 +131,17 @@ def test_readers_of_the_same_input_name_the_line(tmp_path, capsys, verb):
     assert "line 3: an array, not an object" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("verb", ["pairs", "sample"])
+def test_readers_that_prompt_with_the_tests_refuse_a_string_of_tests(tmp_path, capsys, verb):
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(LINES[0] + LINES[3])
+    arguments = [verb, "--input", str(source), "--output", str(tmp_path / "out.jsonl")]
+    if verb == "sample":
+        arguments += ["--backend", "openai", "--base-url", "http://127.0.0.1:9", "--model", "none"]
+    assert main(arguments) == 2
+    assert "row 2 (id 'string-tests'): 'test_cases' is not a list of strings" in capsys.readouterr().err
+
+
 def test_pairs_leave_out_the_error_records_of_a_passrate_output(tmp_path, capsys):
     rates = tmp_path / "rates.jsonl"
     passrate(write_input(tmp_path / "rows.jsonl"), rates)

@@ -121,6 +121,25 @@ def _json_rows(path: Path) -> Iterator[dict | UnreadableRow]:
                 yield UnreadableRow(rows, f"line {line_number}: {kind}, not an object")
 
 
+def question_problem(row: dict) -> str | None:
+    """Why ``row`` is no question a step can prompt with or test against (``question`` not a string, ``test_cases``
+    not a list of strings), or ``None``."""
+    if not isinstance(row.get("question"), str):
+        return "no 'question'"
+    tests = row.get("test_cases")
+    if not isinstance(tests, list) or not all(isinstance(test, str) for test in tests):
+        return "'test_cases' is not a list of strings"
+    return None
+
+
+def check_questions(rows: list[dict], source: object) -> None:
+    """``ValueError`` naming the first row that is no question (``question_problem``)."""
+    for number, row in enumerate(rows, start=1):
+        problem = question_problem(row)
+        if problem is not None:
+            raise ValueError(f"{source}: row {number} (id {row.get('id')!r}): {problem}")
+
+
 def read_acecode(path: str | Path, error_records: list[dict] | None = None) -> list[dict]:
     """AceCode rows from JSON lines or Parquet, all or nothing: ``ValueError`` names the first line that holds no
     row and the rows that lack the AceCode columns. Given an ``error_records`` list, the error records an earlier

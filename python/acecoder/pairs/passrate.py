@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import UnreadableRow, output_format
+from acecoder.data.acecode import UnreadableRow, output_format, question_problem
 from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
@@ -71,10 +71,9 @@ def row_problem(row: dict | UnreadableRow) -> str | None:
     identifier = row.get("id")
     if identifier is None or isinstance(identifier, bool) or not isinstance(identifier, (str, int, float)):
         return "no 'id' (a string or a number)"
-    if not isinstance(row.get("question"), str):
-        return "no 'question'"
-    if not isinstance(row.get("test_cases"), list) or not all(isinstance(test, str) for test in row["test_cases"]):
-        return "'test_cases' is not a list of strings"
+    problem = question_problem(row)
+    if problem is not None:
+        return problem
     if not isinstance(row.get("inferences"), list) or not all(isinstance(item, dict) for item in row["inferences"]):
         return "'inferences' is not a list of objects"
     return None
