@@ -52,7 +52,7 @@ def run(arguments: argparse.Namespace) -> int:
     if not rows:
         print(f"error: {arguments.input} holds no rows; nothing to score, nothing written", file=sys.stderr)
         return 1
-    untested = sum(1 for row in rows if row_problem(row) is None and not row["test_cases"])  # type: ignore[index]
+    untested = sum(1 for row in rows if isinstance(row, dict) and row_problem(row) is None and not row["test_cases"])
     if untested:
         print(f"warning: {untested} of {len(rows)} questions have no tests; their programs get no pass rate",
               file=sys.stderr)  # fmt: skip
@@ -63,7 +63,8 @@ def run(arguments: argparse.Namespace) -> int:
         if arguments.ray:
             from acecoder.pairs.ray_runner import score_rows_with_ray
 
-            summary = score_rows_with_ray(rows, arguments.output, address=arguments.ray_address,
+            checked = [row for row in rows if isinstance(row, dict)]  # every row, by check_rows above
+            summary = score_rows_with_ray(checked, arguments.output, address=arguments.ray_address,
                                           actors=arguments.ray_actors, limits=limits, progress=callback)
         else:
             with Engine(workers=arguments.workers, limits=limits) as engine:

@@ -117,7 +117,7 @@ def _json_rows(path: Path) -> Iterator[dict | UnreadableRow]:
             if isinstance(row, dict):
                 yield row
             else:
-                kind = {list: "an array", str: "a string"}.get(type(row), f"a {type(row).__name__}")
+                kind = {"list": "an array", "str": "a string"}.get(type(row).__name__, f"a {type(row).__name__}")
                 yield UnreadableRow(rows, f"line {line_number}: {kind}, not an object")
 
 

@@ -83,7 +83,8 @@ class RowJournal:
             positions[key].append(position)
         found: dict[int, dict] = {}
         for row in self.rows():
-            waiting = positions.get(row_key(row, row.get("row") if isinstance(row.get("row"), int) else 0, self.key))
+            number = row.get("row")  # an error record's row number: its key when it has no id
+            waiting = positions.get(row_key(row, number if isinstance(number, int) else 0, self.key))
             if waiting:
                 found[waiting.popleft()] = row
         return found
