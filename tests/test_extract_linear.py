@@ -58,3 +58,9 @@ def test_a_long_paragraph_of_prose_holds_no_code():
     assert extract_code(prose) == ""
     code = "def f():\n    return 1\n"
     assert extract_code("Here it is:\n" + code + prose) == code
+
+
+def test_lines_the_parser_refuses_are_skipped_at_once():
+    # Every line holds a null character: once shortened a line per try (quadratic), now cut before the first.
+    assert extract_code("a\0b\n" * 50_000) == ""
+    assert extract_code("x = 1\n" + "a\0b\n" * 50_000) == "x = 1\n"

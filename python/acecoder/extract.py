@@ -33,7 +33,7 @@ __all__ = ["extract_code", "strip_test_code"]
 # An opening fence names its language; Python blocks say python, py, python3 or nothing at all. What follows the
 # language on the line must be nothing or special tokens ("```<|im_end|>" closes a block).
 _FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[ \t]*")
-# Characters ``ast.parse`` refuses before parsing (ValueError): a null, and a lone surrogate (no UTF-8 for it).
+# Characters ``ast.parse`` refuses before parsing, naming no line: a null, and a lone surrogate (no UTF-8 for it).
 _UNPARSABLE = re.compile("[\0\ud800-\udfff]")
 _PYTHON_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})
 _DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w", re.MULTILINE)
@@ -177,10 +177,9 @@ def _longest_parsing_prefix(lines: list[str], start: int) -> tuple[str, ast.Modu
     holds the same first line and fails on it or at its own end (an opener left unclosed stays unclosed, a
     statement cut short stays short). That holds when the parser's first line is ``lines[start]``: a form feed or
     other break that ``splitlines`` cuts at and the parser does not, or a backslash joining the next line, leaves
-    the old way. The property tests in
-    ``tests/test_extract_linear.py`` compare this with shortening line by line. A null character or a lone
-    surrogate fails every chunk that holds it before any parsing, so the chunk is cut just before the last line with
-    one.
+    the old way. The property tests in ``tests/test_extract_linear.py`` compare this with shortening line by line.
+    A null character or a lone surrogate fails every chunk that holds it, naming no line, so the chunk is cut just
+    before the first line with one.
     """
     end = len(lines)
     while end > start:
@@ -189,15 +188,16 @@ def _longest_parsing_prefix(lines: list[str], start: int) -> tuple[str, ast.Modu
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 tree = ast.parse(chunk)
-        except SyntaxError as error:
-            if error.lineno == 1 and _ends_its_line(lines[start]):
-                return "", None
-            bound = start + (error.lineno or 1) - 1
-            end = min(end - 1, bound) if bound > start else end - 1
-            continue
-        except ValueError:
-            unparsable = [number for number in range(start, end) if _UNPARSABLE.search(lines[number])]
-            end = unparsable[-1] if unparsable else end - 1
+        except (SyntaxError, ValueError) as error:
+            if isinstance(error, SyntaxError) and error.lineno is not None:
+                if error.lineno == 1 and _ends_its_line(lines[start]):
+                    return "", None
+                bound = start + error.lineno - 1
+                end = min(end - 1, bound) if bound > start else end - 1
+                continue
+            # No line named: a null (SyntaxError in 3.11.4+, ValueError before) or a surrogate (UnicodeEncodeError).
+            first = next((number for number in range(start, end) if _UNPARSABLE.search(lines[number])), None)
+            end = first if first is not None else end - 1
             continue
         except (MemoryError, RecursionError):
             end -= 1
