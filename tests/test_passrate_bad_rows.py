@@ -1,14 +1,18 @@
 """One bad row never costs the rest: a lone surrogate, a JSON array, ``test_cases`` as a string, a line that is
 not UTF-8 and a repeated id, all in one ``acecoder passrate`` input. Every row comes out, in input order, with its
-own result or an error record naming its row, with and without resume, as JSON lines and as Parquet; the exit
-status says some rows erred, and ``--strict`` stops at the first. A 20 MB completion is scored in bounded memory."""
+own result or an error record naming its row, with and without resume (a run on a prefix, a run killed mid-way),
+as JSON lines and as Parquet; the exit status says some rows erred, and ``--strict`` stops at the first. A 20 MB
+completion is scored in bounded memory."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +177,28 @@ def test_a_20_mb_completion_is_scored_in_bounded_memory(tmp_path):
     inferences = json.loads(output.read_text())["inferences"]
     assert inferences[0]["status"] == "completion_too_long" and inferences[0]["pass_rate"] == 0.0
     assert inferences[1]["pass_rate"] == 1.0
+
+
+def test_a_run_killed_mid_way_resumes_to_the_same_rows(tmp_path):
+    # Slow rows around the bad lines, so the kill lands mid-run; the rerun completes the file in input order.
+    slow = "```python\nimport time\ntime.sleep(0.1)\ndef f(x):\n    return x\n```"
+    lines = [line(question(f"slow{number}", ["assert f(1) == 1"], slow)) for number in range(12)]
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(b"".join(lines[:6]) + b"".join(LINES) + b"".join(lines[6:]))
+    output = tmp_path / "rates.jsonl"
+    command = [sys.executable, "-m", "acecoder", "passrate", "--input", str(source), "--output", str(output),
+               "--workers", "1", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (output.exists() and len(output.read_bytes().splitlines()) >= 3):
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert 3 <= len(output.read_bytes().splitlines()) < 19, "the kill should land mid-run"
+    assert passrate(source, output) == 1
+    rows = read_output(output)
+    assert [row["id"] for row in rows] == [f"slow{number}" for number in range(6)] + [
+        identifier for identifier, _ in EXPECTED] + [f"slow{number}" for number in range(6, 12)]  # fmt: skip
+    assert [row["row"] for row in rows if row.get("error")] == [9, 10, 11]
