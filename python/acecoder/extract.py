@@ -34,6 +34,8 @@ __all__ = ["extract_code", "strip_test_code"]
 # An opening fence names its language; Python blocks say python, py, python3 or nothing at all. What follows the
 # language on the line must be nothing or special tokens ("```<|im_end|>" closes a block).
 _FENCE_LINE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[ \t]*")
+# Characters ``ast.parse`` refuses before parsing, naming no line: a null, and a lone surrogate (no UTF-8 for it).
+_UNPARSABLE = re.compile("[\0\ud800-\udfff]")
 _PYTHON_LANGUAGES = frozenset({"", "python", "py", "python3", "py3"})
 _DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+\w", re.MULTILINE)
 # Chatter lines skipped at most before the code starts ("Here is the code:", a blank line, "Sure!").
@@ -60,21 +62,31 @@ def extract_code(text: str) -> str:
     """
     text = strip_markers_at_start(strip_markers_at_end(text))
     blocks = _python_blocks(text)
+    tree: ast.Module | None = None
     if blocks:
         program = next((block for block in blocks if _DEFINES.search(block)), blocks[0])
     else:
-        program = _unfenced_program(text)
-    program = strip_test_code(program)
-    return program if _does_something(program) else ""
+        program, tree = _unfenced_program(text)
+    # Each parse of a long program costs as much as everything else together: a tree is handed on while the text
+    # it was parsed from is unchanged, so a completion that is all code is parsed once, not three times.
+    program, tree = _strip_test_code(program, tree)
+    return program if _does_something(program, tree) else ""
 
 
 def strip_test_code(program: str) -> str:
     """Remove top-level test code: ``assert`` statements, ``if __name__ == "__main__":`` blocks, bare calls to
     ``print(...)`` and ``unittest.main(...)``, and ``unittest.TestCase`` classes. Nothing inside a function or class
     is touched, and the other lines stay verbatim. A program that does not parse comes back unchanged."""
-    tree = parse_python(program)
+    return _strip_test_code(program, None)[0]
+
+
+def _strip_test_code(program: str, tree: ast.Module | None) -> tuple[str, ast.Module | None]:
+    """``strip_test_code`` given ``program``'s tree when known; returns the program and its tree (``None`` when the
+    program changed or does not parse)."""
     if tree is None:
-        return program
+        tree = parse_python(program)
+    if tree is None:
+        return program, None
     spans = {id(statement): _line_span(statement) for statement in tree.body}
     kept_lines = {
         number for statement in tree.body if not _is_test_code(statement) for number in spans[id(statement)]
@@ -85,10 +97,10 @@ def strip_test_code(program: str) -> str:
         if _is_test_code(statement) and not kept_lines.intersection(spans[id(statement)]):
             doomed.update(spans[id(statement)])
     if not doomed:
-        return program
+        return program, tree
     lines = program.splitlines(keepends=True)
     kept = "".join(line for number, line in enumerate(lines) if number not in doomed)
-    return kept.rstrip() + "\n" if kept.strip() else ""
+    return (kept.rstrip() + "\n" if kept.strip() else ""), None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -129,18 +141,20 @@ def _fence(line: str) -> re.Match[str] | None:
     return fence
 
 
-def _unfenced_program(text: str) -> str:
-    if parse_python(text) is not None:
-        return text
+def _unfenced_program(text: str) -> tuple[str, ast.Module | None]:
+    """The program in unfenced text, and its tree when it parsed."""
+    tree = parse_python(text)
+    if tree is not None:
+        return text, tree
     lines = text.splitlines(keepends=True)
-    best = ""
+    best, best_tree = "", None
     for start in _code_starts(lines):
-        prefix = _longest_parsing_prefix(lines, start)
+        prefix, prefix_tree = _longest_parsing_prefix(lines, start)
         if len(prefix.strip()) > len(best.strip()):
-            best = prefix
+            best, best_tree = prefix, prefix_tree
     if best.strip():
-        return best
-    return text if _STATEMENT_START.search(text) else ""
+        return best, best_tree
+    return (text if _STATEMENT_START.search(text) else ""), None
 
 
 def _code_starts(lines: list[str]) -> list[int]:
@@ -154,29 +168,55 @@ def _code_starts(lines: list[str]) -> list[int]:
     return starts
 
 
-def _longest_parsing_prefix(lines: list[str], start: int) -> str:
-    """The longest ``lines[start:end]`` that parses and holds a statement. A syntax error's line number bounds the
-    next try, so a long completion costs a few parses, not one per line."""
+def _longest_parsing_prefix(lines: list[str], start: int) -> tuple[str, ast.Module | None]:
+    """The longest ``lines[start:end]`` that parses and holds a statement, with its tree. A syntax error's line
+    number bounds the next try, so a long completion costs a few parses, not one per line.
+
+    Each try parses the whole chunk, so shortening a chunk one line per try costs time quadratic in its length (a
+    100 KB paragraph of prose took 6 s). Two failures are therefore settled at once. An error on the chunk's first
+    line is one no shorter chunk escapes: the parser reads left to right, so every shorter chunk from the same line
+    holds the same first line and fails on it or at its own end (an opener left unclosed stays unclosed, a
+    statement cut short stays short). That holds when the parser's first line is ``lines[start]``: a form feed or
+    other break that ``splitlines`` cuts at and the parser does not, or a backslash joining the next line, leaves
+    the old way. The property tests in ``tests/test_extract_linear.py`` compare this with shortening line by line.
+    A null character or a lone surrogate fails every chunk that holds it, naming no line, so the chunk is cut just
+    before the first line with one.
+    """
     end = len(lines)
     while end > start:
         chunk = "".join(lines[start:end])
         try:
             tree = _quiet_parse(chunk)
-        except SyntaxError as error:
-            bound = start + (error.lineno or 1) - 1
-            end = min(end - 1, bound) if bound > start else end - 1
+        except (SyntaxError, ValueError) as error:
+            if isinstance(error, SyntaxError) and error.lineno is not None:
+                if error.lineno == 1 and _ends_its_line(lines[start]):
+                    return "", None
+                bound = start + error.lineno - 1
+                end = min(end - 1, bound) if bound > start else end - 1
+                continue
+            # No line named: a null (SyntaxError in 3.11.4+, ValueError before) or a surrogate (UnicodeEncodeError).
+            first = next((number for number in range(start, end) if _UNPARSABLE.search(lines[number])), None)
+            end = first if first is not None else end - 1
             continue
-        except (ValueError, MemoryError, RecursionError):
+        except (MemoryError, RecursionError):
             end -= 1
             continue
-        return chunk if tree.body else ""
-    return ""
+        return (chunk, tree) if tree.body else ("", None)
+    return "", None
 
 
-def _does_something(program: str) -> bool:
+def _ends_its_line(line: str) -> bool:
+    """Whether the parser, too, ends its line where ``line`` ends: at a newline, and not joined to the next by a
+    backslash."""
+    return line.endswith(("\n", "\r")) and not line.rstrip("\r\n").endswith("\\")
+
+
+def _does_something(program: str, tree: ast.Module | None = None) -> bool:
     """False for a program of nothing but comments, bare names and constants ("system", a stray docstring): what
-    is left of prose or a chat template's role line, not code. Broken code does something: it fails."""
-    tree = parse_python(program)
+    is left of prose or a chat template's role line, not code. Broken code does something: it fails. ``tree`` is
+    ``program``'s, when already parsed."""
+    if tree is None:
+        tree = parse_python(program)
     if tree is None:
         return bool(program.strip())
     return any(

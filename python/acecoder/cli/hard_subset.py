@@ -24,7 +24,12 @@ def run(arguments: argparse.Namespace) -> int:
 
     try:
         output_format(arguments.output)
-        rows = read_acecode(arguments.input)
+        error_records: list[dict] = []
+        rows = read_acecode(arguments.input, error_records)
+        if error_records:
+            print(f"warning: left out {len(error_records)} error records of {arguments.input} (rows an earlier step "
+                  f"could not use), the first: row {error_records[0].get('row')}: {error_records[0].get('error')}",
+                  file=sys.stderr)  # fmt: skip
         problem = unscored_input(rows, arguments.input)
         if problem is not None:
             print(f"error: {problem}; nothing written", file=sys.stderr)

@@ -87,12 +87,18 @@ def no_pairs_reason(rows: Sequence[dict], rule: PairRule) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.data.acecode import output_format, read_acecode, write_rows
+    from acecoder.data.acecode import check_questions, output_format, read_acecode, write_rows
     from acecoder.pairs.rules import PairRule, build_pairs, pair_statistics
 
     try:
         output_format(arguments.output)
-        rows = read_acecode(arguments.input)
+        error_records: list[dict] = []
+        rows = read_acecode(arguments.input, error_records)
+        check_questions(rows, arguments.input)  # each pair's prompt holds the question and its first test
+        if error_records:
+            print(f"warning: left out {len(error_records)} error records of {arguments.input} (rows an earlier step "
+                  f"could not use), the first: row {error_records[0].get('row')}: {error_records[0].get('error')}",
+                  file=sys.stderr)  # fmt: skip
         rule = PairRule(chosen_min=arguments.chosen_min, margin_min=arguments.margin_min,
                         rejected_min=arguments.rejected_min, rejected_exclusive=not arguments.rejected_inclusive)
         problem = unscored_input(rows, arguments.input)

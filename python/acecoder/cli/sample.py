@@ -33,10 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_questions(source: str) -> list[dict]:
-    from acecoder.data.acecode import read_acecode
+    from acecoder.data.acecode import check_questions, read_acecode
     from acecoder.data.seeds import mbpp_train_questions
 
-    return mbpp_train_questions() if source == DEFAULT_QUESTIONS else read_acecode(source)
+    if source == DEFAULT_QUESTIONS:
+        return mbpp_train_questions()
+    rows = read_acecode(source)
+    check_questions(rows, source)  # a prompt is built from each: a string of tests would give its first letter
+    return rows
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -67,7 +71,7 @@ def run(arguments: argparse.Namespace) -> int:
             progress.close()
             progress = None
         journal = output_journal(arguments.output)
-        print(f"interrupted: {len(journal.load())} of {len(rows)} questions kept in {journal.path}; rerun the same "
+        print(f"interrupted: {len(journal.rows())} of {len(rows)} questions kept in {journal.path}; rerun the same "
               "command to resume", file=sys.stderr)  # fmt: skip
         return 130
     finally:

@@ -5,14 +5,42 @@ flushes it, so a run killed at any point keeps all finished rows (the OS holds f
 dies; ``sync`` additionally forces it to disk). A rerun loads the journal, skips the rows it holds, and continues.
 A kill in the middle of a write leaves at most one torn last line: loading cuts it off, so the next append starts
 on a clean line and no row is ever half-kept or duplicated.
+
+Ids are not always unique (a dataset with repeated ids, the same question sampled twice), so a journaled row is
+matched to an input position, not only to an id: the n-th journaled row with an id is the n-th input row with that
+id (``load_by_position``). That holds because rows with one id are journaled in input order (``OrderedAppender``).
+A row with no usable id (an error record for an unreadable line) is keyed by its row number instead.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+# The key of a row without a usable id: its row number, behind a character no real id starts with.
+_NUMBERED = "\0row "
+
+
+def json_line(row: dict) -> bytes:
+    """``row`` as one UTF-8 JSON line. Non-ASCII text stays readable; a row holding a lone surrogate is written
+    with ``\\u`` escapes instead, which ``json.loads`` turns back into the same string."""
+    line = json.dumps(row, ensure_ascii=False) + "\n"
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(row) + "\n").encode("ascii")
+
+
+def row_key(row: object, number: int, key: str = "id") -> str:
+    """What matches input row ``number`` (1-based) with its journaled row: its ``key`` when that is a string or a
+    number, else the row number."""
+    identifier = row.get(key) if isinstance(row, dict) else None
+    if isinstance(identifier, (str, int, float)) and not isinstance(identifier, bool):
+        return str(identifier)
+    return f"{_NUMBERED}{number}"
 
 
 class RowJournal:
@@ -22,9 +50,9 @@ class RowJournal:
         self.path = Path(path)
         self.key = key
 
-    def load(self) -> dict[str, dict]:
-        """The journaled rows by key (a later row with the same key wins). Cuts off a torn last line."""
-        rows: dict[str, dict] = {}
+    def rows(self) -> list[dict]:
+        """The journaled rows in the order written. Cuts off a torn last line."""
+        rows: list[dict] = []
         if not self.path.exists():
             return rows
         complete = 0
@@ -37,19 +65,37 @@ class RowJournal:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(row, dict) and self.key in row:
-                    rows[str(row[self.key])] = row
+                if isinstance(row, dict):
+                    rows.append(row)
         if complete < self.path.stat().st_size:
             os.truncate(self.path, complete)
         return rows
+
+    def load(self) -> dict[str, dict]:
+        """The journaled rows by key (a later row with the same key wins). Cuts off a torn last line."""
+        return {str(row[self.key]): row for row in self.rows() if self.key in row}
+
+    def load_by_position(self, keys: Sequence[str]) -> dict[int, dict]:
+        """The journaled rows by input position, given each input row's ``row_key``: the n-th journaled row with a
+        key belongs to the n-th position with that key. Cuts off a torn last line."""
+        positions: dict[str, collections.deque[int]] = collections.defaultdict(collections.deque)
+        for position, key in enumerate(keys):
+            positions[key].append(position)
+        found: dict[int, dict] = {}
+        for row in self.rows():
+            number = row.get("row")  # an error record's row number: its key when it has no id
+            waiting = positions.get(row_key(row, number if isinstance(number, int) else 0, self.key))
+            if waiting:
+                found[waiting.popleft()] = row
+        return found
 
     def append(self, rows: Iterable[dict], sync: bool = False) -> int:
         """Appends ``rows`` (one line each) and flushes them; ``sync`` also fsyncs. Returns how many."""
         count = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with open(self.path, "ab") as handle:
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(json_line(row))
                 count += 1
             handle.flush()
             if sync:
@@ -104,12 +150,12 @@ def output_journal(output: str | Path, key: str = "id") -> RowJournal:
     return RowJournal(output.with_name(output.name + ".journal.jsonl"), key)
 
 
-def finish_output(output: str | Path, journal: RowJournal, order: Iterable[str]) -> int:
-    """Writes a non-JSON-lines output from its journal, rows in ``order`` (keys missing from the journal are
-    skipped); returns the number of rows the output holds."""
+def finish_output(output: str | Path, journal: RowJournal, keys: Sequence[str]) -> int:
+    """Writes a non-JSON-lines output from its journal, rows in input order (``keys``: each input row's
+    ``row_key``; rows missing from the journal are skipped); returns the number of rows the output holds."""
     from acecoder.data.acecode import write_rows
 
-    rows = journal.load()
+    rows = journal.load_by_position(keys)
     if Path(output) == journal.path:
         return len(rows)
-    return write_rows([rows[key] for key in order if key in rows], output)
+    return write_rows([rows[position] for position in sorted(rows)], output)

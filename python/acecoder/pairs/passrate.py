@@ -7,9 +7,17 @@ divided by the unfiltered count, which deflates every rate of a question that lo
 
 At scale (87K questions × 16 programs) this must stream, survive hostile programs and resume: rows are cut into
 chunks of about ``chunk_jobs`` jobs, the next chunk is queued while the current one drains (the workers never
-idle at a chunk boundary), and each row is appended to the output the moment its last program finishes. A kill
-at any point loses at most the rows in flight; a rerun skips the rows already written. Identical programs within
-a question (common among samples) run once.
+idle at a chunk boundary), and each row is appended to the output the moment it and every row before it are
+finished, so the output keeps the input's order and a resumed run writes the file an uninterrupted one would. A
+kill at any point loses at most the rows of the chunks in flight; a rerun skips the rows already written, matched
+by position as well as id (``acecoder.data.journal``), so rows that repeat an id each keep their own result.
+Identical programs within a question (common among samples) run once.
+
+One bad row never costs the rest: a row that cannot be scored (a line that is not a JSON object, tests that are
+not a list of strings, no id) becomes an error record in its place, ``{"id", "row", "error"}``, and the run goes
+on; the command exits non-zero when any row erred (``--strict`` stops at the first instead). A completion longer
+than ``MAX_COMPLETION_CHARACTERS`` is not extracted (its status says ``completion_too_long`` and it fails every
+test): extraction is linear in a completion's length, but its syntax tree takes a few hundred bytes per character.
 """
 
 from __future__ import annotations
@@ -20,12 +28,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import output_format
-from acecoder.data.journal import finish_output, output_journal
+from acecoder.data.acecode import UnreadableRow, output_format, question_problem
+from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
 
 Progress = Callable[[str, int, int], None]
+
+# 1 MB of text: past a 32K-token completion (about 130 KB) with room to spare, and its syntax tree fits in a few
+# hundred MB. A longer completion is the model looping, not a program.
+MAX_COMPLETION_CHARACTERS = 1_000_000
+TOO_LONG = "completion_too_long"
 
 
 @dataclass
@@ -38,6 +51,7 @@ class PassRateSummary:
     tests_run: int = 0
     seconds: float = 0.0
     statuses: collections.Counter = field(default_factory=collections.Counter)
+    errors: list[str] = field(default_factory=list)  # "row N: why", for every error record in the output
 
     @property
     def programs_per_second(self) -> float:
@@ -48,23 +62,47 @@ class PassRateSummary:
         return self.tests_run / self.seconds if self.seconds > 0 else 0.0
 
 
-def check_rows(rows: Sequence[dict]) -> None:
-    """Raises ``ValueError`` naming the first malformed rows (before any work starts)."""
-    problems = []
-    for number, row in enumerate(rows, start=1):
-        if not isinstance(row.get("question"), str):
-            problems.append(f"row {number}: no 'question'")
-        elif not isinstance(row.get("test_cases"), list) or not all(isinstance(test, str) for test in row["test_cases"]):
-            problems.append(f"row {number}: 'test_cases' is not a list of strings")
-        elif not isinstance(row.get("inferences"), list) or not all(isinstance(item, dict) for item in row["inferences"]):
-            problems.append(f"row {number}: 'inferences' is not a list of objects")
-        elif "id" not in row:
-            problems.append(f"row {number}: no 'id'")
+def row_problem(row: dict | UnreadableRow) -> str | None:
+    """Why a row cannot be scored, or ``None`` when it can."""
+    if isinstance(row, UnreadableRow):
+        return row.reason
+    if not isinstance(row, dict):
+        return f"a {type(row).__name__}, not an object"
+    identifier = row.get("id")
+    if identifier is None or isinstance(identifier, bool) or not isinstance(identifier, (str, int, float)):
+        return "no 'id' (a string or a number)"
+    problem = question_problem(row)
+    if problem is not None:
+        return problem
+    if not isinstance(row.get("inferences"), list) or not all(isinstance(item, dict) for item in row["inferences"]):
+        return "'inferences' is not a list of objects"
+    return None
+
+
+def check_rows(rows: Sequence[dict | UnreadableRow]) -> None:
+    """Raises ``ValueError`` naming the first malformed rows (before any work starts): the strict check."""
+    problems = [
+        f"row {number}: {problem}"
+        for number, row in enumerate(rows, start=1)
+        if (problem := row_problem(row)) is not None
+    ]
     if problems:
         raise ValueError(f"{len(problems)} malformed rows: " + "; ".join(problems[:5]))
 
 
-def scored_inference(inference: dict, program: str, result: ExecResult | None, test_count: int) -> dict:
+def error_record(row: dict | UnreadableRow, number: int, reason: str) -> dict:
+    """What the output holds in place of a row that cannot be scored: its id when it has a usable one, its row
+    number and the reason. Only these: the row's own fields may be of any type, and a Parquet column holds one."""
+    identifier = row.get("id") if isinstance(row, dict) else None
+    if isinstance(identifier, bool) or not isinstance(identifier, (str, int, float)):
+        identifier = None
+    return {"id": identifier, "row": number, "error": reason}
+
+
+def scored_inference(inference: dict, program: str | None, result: ExecResult | None, test_count: int) -> dict:
+    if program is None:  # too long to extract: fails every test without running
+        pass_rate = 0.0 if test_count else None
+        return {**inference, "program": "", "pass_rate": pass_rate, "test_statuses": [], "status": TOO_LONG}
     if result is None:  # a row without tests: nothing to score
         return {**inference, "program": program, "pass_rate": None, "test_statuses": [], "status": None}
     statuses = [test.status.value for test in result.tests]
@@ -73,23 +111,31 @@ def scored_inference(inference: dict, program: str, result: ExecResult | None, t
     return {**inference, "program": program, "pass_rate": pass_rate, "test_statuses": statuses, "status": result.status.value}
 
 
-class _Chunk:
-    """The jobs of a run of rows: one job per distinct program of each row."""
+def _program(inference: dict) -> str | None:
+    """The program of a sampled completion; ``None`` when the completion is too long to extract."""
+    completion = str(inference.get("completion") or "")
+    return None if len(completion) > MAX_COMPLETION_CHARACTERS else extract_code(completion)
 
-    def __init__(self, rows: Sequence[dict]) -> None:
+
+class _Chunk:
+    """The jobs of a run of rows: one job per distinct program of each row. ``indexes`` are the rows' places in
+    the caller's order (``score_rows``: among the rows it writes)."""
+
+    def __init__(self, rows: Sequence[dict], indexes: Sequence[int] = ()) -> None:
         self.rows = list(rows)
+        self.indexes = list(indexes)
         self.programs: list[str] = []
         self.tests: list[list[str]] = []
         self.owner: list[int] = []  # job → row position
         # Row position → each inference's extracted program (extracted once, here), and program → job.
-        self.programs_of_row: list[list[str]] = []
+        self.programs_of_row: list[list[str | None]] = []
         self.jobs_of_row: list[dict[str, int]] = []
         for position, row in enumerate(self.rows):
-            programs = [extract_code(str(inference.get("completion") or "")) for inference in row["inferences"]]
+            programs = [_program(inference) for inference in row["inferences"]]
             jobs: dict[str, int] = {}
             if row["test_cases"]:
                 for program in programs:
-                    if program not in jobs:
+                    if program is not None and program not in jobs:
                         jobs[program] = len(self.programs)
                         self.programs.append(program)
                         self.tests.append(row["test_cases"])
@@ -105,7 +151,7 @@ class _Chunk:
         test_count = len(row["test_cases"])
         inferences = []
         for inference, program in zip(row["inferences"], self.programs_of_row[position]):
-            job = jobs.get(program)
+            job = jobs.get(program) if program is not None else None
             result = self.results.get(job) if job is not None else None
             inferences.append(scored_inference(inference, program, result, test_count))
         return {**row, "inferences": inferences}
@@ -123,36 +169,45 @@ def _row_runs(rows: Sequence[dict], chunk_jobs: int) -> Iterator[Sequence[dict]]
         start = end
 
 
-def _chunks(rows: Sequence[dict], chunk_jobs: int) -> Iterator[_Chunk]:
-    return (_Chunk(run) for run in _row_runs(rows, chunk_jobs))
-
-
 def score_rows(
-    rows: Sequence[dict],
+    rows: Sequence[dict | UnreadableRow],
     engine: Engine,
     output: str | Path,
     chunk_jobs: int = 2048,
     progress: Progress | None = None,
 ) -> PassRateSummary:
-    """Scores every row not yet in ``output`` (``.jsonl`` or ``.parquet``) and appends it there."""
+    """Scores every row not yet in ``output`` (``.jsonl`` or ``.parquet``) and appends it there, in input order; a
+    row that cannot be scored (``row_problem``) gets an error record instead (``summary.errors``)."""
     output_format(output)
-    check_rows(rows)
     journal = output_journal(output)
-    done = journal.load()
-    pending = [row for row in rows if str(row["id"]) not in done]
-    summary = PassRateSummary(questions=len(rows), resumed=len(rows) - len(pending))
+    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
+    done = journal.load_by_position(keys)
+    pending = [position for position in range(len(rows)) if position not in done]
+    summary = PassRateSummary(questions=len(rows), resumed=len(done))
+    summary.errors.extend(f"row {row.get('row')}: {row['error']}" for row in done.values() if row.get("error") is not None)
     started = time.perf_counter()
-    finished_rows = summary.resumed
+    appender = OrderedAppender(journal, len(pending))
+    scorable: list[tuple[int, dict]] = []  # (place among the pending rows, row)
+    for index, position in enumerate(pending):
+        row = rows[position]
+        problem = row_problem(row)
+        if problem is None:
+            scorable.append((index, row))  # type: ignore[arg-type]
+        else:
+            summary.errors.append(f"row {position + 1}: {problem}")
+            appender.finish(index, error_record(row, position + 1, problem))
+    finished_rows = len(rows) - len(scorable)
     total_rows = len(rows)
-    chunks = _chunks(pending, chunk_jobs)
+    chunks = _chunks(scorable, chunk_jobs)
     current = next(chunks, None)
     current_stream = engine.stream(current.programs, current.tests) if current else None
     while current is not None and current_stream is not None:
         following = next(chunks, None)  # queued now: it runs while this chunk drains
         following_stream = engine.stream(following.programs, following.tests) if following else None
-        written = [current.finished_row(position) for position, count in enumerate(current.remaining) if count == 0]
-        journal.append(written)
-        finished_rows += len(written)
+        for position, count in enumerate(current.remaining):
+            if count == 0:
+                appender.finish(current.indexes[position], current.finished_row(position))
+                finished_rows += 1
         for index, result in current_stream:
             current.results[index] = result
             summary.jobs_run += 1
@@ -161,13 +216,25 @@ def score_rows(
             position = current.owner[index]
             current.remaining[position] -= 1
             if current.remaining[position] == 0:
-                journal.append([current.finished_row(position)])
+                appender.finish(current.indexes[position], current.finished_row(position))
                 finished_rows += 1
                 if progress is not None:
                     progress("pass rates", finished_rows, total_rows)
         summary.scored += len(current.rows)
         summary.programs += sum(len(row["inferences"]) for row in current.rows)
+        too_long = sum(program is None for programs in current.programs_of_row for program in programs)
+        if too_long:
+            summary.statuses[TOO_LONG] += too_long
         current, current_stream = following, following_stream
     summary.seconds = time.perf_counter() - started
-    finish_output(output, journal, [str(row["id"]) for row in rows])
+    finish_output(output, journal, keys)
     return summary
+
+
+def _chunks(scorable: Sequence[tuple[int, dict]], chunk_jobs: int) -> Iterator[_Chunk]:
+    """Chunks of the rows in ``scorable`` (each with its place among the rows written)."""
+    rows = [row for _, row in scorable]
+    offset = 0
+    for run in _row_runs(rows, chunk_jobs):
+        yield _Chunk(run, [index for index, _ in scorable[offset : offset + len(run)]])
+        offset += len(run)

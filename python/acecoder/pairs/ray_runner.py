@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from acecoder.data.acecode import output_format
-from acecoder.data.journal import RowJournal, finish_output, output_journal
+from acecoder.data.journal import RowJournal, finish_output, output_journal, row_key
 from acecoder.exec import Engine, Limits
 from acecoder.pairs.passrate import PassRateSummary, Progress, _Chunk, _row_runs, check_rows
 
@@ -140,8 +140,11 @@ def score_rows_with_ray(
         raise ImportError(INSTALL_HINT) from error
 
     journal = output_journal(output)
-    done = journal.load()
-    pending = [row for row in rows if str(row["id"]) not in done]
+    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
+    # Runs come back in any order, so two rows that repeat an id may swap results when they land in different
+    # runs (the engine-local ``score_rows`` writes in input order and never does).
+    done = journal.load_by_position(keys)
+    pending = [row for position, row in enumerate(rows) if position not in done]
     summary = PassRateSummary(questions=len(rows), resumed=len(rows) - len(pending))
     started = time.perf_counter()
     if pending:
@@ -152,7 +155,7 @@ def score_rows_with_ray(
             if started_ray:
                 ray.shutdown()
     summary.seconds = time.perf_counter() - started
-    finish_output(output, journal, [str(row["id"]) for row in rows])
+    finish_output(output, journal, keys)
     return summary
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder.data.acecode import output_format
-from acecoder.data.journal import OrderedAppender, finish_output, output_journal
+from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
 from acecoder.pairs.prompts import policy_prompt
 from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
 
@@ -50,12 +50,13 @@ def sample_rows(
     """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``)."""
     output_format(output)
     journal = output_journal(output)
-    done = journal.load()
+    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
+    done = journal.load_by_position(keys)  # by position: a repeated id is sampled once per row
     summary = SampleSummary(questions=len(rows))
-    summary.resumed = sum(1 for row in rows if str(row["id"]) in done)
+    summary.resumed = len(done)
     finished = summary.resumed
     for start in range(0, len(rows), batch_size):
-        batch = [row for row in rows[start : start + batch_size] if str(row["id"]) not in done]
+        batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in done]
         if not batch:
             continue
         appender = OrderedAppender(journal, len(batch))
@@ -84,5 +85,5 @@ def sample_rows(
         generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
         for index, generation in enumerate(generations):  # a backend that did not report every result as it came
             arrived(index, generation)
-    finish_output(output, journal, [str(row["id"]) for row in rows])
+    finish_output(output, journal, keys)
     return summary
