@@ -139,6 +139,27 @@ def test_leaving_a_stream_early_cancels_the_rest():
         assert time.perf_counter() - started < 30  # the cancelled jobs did not run first (generous bound)
 
 
+def test_cancelling_run_async_cancels_its_queued_jobs():
+    """``run_async`` waits in ``collect``, which takes the batch out of its mutex: the cancel must still reach the
+    queued jobs. 2 workers, 20 jobs of 3 s: the ~18 left would take ~27 s if they ran; a job submitted after the
+    cancel waits only for the 2 already running (~3 s)."""
+
+    async def cancel_then_run(engine: Engine) -> tuple[ExecResult, float]:
+        waiting = asyncio.create_task(engine.run_async(["import time\ntime.sleep(3)"] * 20, [["assert True"]] * 20))
+        await asyncio.sleep(1.0)  # the first two jobs are running, the rest queued
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        started = time.perf_counter()
+        (result,) = await engine.run_async([ADD], [["assert add(2, 2) == 4"]])
+        return result, time.perf_counter() - started
+
+    with Engine(workers=2, limits=FAST_LIMITS) as engine:
+        result, seconds = asyncio.run(cancel_then_run(engine))
+    assert result.passed == 1
+    assert seconds < 15  # the cancelled jobs did not run first (generous bound: 27 s if they had)
+
+
 def test_async_form(engine):
     async def main():
         first, second = await asyncio.gather(

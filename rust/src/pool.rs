@@ -566,6 +566,24 @@ impl Batch {
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
     }
+
+    /// A handle that cancels this batch from elsewhere, even while another thread owns the batch (waiting in
+    /// [`Batch::collect_ordered`]) or after it is gone.
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        Canceller(Arc::clone(&self.cancelled))
+    }
+}
+
+/// Cancels one batch's queued jobs (see [`Batch::canceller`]).
+#[derive(Clone)]
+pub struct Canceller(Arc<AtomicBool>);
+
+impl Canceller {
+    /// Stops the batch's queued jobs from starting; jobs already running finish.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Batch {

@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::EngineError as NativeError;
-use crate::pool::{Batch, Pool, PoolConfig};
+use crate::pool::{Batch, Canceller, Pool, PoolConfig};
 use crate::protocol::{Job, JobResult};
 
 create_exception!(_engine, EngineError, PyException, "The execution engine itself failed (not a program).");
@@ -61,7 +61,7 @@ impl NativePool {
             }
             self.pool.submit_encoded(encoded).map_err(to_python_error)
         })?;
-        Ok(NativeBatch { batch: Mutex::new(Some(batch)) })
+        Ok(NativeBatch { canceller: batch.canceller(), batch: Mutex::new(Some(batch)) })
     }
 
     fn worker_pids(&self) -> Vec<u32> {
@@ -77,6 +77,9 @@ impl NativePool {
 #[pyclass(frozen, module = "acecoder._engine")]
 struct NativeBatch {
     batch: Mutex<Option<Batch>>,
+    // Apart from the batch: `collect` moves the batch out of its mutex while it waits, and a cancel from another
+    // thread (an asyncio task cancelled while `run_async` awaits `collect`) must still reach the queued jobs.
+    canceller: Canceller,
 }
 
 #[pymethods]
@@ -112,11 +115,9 @@ impl NativeBatch {
         self.batch.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map_or(0, Batch::remaining)
     }
 
-    /// Keeps the batch's queued jobs from starting.
+    /// Keeps the batch's queued jobs from starting, also while another thread waits in `collect`.
     fn cancel(&self) {
-        if let Some(batch) = self.batch.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            batch.cancel();
-        }
+        self.canceller.cancel();
     }
 }
 
