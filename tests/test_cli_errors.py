@@ -184,3 +184,10 @@ def test_connection_failures_are_named_from_the_exception_chain(cause, retryable
     transport.__cause__ = cause
     error.__cause__ = transport
     assert _connection_failure(error, "http://no-such-host.invalid/v1") == (retryable, text)
+
+
+def test_version_names_the_package_and_the_engine(capsys):
+    from acecoder import __version__
+
+    assert exit_code(["--version"]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"acecoder {__version__} (engine ")

@@ -44,7 +44,11 @@ VERBS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from acecoder import __version__
+    from acecoder._engine import __version__ as engine_version
+
     parser = argparse.ArgumentParser(prog="acecoder", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"acecoder {__version__} (engine {engine_version})")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, module in VERBS.items():
         verb_parser = subparsers.add_parser(name, help=module.HELP, description=module.__doc__)
