@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acecoder.exec import ExecResult, Limits, Status, Test, run_batch, shared_engine
+from acecoder.exec import ExecResult, IOTest, Limits, Status, Test, run_batch, shared_engine
 from acecoder.extract import extract_code
 from acecoder.pairs.prompts import response_text
 
@@ -65,13 +65,16 @@ class Jobs:
 
 def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None]) -> Jobs:
     """The engine jobs for ``responses`` (the policy's answers as text) and their tests, one list (or None) each:
-    the program is extracted from each response that has tests (``acecoder.extract``); an empty one is ``no_code``.
+    the program is extracted from each response that has tests (``acecoder.extract``; with its top-level prints and
+    ``__main__`` block kept when the tests are stdin/stdout cases); an empty one is ``no_code``.
     Every rule reward (TRL's here, verl's and OpenRLHF's in ``acecoder.integrations``) plans its jobs this way."""
     jobs = Jobs()
     for index, (response, cases) in enumerate(zip(responses, tests, strict=True)):
         if not cases:  # a row without tests: the caller decides what it is worth
             continue
-        program = extract_code(response)
+        # A stdin/stdout program's top-level prints are its answer, not the model's own checks.
+        stdio = any(isinstance(case, IOTest) for case in cases)
+        program = extract_code(response, strip_tests=not stdio)
         if not program.strip():
             jobs.no_code.append(index)
             continue
