@@ -6,7 +6,8 @@ are whatever the dataset's author stored there, and the common shapes are:
 - a list of assert statements (AceCode-87K's ``test_cases``), or the JSON text of one;
 - stdin/stdout cases as ``{"inputs": [...], "outputs": [...]}``, or its JSON text: the APPS / TACO / PRIME layout
   that verl's own ``prime_code`` and ``sandbox_fusion`` scorers read (``json.loads`` of the ground truth, then
-  ``inputs`` and ``outputs``; https://github.com/volcengine/verl/blob/main/verl/utils/reward_score/sandbox_fusion/__init__.py);
+  ``inputs`` and ``outputs``; verl/utils/reward_score/sandbox_fusion/__init__.py in
+  https://github.com/volcengine/verl);
 - a list of ``{"input": ..., "output": ...}`` cases (LiveCodeBench's ``public_test_cases`` layout);
 - any other text: one test, a block of Python statements run after the program (e.g. a HumanEval ``check``).
 
@@ -55,7 +56,8 @@ def tests_from_ground_truth(ground_truth: object) -> list[Test]:
         if all(isinstance(item, Mapping) for item in items):
             return [_case(item, f"case {position}") for position, item in enumerate(items)]
         raise ValueError("a ground-truth list must hold only assert strings or only {'input', 'output'} cases")
-    raise ValueError(f"ground truth must be tests (a list, a dict or their JSON text), got {type(ground_truth).__name__}")
+    kind = type(ground_truth).__name__
+    raise ValueError(f"ground truth must be tests (a list, a dict or their JSON text), got {kind}")
 
 
 def _from_mapping(ground_truth: Mapping) -> list[Test]:
@@ -63,7 +65,8 @@ def _from_mapping(ground_truth: Mapping) -> list[Test]:
         if name in ground_truth:  # a whole AceCode-style row, or a wrapper around its tests
             return tests_from_ground_truth(ground_truth[name])
     if "inputs" not in ground_truth or "outputs" not in ground_truth:
-        raise ValueError(f"ground truth dict needs 'inputs' and 'outputs' (stdin/stdout cases), got keys {sorted(ground_truth)}")
+        keys = sorted(ground_truth)
+        raise ValueError(f"ground truth dict needs 'inputs' and 'outputs' (stdin/stdout cases), got keys {keys}")
     if ground_truth.get("fn_name"):
         raise ValueError(
             "call-based ground truth (fn_name) is not supported: write its cases as assert statements instead"
@@ -71,7 +74,8 @@ def _from_mapping(ground_truth: Mapping) -> list[Test]:
     inputs, outputs = ground_truth["inputs"], ground_truth["outputs"]
     if not isinstance(inputs, Sequence) or not isinstance(outputs, Sequence) or len(inputs) != len(outputs):
         raise ValueError("ground truth 'inputs' and 'outputs' must be lists of the same length")
-    return [_io_test(stdin, stdout, f"case {position}") for position, (stdin, stdout) in enumerate(zip(inputs, outputs))]
+    pairs = enumerate(zip(inputs, outputs))
+    return [_io_test(stdin, stdout, f"case {position}") for position, (stdin, stdout) in pairs]
 
 
 def _case(case: Mapping, where: str) -> IOTest:

@@ -11,8 +11,8 @@ wandb) (https://github.com/OpenRLHF/OpenRLHF/blob/main/examples/python/reward_fu
 
 How a label carries its row's tests:
 
-- the tests themselves: a list of asserts, its JSON text, or stdin/stdout cases (``acecoder.integrations.ground_truth``);
-  OpenRLHF's datasets keep a list column as it is, and a string column as text, both are read;
+- the tests themselves: a list of asserts, its JSON text, or stdin/stdout cases
+  (``acecoder.integrations.ground_truth``); a list column or a JSON text column both work;
 - with ``ACECODER_REWARD_DATASET=ROWS`` (the rows ``acecoder serve-reward --dataset`` takes: ``question`` and
   ``test_cases``, optionally ``id``), a label that is not JSON is the row's ``id``, and a missing label (no
   ``--label_key``) or an unknown id finds the row by its prompt, as the reward server does
