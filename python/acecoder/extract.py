@@ -50,9 +50,10 @@ _STATEMENT_START = re.compile(
 )
 
 
-def extract_code(text: str) -> str:
+def extract_code(text: str, *, strip_tests: bool = True) -> str:
     """The program in a completion, with its top-level test code removed (see ``strip_test_code``); ``""`` when the
-    completion holds none.
+    completion holds none. ``strip_tests=False`` keeps that code: for stdin/stdout tests the top-level prints and
+    the ``__main__`` block are the program.
 
     Special tokens at either end are dropped first. Fenced Python blocks win (an unclosed final fence, from
     truncation, runs to the end); of several, the first that defines a function or class, else the first. Without
@@ -69,7 +70,8 @@ def extract_code(text: str) -> str:
         program, tree = _unfenced_program(text)
     # Each parse of a long program costs as much as everything else together: a tree is handed on while the text
     # it was parsed from is unchanged, so a completion that is all code is parsed once, not three times.
-    program, tree = _strip_test_code(program, tree)
+    if strip_tests:
+        program, tree = _strip_test_code(program, tree)
     return program if _does_something(program, tree) else ""
 
 

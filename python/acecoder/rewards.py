@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acecoder.exec import ExecResult, Limits, Status, run_batch, shared_engine
+from acecoder.exec import ExecResult, IOTest, Limits, Status, Test, run_batch, shared_engine
 from acecoder.extract import extract_code
 from acecoder.pairs.prompts import response_text
 
@@ -52,28 +52,29 @@ def completion_text(completion: object) -> str:
 
 
 @dataclass
-class _Jobs:
+class Jobs:
     """The programs to run, and where each reward goes: ``indices[i]`` is the completion of ``programs[i]``;
-    ``no_code`` holds the completions (with tests) whose extracted program is empty."""
+    ``no_code`` holds the completions (with tests) whose extracted program is empty; a completion in neither list
+    had no tests."""
 
     indices: list[int] = field(default_factory=list)
     programs: list[str] = field(default_factory=list)
-    tests: list[list[str]] = field(default_factory=list)
+    tests: list[list[Test]] = field(default_factory=list)
     no_code: list[int] = field(default_factory=list)
 
 
-def _jobs(completions: Sequence[object], test_cases: TestColumn) -> _Jobs:
-    if test_cases is None:
-        raise ValueError("test_pass_reward needs a 'test_cases' column in the dataset (a list of asserts per row)")
-    if len(test_cases) != len(completions):
-        raise ValueError(f"{len(completions)} completions but {len(test_cases)} test_cases")
-    jobs = _Jobs()
-    for index, (completion, cases) in enumerate(zip(completions, test_cases)):
-        if isinstance(cases, str):
-            raise TypeError(f"test_cases of row {index} is a string; it must be a list of assert statements")
-        if not cases:  # a row without tests gets None
+def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None]) -> Jobs:
+    """The engine jobs for ``responses`` (the policy's answers as text) and their tests, one list (or None) each:
+    the program is extracted from each response that has tests (``acecoder.extract``; with its top-level prints and
+    ``__main__`` block kept when the tests are stdin/stdout cases); an empty one is ``no_code``.
+    Every rule reward (TRL's here, verl's and OpenRLHF's in ``acecoder.integrations``) plans its jobs this way."""
+    jobs = Jobs()
+    for index, (response, cases) in enumerate(zip(responses, tests, strict=True)):
+        if not cases:  # a row without tests: the caller decides what it is worth
             continue
-        program = extract_code(completion_text(completion))
+        # A stdin/stdout program's top-level prints are its answer, not the model's own checks.
+        stdio = any(isinstance(case, IOTest) for case in cases)
+        program = extract_code(response, strip_tests=not stdio)
         if not program.strip():
             jobs.no_code.append(index)
             continue
@@ -81,6 +82,18 @@ def _jobs(completions: Sequence[object], test_cases: TestColumn) -> _Jobs:
         jobs.programs.append(program)
         jobs.tests.append(list(cases))
     return jobs
+
+
+def _jobs(completions: Sequence[object], test_cases: TestColumn) -> Jobs:
+    if test_cases is None:
+        raise ValueError("test_pass_reward needs a 'test_cases' column in the dataset (a list of asserts per row)")
+    if len(test_cases) != len(completions):
+        raise ValueError(f"{len(completions)} completions but {len(test_cases)} test_cases")
+    for index, cases in enumerate(test_cases):
+        if isinstance(cases, str):
+            raise TypeError(f"test_cases of row {index} is a string; it must be a list of assert statements")
+    texts = [completion_text(completion) if cases else "" for completion, cases in zip(completions, test_cases)]
+    return plan_jobs(texts, test_cases)
 
 
 def rule_reward(result: ExecResult, mode: str) -> float:
@@ -92,7 +105,7 @@ def rule_reward(result: ExecResult, mode: str) -> float:
     return result.pass_rate
 
 
-def _rewards(count: int, jobs: _Jobs, results: list[ExecResult], mode: str, log_metric: object) -> list[float | None]:
+def _rewards(count: int, jobs: Jobs, results: list[ExecResult], mode: str, log_metric: object) -> list[float | None]:
     rewards: list[float | None] = [None] * count
     for index, result in zip(jobs.indices, results):
         if result.status == Status.SANDBOX_ERROR:
