@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-rust test-python lint bench ci clean
+.PHONY: install demo test test-fast test-rust test-python lint bench ci clean wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,24 @@ lint: install
 	$(BIN)/python -m mypy.stubtest acecoder._engine
 	$(BIN)/python -m mypy
 
+# A wheel pip installs on any x86_64 Linux with glibc >= 2.17 and CPython >= 3.10 (abi3), built without docker:
+# zig links the engine against glibc 2.17's symbols and maturin checks the result against the manylinux policy
+# before it names the wheel. Only maturin and ziglang are needed, in a venv of their own (WHEEL_VENV may name any
+# venv holding both, e.g. .venv after `make install`). See https://www.maturin.rs/distribution.html
+WHEEL_VENV ?= .venv-wheel
+WHEEL_DIR ?= dist
+
+$(WHEEL_VENV)/bin/maturin:
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet -c constraints.txt maturin ziglang
+
+wheel: $(WHEEL_VENV)/bin/maturin
+	PATH="$(abspath $(WHEEL_VENV))/bin:$$PATH" maturin build --release --strip --zig --compatibility manylinux_2_17 --out $(WHEEL_DIR)
+
 bench: install
 	$(BIN)/python benches/bench_exec.py
 
 ci: test
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(WHEEL_VENV) target
