@@ -1,7 +1,7 @@
 """`make wheel` builds a wheel a user can install: manylinux + abi3, holding the engine, the harness and the data.
 
 A plain `pip wheel .` is tagged `linux_x86_64`, which no package index accepts. The wheel is built with the
-Makefile's own rule (one place for the flags), reusing a Rust build cache under .pytest_cache so that a rerun
+Makefile's own rule (one place for the flags), reusing a Rust build cache under target/wheel so that a rerun
 takes seconds; a cold build is about a minute on two cores. Then it is installed into a fresh venv and run from
 outside the checkout, so the test proves the installed copy works, not the source tree.
 """
@@ -33,9 +33,10 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def wheel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    target = os.environ.get("CARGO_TARGET_DIR") or str(request.config.cache.mkdir("wheel-target"))
+    # The zig-linked build kept apart from the editable install's target/ build, reused by later runs.
+    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target" / "wheel")
     subprocess.run(
         ["make", "--no-print-directory", "wheel", f"WHEEL_VENV={sys.prefix}", f"WHEEL_DIR={out}"],
         cwd=ROOT,
