@@ -34,7 +34,8 @@ test-python: install
 test-fast: install
 	$(BIN)/python -m pytest -q
 
-test: test-rust test-python
+# The checks first (seconds), then the tests: CI runs this target.
+test: lint test-rust test-python
 
 lint: install
 	cargo clippy --all-targets --quiet -- -D warnings
