@@ -52,7 +52,7 @@ def demo_questions(count: int) -> list[dict]:
     rows = mbpp_train_questions()
     by_id = {row["id"]: row for row in rows}
     chosen = [by_id[task] for task in DEMO_TASKS]
-    return (chosen + [row for row in rows if row["id"] not in set(DEMO_TASKS)])[:count]
+    return (chosen + [row for row in rows if row["id"] not in DEMO_TASKS])[:count]
 
 
 def _stage(number: int, text: str) -> None:
