@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acecoder.benchmarks.report import cpu_snapshot, format_table, other_cores, rate, ratio
+from acecoder.speed.table import cpu_snapshot, format_table, other_cores, rate, ratio
 from acecoder.data.benchmarks import data_file, file_digest, load_mbpp_plus
 from acecoder.data.mutants import mutants
 from acecoder.eval.expected import MBPP_NOT_NONE_ENTRY_POINTS, load_expected_outputs

@@ -4,7 +4,7 @@ random pick.
 
 Problems are a benchmark (HumanEval(+)/MBPP(+), judged with evalplus's verdicts) or AceCode questions (correct =
 every synthesized test passes). Candidates come from ``--samples`` (evalplus samples with several solutions per
-task, or ``acecoder sample`` rows with inferences), or are sampled here with a synthesis backend (resumable: the
+task, or ``acecoder sample`` rows with inferences), or are sampled here with a generation backend (resumable: the
 samples go to the output directory as they arrive, and a rerun skips those already there).
 """
 
@@ -76,7 +76,7 @@ def _generate(arguments: argparse.Namespace, rows: list[dict], callback: Callbac
     """Samples ``--n`` candidates (and, unless given, the greedy answer) per row into the output directory."""
     from acecoder.pairs.sampling import sample_rows
     from acecoder.cli.generation import backend_from_arguments
-    from acecoder.synth.backends import Sampling
+    from acecoder.generation import Sampling
 
     backend = backend_from_arguments(arguments, batch_size=8)
     samples = arguments.output_dir / "samples.jsonl"
@@ -169,7 +169,7 @@ def run(arguments: argparse.Namespace) -> int:
             print("error: no problem has candidates to select from", file=sys.stderr)
             return 2
         try:
-            from acecoder.train.scoring import RewardScorer
+            from acecoder.models.scoring import RewardScorer
 
             scorer = RewardScorer(arguments.rm, device=arguments.device, batch_size=arguments.batch_size,
                                   max_length=arguments.max_length)  # fmt: skip

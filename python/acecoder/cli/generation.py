@@ -44,7 +44,7 @@ def backend_from_arguments(
     """The backend the flags describe. ``model`` and ``base_url`` override the flags' (e.g. for an oracle model);
     ``cache`` shares one ``ResponseCache`` between backends (default: the flags decide); ``batch_size`` is for a
     verb whose own ``--batch-size`` means something else."""
-    from acecoder.synth.backends import ResponseCache, make_backend
+    from acecoder.generation import ResponseCache, make_backend
 
     if cache is None and not arguments.no_cache:
         cache = ResponseCache(arguments.cache)

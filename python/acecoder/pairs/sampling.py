@@ -21,8 +21,8 @@ from pathlib import Path
 
 from acecoder.data.acecode import output_format
 from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
-from acecoder.pairs.prompts import policy_prompt
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.prompts import policy_prompt
+from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling
 
 
 @dataclass

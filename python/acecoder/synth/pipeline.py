@@ -25,7 +25,7 @@ from acecoder.data.acecode import output_format, write_rows
 from acecoder.data.journal import RowJournal
 from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling, oversized_reply
+from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, oversized_reply
 from acecoder.synth.oracle import judge_tests, oracle_request
 from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
