@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from acecoder.cli import (
+    audit,
     bench,
     bon,
     demo,
@@ -29,6 +30,7 @@ from acecoder.cli import (
 VERBS = {
     "demo": demo,
     "synth": synth,
+    "audit": audit,
     "sample": sample,
     "passrate": passrate,
     "pairs": pairs,
