@@ -17,7 +17,7 @@ import pytest
 from acecoder.audit import AuditQuestion, audit_questions, audit_rows, reference_of
 from acecoder.cli import main
 from acecoder.data.mutants import mutant_set
-from acecoder.exec import Engine, Limits
+from acecoder.exec import CallTest, Engine, Limits
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -92,6 +92,14 @@ def test_a_second_suite_separates_weak_tests_from_possibly_equivalent_mutants(en
     assert clamp["ground_truth_kill_rate"] == 0.5
 
 
+def test_a_ground_truth_of_call_tests_is_judged_apart_from_the_asserts(engine) -> None:
+    # A job's tests are all asserts or all CallTests: the reference runs the two suites as two jobs.
+    truth = [CallTest("is_adult", [18], True), CallTest("is_adult", [17], False), CallTest("is_adult", [40], False)]
+    adult = _audit(engine, AuditQuestion(ADULT, ADULT_TESTS, truth))
+    assert (adult["weak"], adult["possibly_equivalent"], adult["ground_truth_reference_fails"]) == (3, 0, 1)
+    assert all("returned" in survivor["ground_truth_failure"] for survivor in adult["survivors"])
+
+
 def test_questions_that_cannot_be_audited_say_why(engine) -> None:
     questions = [AuditQuestion(None, ["assert True"]), AuditQuestion(ADULT, []), AuditQuestion("def f(:\n", ["x"]),
                  AuditQuestion("def f():\n    return g\n", ["assert f() is None"]),
@@ -145,7 +153,7 @@ def test_command_without_references_fails_and_says_which_flag(tmp_path: Path, ca
 _KILLABLE_RUN = """
 import json, sys
 from acecoder.audit import audit_rows
-from acecoder.exec import Engine, Limits
+from acecoder.exec import CallTest, Engine, Limits
 rows = [json.loads(line) for line in open(sys.argv[1])]
 with Engine(workers=1, limits=Limits(test_cpu_seconds=0.3, program_cpu_seconds=2.0)) as engine:
     audit_rows(rows, engine, sys.argv[2], reference_column="reference", chunk_jobs=8)

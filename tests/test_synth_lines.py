@@ -103,6 +103,7 @@ def test_pipeline_in_the_line_format_judges_tests_by_the_seed(engine, tmp_path):
     assert row["question"] == "Square a number.\n\nWrite the Python function `def square(n)`."
     assert row["test_cases"] == [f"assert square({v}) == {v * v}" for v in range(8)]
     assert row["provenance"]["oracle_model"] == "seed program"
+    assert row["provenance"]["oracle_solution"] == "def square(n):\n    return n * n\n"  # the seed's program
     assert all(request.sampling.n == 5 and request.sampling.max_tokens == 64 for request in backend.requests)
     assert len(backend.requests) == 2  # one call per seed with a function, none for an oracle
 

@@ -74,6 +74,7 @@ def test_pipeline_parses_filters_and_writes_acecode_rows(engine, tmp_path):
     assert row["test_cases"] == SQUARE_TESTS[:6]  # the wrong, duplicate and unsafe tests are gone
     assert row["context_messages"] == [{"role": "user", "content": "Write square(n) returning n*n."}]
     assert row["source"] == "unit"
+    assert "def square" in row["provenance"].pop("oracle_solution")  # the reference `acecoder audit` mutates
     assert row["provenance"] == {
         "seed_id": "s-square", "model": "recorded-model", "oracle_model": "recorded-model",
         "tests_generated": 9, "tests_parsed": 7, "tests_kept": 6, "repaired": False,

@@ -65,6 +65,7 @@ class _Plan:
     mutants: list[Mutant]
     status: str  # "audited", or why the question is not: no_reference, no_tests, unparsable_reference, no_mutants
     reference_result: ExecResult | None = None
+    reference_truth_result: ExecResult | None = None  # the reference on the ground truth: a job of its own
     mutant_results: dict[int, ExecResult] = field(default_factory=dict)
     ground_truth_results: dict[int, ExecResult] = field(default_factory=dict)
 
@@ -87,6 +88,23 @@ def _passed(result: ExecResult, count: int) -> list[bool]:
     return (statuses + [False] * count)[:count]
 
 
+# A failure's description is cut to this many characters (an expected value can be huge).
+FAILURE_CHARACTERS = 300
+
+
+def _first_failure(result: ExecResult) -> str:
+    """What the first failing test of ``result`` said: how a person checks that a weak survivor is really wrong."""
+    for test in result.tests:
+        if test.status != Status.PASSED:
+            text = " ".join(
+                ": ".join(part for part in (test.status.value, test.exception_type, test.message) if part).split()
+            )
+            return text[:FAILURE_CHARACTERS]
+    return " ".join(
+        ": ".join(part for part in (result.status.value, result.exception_type, result.message) if part).split()
+    )[:FAILURE_CHARACTERS]
+
+
 def judge_plan(plan: _Plan) -> dict[str, Any]:
     """The audit of one question from its results (see the module doc for the fields)."""
     record: dict[str, Any] = {"status": plan.status, "mutants": len(plan.mutants)}
@@ -94,7 +112,9 @@ def judge_plan(plan: _Plan) -> dict[str, Any]:
         return record | {"kill_rate": None}
     assert plan.reference_result is not None
     own = len(plan.question.tests)
-    reference_passes = _passed(plan.reference_result, own + len(plan.question.ground_truth or ()))
+    reference_passes = _passed(plan.reference_result, own)
+    if plan.reference_truth_result is not None:
+        reference_passes += _passed(plan.reference_truth_result, len(plan.question.ground_truth or ()))
     valid = [index for index in range(own) if reference_passes[index]]
     record["tests"] = own
     record["tests_reference_fails"] = [index for index in range(own) if not reference_passes[index]]
@@ -131,8 +151,11 @@ def judge_plan(plan: _Plan) -> dict[str, Any]:
         if number in killed:
             continue
         verdict = None if ground_truth_kills is None else ("kills" if number in ground_truth_kills else "passes")
-        survivors.append({"mutant": number, "operator": mutant.operator, "line": mutant.line, "diff": mutant.diff,
-                          "ground_truth": verdict})  # fmt: skip
+        survivor = {"mutant": number, "operator": mutant.operator, "line": mutant.line, "diff": mutant.diff,
+                    "ground_truth": verdict}  # fmt: skip
+        if verdict == "kills":
+            survivor["ground_truth_failure"] = _first_failure(plan.ground_truth_results[number])
+        survivors.append(survivor)
     record["surviving"] = len(survivors)
     record["survivors"] = survivors
     if ground_truth_kills is None:
@@ -177,7 +200,8 @@ def audit_questions(
         _run_chunk([plans[position] for position in chunk], engine, counters, on_job)
         for position in chunk:
             plan = plans[position]
-            results = [plan.reference_result, *plan.mutant_results.values(), *plan.ground_truth_results.values()]
+            results = [plan.reference_result, plan.reference_truth_result, *plan.mutant_results.values(),
+                       *plan.ground_truth_results.values()]  # fmt: skip
             failed = any(result is not None and result.status == Status.SANDBOX_ERROR for result in results)
             yield position, None if failed else judge_plan(plan)
             plans[position] = _Plan(plan.question, [], plan.status)  # let its results go
@@ -200,9 +224,9 @@ def _chunks(plans: Sequence[_Plan], chunk_jobs: int) -> Iterator[list[int]]:
 def _run_chunk(
     plans: Sequence[_Plan], engine: Engine, counters: AuditProgress, on_job: Callable[[], object] | None
 ) -> None:
-    # First batch: each reference on its own tests and the ground truth (every test: which ones it passes), each
+    # First batch: each reference on its own tests and on the ground truth (every test: which ones it passes), each
     # mutant on the question's own tests (every test: which ones kill it).
-    owners: list[tuple[_Plan, int]] = []  # job → (plan, -1 for the reference or the mutant's number)
+    owners: list[tuple[_Plan, int]] = []  # job → (plan, the mutant's number; -1, -2: the reference's jobs)
     programs: list[str] = []
     tests: list[list[Test]] = []
     for plan in plans:
@@ -211,7 +235,11 @@ def _run_chunk(
         assert plan.question.reference is not None
         owners.append((plan, -1))
         programs.append(plan.question.reference)
-        tests.append([*plan.question.tests, *(plan.question.ground_truth or ())])
+        tests.append(list(plan.question.tests))
+        if plan.question.ground_truth:  # apart: a job's tests are all asserts or all calls
+            owners.append((plan, -2))
+            programs.append(plan.question.reference)
+            tests.append(list(plan.question.ground_truth))
         for number, mutant in enumerate(plan.mutants):
             owners.append((plan, number))
             programs.append(mutant.source)
@@ -219,7 +247,9 @@ def _run_chunk(
     for index, result in engine.stream(programs, tests):
         counters.count(result)
         plan, number = owners[index]
-        if number < 0:
+        if number == -2:
+            plan.reference_truth_result = result
+        elif number == -1:
             plan.reference_result = result
         else:
             plan.mutant_results[number] = result
@@ -228,10 +258,9 @@ def _run_chunk(
     # Second batch: each mutant on the ground-truth tests its reference passes, stopping at the first failure.
     owners, programs, tests = [], [], []
     for plan in plans:
-        if plan.status != "audited" or plan.question.ground_truth is None or plan.reference_result is None:
+        if plan.status != "audited" or not plan.question.ground_truth or plan.reference_truth_result is None:
             continue
-        own = len(plan.question.tests)
-        passed = _passed(plan.reference_result, own + len(plan.question.ground_truth))[own:]
+        passed = _passed(plan.reference_truth_result, len(plan.question.ground_truth))
         usable = [test for test, ok in zip(plan.question.ground_truth, passed) if ok]
         if not usable:
             continue  # the reference fails every one: the second suite says nothing here

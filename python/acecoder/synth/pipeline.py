@@ -280,7 +280,7 @@ class Synthesizer:
             elif len(verdict.kept) < self.config.min_tests:
                 records.append(self._record(seed, reply, cause="too_few_tests", kept=verdict.kept))
             else:
-                records.append(self._record(seed, reply, cause=None, kept=verdict.kept))
+                records.append(self._record(seed, reply, cause=None, kept=verdict.kept, solution=verdict.solution))
         return records, +transient
 
     def _called(self, *finished: object) -> None:
@@ -288,7 +288,9 @@ class Synthesizer:
         self._calls_done += 1 if finished else 0
         self.progress("model calls", self._calls_done, self._calls_expected)
 
-    def _record(self, seed: Seed, reply: ParsedReply, cause: str | None, kept: Sequence[str] = ()) -> dict:
+    def _record(
+        self, seed: Seed, reply: ParsedReply, cause: str | None, kept: Sequence[str] = (), solution: str | None = None
+    ) -> dict:
         row: dict | None = None
         if cause is None:
             row = {
@@ -305,6 +307,8 @@ class Synthesizer:
                     "tests_parsed": len(reply.tests),
                     "tests_kept": len(kept),
                     "repaired": reply.repaired,
+                    # The program that passed every kept test: the reference `acecoder audit` mutates.
+                    "oracle_solution": solution,
                 },
             }
         return {
