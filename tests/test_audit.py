@@ -60,6 +60,7 @@ def test_each_test_kills_exactly_the_mutants_worked_out_by_hand(engine) -> None:
     assert audit["tests_reference_fails"] == [3]
     assert audit["kills_per_test"] == [1, 1, 0, None]
     assert audit["redundant_tests"] == [2]  # clamp(0, 0, 0) kills nothing; each of the others kills its own mutant
+    assert audit["covering_tests"] == [0, 1]
     assert {survivor["operator"] for survivor in audit["survivors"]} == {"< → <=", "> → >="}
     assert all(survivor["diff"].startswith("--- reference\n+++ mutant\n") for survivor in audit["survivors"])
     assert "-    if x < low:\n+    if x <= low:\n" in {s["operator"]: s["diff"] for s in audit["survivors"]}["< → <="]
@@ -184,3 +185,50 @@ def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_output(tmp_path: Path
     assert [row["id"] for row in resumed_rows] == [row["id"] for row in rows]
     assert resumed_rows == fresh_rows
     assert output.read_text() == (tmp_path / "fresh.jsonl").read_text()
+
+
+def _scored(identifier: str, kill_rate: object, rates: list[float]) -> dict:
+    inferences = [{"completion": f"def f():\n    return {n}\n", "program": f"def f():\n    return {n}\n",
+                   "pass_rate": rate} for n, rate in enumerate(rates)]  # fmt: skip
+    row = {"id": identifier, "question": "Write f().", "test_cases": ["assert f() == 0"] * 5, "inferences": inferences}
+    return row if kill_rate is None else {**row, "kill_rate": kill_rate}
+
+
+def test_pairs_and_hard_subset_leave_out_questions_below_the_kill_rate(tmp_path: Path, capsys) -> None:
+    rows = [_scored("strong", 0.9, [1.0, 0.2, 0.0]), _scored("weak", 0.3, [1.0, 0.4, 0.0]),
+            _scored("unaudited", None, [1.0, 0.2, 0.0]), _scored("no-mutants", None, [0.8, 0.2, 0.0])]  # fmt: skip
+    rates = tmp_path / "rates.jsonl"
+    rates.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pairs = tmp_path / "pairs.jsonl"
+    assert main(["pairs", "--input", str(rates), "--output", str(pairs), "--min-kill-rate", "0.5"]) == 0
+    assert {json.loads(line)["id"] for line in pairs.read_text().splitlines()} == {"strong"}
+    assert "kept 1 of 4 questions (1 below it, 2 without a kill rate)" in capsys.readouterr().err
+    assert main(["pairs", "--input", str(rates), "--output", str(pairs), "--min-kill-rate", "0.3"]) == 0
+    assert {json.loads(line)["id"] for line in pairs.read_text().splitlines()} == {"strong", "weak"}  # 0.3 is in
+    hard = tmp_path / "hard.jsonl"
+    assert main(["hard-subset", "--input", str(rates), "--output", str(hard), "--min-kill-rate", "0.5"]) == 0
+    assert [json.loads(line)["id"] for line in hard.read_text().splitlines()] == ["strong"]
+    assert main(["hard-subset", "--input", str(rates), "--output", str(hard)]) == 0  # no flag: all take part
+    assert {"strong"} < {json.loads(line)["id"] for line in hard.read_text().splitlines()}
+    unaudited = tmp_path / "unaudited.jsonl"
+    unaudited.write_text(json.dumps(rows[2]) + "\n")
+    capsys.readouterr()
+    assert main(["hard-subset", "--input", str(unaudited), "--output", str(hard), "--min-kill-rate", "0.5"]) == 2
+    assert "run `acecoder audit" in capsys.readouterr().err
+
+
+def test_passrate_carries_the_kill_rate_and_report_summarizes_it(tmp_path: Path) -> None:
+    from acecoder.report import format_table, summarize
+
+    rows = [{**_scored("a", 0.25, []), "inferences": [{"completion": "def f():\n    return 0\n"}]},
+            {**_scored("b", 0.75, []), "inferences": [{"completion": "def f():\n    return 1\n"}]}]  # fmt: skip
+    questions = tmp_path / "samples.jsonl"
+    questions.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    rates = tmp_path / "rates.jsonl"
+    assert main(["passrate", "--input", str(questions), "--output", str(rates), "--workers", "1", "--quiet"]) == 0
+    scored = [json.loads(line) for line in rates.read_text().splitlines()]
+    assert [(row["kill_rate"], row["inferences"][0]["pass_rate"]) for row in scored] == [(0.25, 1.0), (0.75, 0.0)]
+    summary = summarize(scored)
+    assert (summary["questions_audited"], summary["kill_rate_mean"], summary["kill_rate_median"]) == (2, 0.5, 0.5)
+    assert "kill rate of the tests (mean)" in format_table(summary)
+    assert "questions_audited" not in summarize([_scored("x", None, [1.0])])

@@ -14,7 +14,8 @@ test. What each question gets:
 - ``mutants``, ``killed``, ``kill_rate`` (killed / mutants), ``killed_by`` (per mutant, the tests that kill it),
   ``kills_per_test``, and the survivors with their diffs;
 - ``redundant_tests``: the tests that kill no mutant another test does not kill as well (two tests with the same
-  kills are both listed: either may go, not both);
+  kills are both listed: either may go, not both); ``covering_tests``: a small set of tests that kills every
+  mutant the whole suite kills (greedy), what a leaner suite could keep;
 - ``possibly_equivalent``: survivors no test of any source kills. A mutant can behave exactly as the reference
   (``x < n`` against ``x <= n`` where ``x`` never equals ``n``): no suite should be blamed for it.
 - with a second, independent suite (the ground truth, e.g. MBPP+'s tests for MBPP's): each mutant is also run
@@ -105,6 +106,18 @@ def _first_failure(result: ExecResult) -> str:
     )[:FAILURE_CHARACTERS]
 
 
+def _covering(kills: Mapping[int, set[int]]) -> list[int]:
+    """A small set of tests that kills every mutant the whole suite kills (greedy: the test that kills the most
+    not yet killed first, ties to the earlier test), in test order."""
+    left = set().union(*kills.values())
+    chosen: list[int] = []
+    while left:
+        best = max(kills, key=lambda index: (len(kills[index] & left), -index))
+        chosen.append(best)
+        left -= kills[best]
+    return sorted(chosen)
+
+
 def judge_plan(plan: _Plan) -> dict[str, Any]:
     """The audit of one question from its results (see the module doc for the fields)."""
     record: dict[str, Any] = {"status": plan.status, "mutants": len(plan.mutants)}
@@ -137,6 +150,7 @@ def judge_plan(plan: _Plan) -> dict[str, Any]:
         index for index in valid
         if kills[index] <= set().union(*(kills[other] for other in valid if other != index))
     ]  # fmt: skip
+    record["covering_tests"] = _covering(kills)
     ground_truth_kills: set[int] | None = None
     if plan.question.ground_truth is not None:
         record["ground_truth_tests"] = len(plan.question.ground_truth)

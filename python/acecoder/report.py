@@ -38,6 +38,9 @@ _LABELS = {
     "pairs": "pairs",
     "questions_with_pairs": "questions with pairs",
     "pairs_per_question_mean": "pairs per question (mean)",
+    "questions_audited": "questions audited (kill rate)",
+    "kill_rate_mean": "kill rate of the tests (mean)",
+    "kill_rate_median": "kill rate of the tests (median)",
 }
 
 
@@ -64,12 +67,24 @@ def summarize(rows: Sequence[dict], pairs: Iterable[dict] | None = None) -> dict
         "tests_per_question_mean": statistics.fmean(tests) if tests else None,
         "tests_per_question_median": statistics.median(tests) if tests else None,
     }
+    kill_rates = _kill_rates(rows)
+    if kill_rates:  # audited questions (acecoder audit): how strong their tests are
+        summary["questions_audited"] = len(kill_rates)
+        summary["kill_rate_mean"] = statistics.fmean(kill_rates)
+        summary["kill_rate_median"] = statistics.median(kill_rates)
     if pairs is not None:
         counts = pair_statistics(rows, pairs)
         summary["pairs"] = counts.pairs
         summary["questions_with_pairs"] = counts.questions_with_pairs
         summary["pairs_per_question_mean"] = counts.mean_pairs_per_question if rows else None
     return summary
+
+
+def _kill_rates(rows: Sequence[dict]) -> list[float]:
+    return [
+        float(row["kill_rate"]) for row in rows
+        if isinstance(row.get("kill_rate"), (int, float)) and not isinstance(row.get("kill_rate"), bool)
+    ]  # fmt: skip
 
 
 def _fraction(items: list[list[float]], predicate: Callable[[list[float]], bool]) -> float | None:
@@ -103,8 +118,8 @@ def _format_value(value: Any) -> str:
 
 
 def plot(rows: Sequence[dict], pairs: Iterable[dict] | None, directory: str | Path) -> list[Path]:
-    """Writes ``pass_rate_histogram.png``, ``tests_per_question.png`` and, when ``pairs`` is given,
-    ``pairs_per_question.png`` into ``directory`` (created if missing); returns their paths in that order.
+    """Writes ``pass_rate_histogram.png``, ``tests_per_question.png``, ``kill_rate_histogram.png`` when rows carry
+    a ``kill_rate`` (``acecoder audit``) and, when ``pairs`` is given, ``pairs_per_question.png`` into ``directory`` (created if missing); returns their paths in that order.
     Needs matplotlib."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -128,6 +143,17 @@ def plot(rows: Sequence[dict], pairs: Iterable[dict] | None, directory: str | Pa
     title = f"Tests per question ({len(rows):,} questions)"
     figure = _integer_histogram(tests, "tab:green", title, "tests in the question", "questions")
     written.append(_save(figure, directory / "tests_per_question.png"))
+
+    kill_rates = _kill_rates(rows)
+    if kill_rates:
+        figure = Figure(figsize=(7, 4.5), layout="constrained")
+        axes = figure.subplots()
+        axes.hist(kill_rates, bins=[step / 10 for step in range(11)], color="tab:purple", edgecolor="white")
+        axes.set_xlim(0.0, 1.0)
+        axes.set_title(f"Kill rates of {len(kill_rates):,} audited questions' tests")
+        axes.set_xlabel("kill rate (mutants of the reference the tests kill)")
+        axes.set_ylabel("questions")
+        written.append(_save(figure, directory / "kill_rate_histogram.png"))
 
     if pairs is not None:
         counts = pair_statistics(rows, pairs)

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from acecoder.cli.pairs import add_kill_rate_flag
+
 HELP = "the hard subset for RL (mean pass rate ≤ median, then std ≥ median)"
 
 
@@ -15,10 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
     parser.add_argument("--drop-flat", action="store_true", help="first leave out questions whose samples all scored "
                         "the same (GRPO learns nothing from them; with a weak policy they are most questions)")  # fmt: skip
+    add_kill_rate_flag(parser)
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.cli.pairs import partly_scored, unscored_input
+    from acecoder.cli.pairs import kill_rate_filtered, partly_scored, unscored_input
     from acecoder.data.acecode import output_format, read_acecode, write_rows
     from acecoder.pairs.rules import hard_subset
 
@@ -34,6 +37,7 @@ def run(arguments: argparse.Namespace) -> int:
         if problem is not None:
             print(f"error: {problem}; nothing written", file=sys.stderr)
             return 1
+        rows = kill_rate_filtered(rows, arguments.min_kill_rate, arguments.input)
         warning = partly_scored(rows, arguments.input)
         subset = hard_subset(rows, drop_flat=arguments.drop_flat)
     except (OSError, ValueError) as error:

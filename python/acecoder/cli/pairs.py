@@ -32,6 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
     parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: none)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
+    add_kill_rate_flag(parser)
+
+
+def add_kill_rate_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-kill-rate", type=fraction, default=None, help="first leave out questions whose tests "
+                        "kill fewer of their mutants than this (kill_rate, from acecoder audit), and questions "
+                        "without one (default: keep every question)")  # fmt: skip
+
+
+def kill_rate_filtered(rows: list[dict], minimum: float | None, source: object) -> list[dict]:
+    """``rows`` less those under ``--min-kill-rate`` (said on stderr); ``ValueError`` when no row has a kill rate
+    (the audit step is missing)."""
+    if minimum is None:
+        return rows
+    from acecoder.pairs.rules import strong_enough
+
+    kept, below, unknown = strong_enough(rows, minimum)
+    if unknown == len(rows) and rows:
+        raise ValueError(f"no question in {source} has a kill_rate: run `acecoder audit --input QUESTIONS "
+                         "--output AUDITED.jsonl` on the questions before sampling, or leave out --min-kill-rate")  # fmt: skip
+    print(f"--min-kill-rate {minimum:g}: kept {len(kept)} of {len(rows)} questions ({below} below it, {unknown} "
+          "without a kill rate)", file=sys.stderr)  # fmt: skip
+    return kept
 
 
 def unscored_input(rows: Sequence[dict], source: object) -> str | None:
@@ -105,6 +128,7 @@ def run(arguments: argparse.Namespace) -> int:
         if problem is not None:
             print(f"error: {problem}; nothing written", file=sys.stderr)
             return 1
+        rows = kill_rate_filtered(rows, arguments.min_kill_rate, arguments.input)
         warning = partly_scored(rows, arguments.input)
         pairs = list(build_pairs(rows, rule, arguments.conversational, arguments.max_pairs_per_question))
     except (OSError, ValueError) as error:

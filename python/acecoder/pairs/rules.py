@@ -181,6 +181,24 @@ def _pair(question_id: str, prompt: str, chosen: _Candidate, rejected: _Candidat
     return pair
 
 
+def strong_enough(rows: Iterable[dict], min_kill_rate: float) -> tuple[list[dict], int, int]:
+    """The rows whose tests kill at least ``min_kill_rate`` of their mutants (``kill_rate`` from ``acecoder
+    audit``), and how many were below it and how many had no kill rate (not audited, or no mutant to make): both
+    left out. Why: where the tests let wrong programs pass, a pass rate does not separate right from wrong, so
+    pairs and RL rewards from such a question teach the wrong thing."""
+    kept: list[dict] = []
+    below = unknown = 0
+    for row in rows:
+        rate = row.get("kill_rate")
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or math.isnan(rate):
+            unknown += 1
+        elif rate >= min_kill_rate - EPSILON:
+            kept.append(row)
+        else:
+            below += 1
+    return kept, below, unknown
+
+
 def hard_subset(rows: Iterable[dict], drop_flat: bool = False) -> list[dict]:
     """AceCoder's RL subset: questions with mean pass rate ≤ the median of all means, then, among those, with
     (population) standard deviation ≥ the median of their standard deviations.
