@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds")
     parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
+    parser.add_argument("--harden", action="store_true", help="after oracle filtering, show the model each question's "
+                        "tests and a mutant of the oracle solution they let through, and keep its new tests that the "
+                        "oracle solution passes and that kill a surviving mutant (acecoder.synth.harden)")  # fmt: skip
+    parser.add_argument("--harden-rounds", type=positive_int, default=3, help="rounds of hardening per question")
+    parser.add_argument("--mutants", type=positive_int, default=20, help="mutants per question for --harden")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -99,13 +104,16 @@ def run(arguments: argparse.Namespace) -> int:
             update = progress.update if progress else None
             synthesizer = Synthesizer(backend, engine, arguments.output, config, oracle_backend, progress=update)
             summary = synthesizer.run(seeds)
+            print(summary.table())
+            harden_status = None
+            if arguments.harden and summary.questions_out:
+                harden_status = _harden(arguments, backend, engine, synth_format, progress)
     finally:
         if progress:
             progress.close()
         backend.close()
         if oracle_backend is not backend:
             oracle_backend.close()
-    print(summary.table())
     if summary.questions_out == 0:
         causes = ", ".join(f"{cause} {count}" for cause, count in sorted(summary.failures.items())) or "none recorded"
         if summary.failed_generations:
@@ -116,7 +124,33 @@ def run(arguments: argparse.Namespace) -> int:
               f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
               "--min-tests or more --samples keep more", file=sys.stderr)
         return 1
+    if harden_status:
+        return harden_status
     print(f"wrote {summary.questions_out} questions to {arguments.output} (journal: {synthesizer.journal.path})")
+    return 0
+
+
+def _harden(arguments: argparse.Namespace, backend, engine, synth_format: str, progress) -> int:
+    """``--harden``: the written questions hardened in place (resumable: a journal beside the output)."""
+    from acecoder.data.acecode import read_acecode, write_rows
+    from acecoder.synth.harden import HardenConfig, Hardener
+
+    lines = synth_format == "lines"
+    config = HardenConfig(
+        rounds=arguments.harden_rounds, mutants=arguments.mutants, temperature=arguments.temperature,
+        max_tokens=arguments.max_tokens or (128 if lines else 1024), seed=arguments.seed,
+        format="lines" if lines else "chat", samples=arguments.samples if lines else 1,
+    )  # fmt: skip
+    hardener = Hardener(backend, engine, config, progress=progress.update if progress else None)
+    hardened, summary = hardener.run(read_acecode(arguments.output), arguments.output)
+    write_rows(hardened, arguments.output)
+    if progress:
+        progress.close()
+    print(summary.table())
+    if summary.failed_generations:
+        print(f"error: {summary.failed_generations} hardening calls failed; their questions were written as far as "
+              "they got and are not journaled: rerun the same command to finish them", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -123,3 +123,32 @@ def seed_question(instruction: str | None, function: ast.FunctionDef) -> str | N
 def question_messages(question: str) -> list[Message]:
     """AceCode's ``context_messages`` for a question: the conversation a policy is asked to answer."""
     return [{"role": "user", "content": question}]
+
+
+# Hardening (``acecoder.synth.harden``): the question, its tests and a wrong program they let through, shown as the
+# diff from the correct solution; the model writes tests that tell the two apart.
+HARDEN_PROMPT = """{question}
+
+A correct solution passes all of these tests:
+```python
+{tests}
+```
+
+The change below makes the correct solution wrong, yet the changed program still passes every test above:
+```diff
+{diff}```
+
+Write {count} new tests for `{name}` that the correct solution passes and the changed program fails: each one
+`assert` statement on its own line, with constant arguments and expected values. Answer with one Python code block."""
+
+
+def harden_messages(
+    question: str, tests: list[str], diff: str, name: str, count: int = 5, begin_reply: bool = False
+) -> tuple[Message, ...]:
+    """The chat that asks for tests killing a surviving mutant; with ``begin_reply`` it ends with the start of the
+    reply (``assert name(``) for a small model to continue, as in the line format."""
+    user = HARDEN_PROMPT.format(question=question.strip(), tests="\n".join(tests), diff=diff, name=name, count=count)
+    messages: tuple[Message, ...] = ({"role": "user", "content": user},)
+    if begin_reply:
+        messages += ({"role": "assistant", "content": TESTS_BY_LINE_START.format(name=name)},)
+    return messages
