@@ -30,7 +30,7 @@ import statistics
 import time
 from pathlib import Path
 
-from acecoder.audit import AuditProgress, AuditQuestion, audit_questions, summarize
+from acecoder.audit import AuditCounters, AuditQuestion, audit_questions, summarize
 from acecoder.data.benchmarks import MBPP_SPLITS, file_digest, load_sanitized_mbpp
 from acecoder.data.tests import humaneval_check_test, split_test_script
 from acecoder.eval.evalplus import evaluation_engine, get_benchmark, split_tests
@@ -83,7 +83,7 @@ def questions_for(suite: str, limit: int | None) -> tuple[list[str], list[AuditQ
 
 def run_suite(suite: str, mutants: int, workers: int, limit: int | None) -> dict:
     ids, questions = questions_for(suite, limit)
-    counters = AuditProgress()
+    counters = AuditCounters()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     audits: list[dict] = []

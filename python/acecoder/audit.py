@@ -182,7 +182,7 @@ def judge_plan(plan: _Plan) -> dict[str, Any]:
 
 
 @dataclass
-class AuditProgress:
+class AuditCounters:
     """What ran: for the summary and the throughput figures."""
 
     jobs: int = 0
@@ -203,12 +203,12 @@ def audit_questions(
     mutants: int = DEFAULT_MUTANTS,
     *,
     chunk_jobs: int = CHUNK_JOBS,
-    counters: AuditProgress | None = None,
+    counters: AuditCounters | None = None,
     on_job: Callable[[], object] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Audits ``questions`` chunk by chunk; yields ``(position, audit)`` for every question, in input order,
     ``None`` for a question whose jobs met a sandbox failure (no verdict: do it again later)."""
-    counters = counters if counters is not None else AuditProgress()
+    counters = counters if counters is not None else AuditCounters()
     plans = [plan_question(question, mutants) for question in questions]
     for chunk in _chunks(plans, chunk_jobs):
         _run_chunk([plans[position] for position in chunk], engine, counters, on_job)
@@ -236,7 +236,7 @@ def _chunks(plans: Sequence[_Plan], chunk_jobs: int) -> Iterator[list[int]]:
 
 
 def _run_chunk(
-    plans: Sequence[_Plan], engine: Engine, counters: AuditProgress, on_job: Callable[[], object] | None
+    plans: Sequence[_Plan], engine: Engine, counters: AuditCounters, on_job: Callable[[], object] | None
 ) -> None:
     # First batch: each reference on its own tests and on the ground truth (every test: which ones it passes), each
     # mutant on the question's own tests (every test: which ones kill it).
@@ -330,7 +330,7 @@ class AuditSummary:
     tests: int = 0
     ground_truth_kill_rates: list[float] = field(default_factory=list)
     seconds: float = 0.0
-    counters: AuditProgress = field(default_factory=AuditProgress)
+    counters: AuditCounters = field(default_factory=AuditCounters)
 
     def add(self, audit: Mapping[str, Any]) -> None:
         self.statuses[audit["status"]] = self.statuses.get(audit["status"], 0) + 1
@@ -434,7 +434,7 @@ def audit_rows(
         for position in pending
     ]  # fmt: skip
     appender = OrderedAppender(journal, len(pending))
-    counters = AuditProgress()
+    counters = AuditCounters()
     transient = 0
     for finished, (place, audit) in enumerate(
         audit_questions(questions, engine, mutants, chunk_jobs=chunk_jobs, counters=counters), start=1
