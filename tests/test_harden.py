@@ -53,10 +53,17 @@ def test_rounds_keep_only_tests_the_reference_passes_that_kill_a_survivor(engine
     assert len(prompts) == 2  # nothing survives after round 2: no third call
     assert "assert is_adult(30)\nassert not is_adult(5)" in prompts[0] and "Is age an adult age" in prompts[0]
     assert "assert is_adult(18)" in prompts[1]  # round 2 shows the tests kept in round 1
-    assert (summary.proposed, summary.kept, summary.kill_rates_before, summary.kill_rates_after) == (4, 2, [0.25], [1.0])
+    assert (summary.proposed, summary.kept, summary.kill_rates_before, summary.kill_rates_after) == (
+        4,
+        2,
+        [0.25],
+        [1.0],
+    )
 
 
-def test_a_failed_call_is_asked_again_by_the_next_run_and_finished_questions_are_resumed(engine, tmp_path: Path) -> None:
+def test_a_failed_call_is_asked_again_by_the_next_run_and_finished_questions_are_resumed(
+    engine, tmp_path: Path
+) -> None:
     other = {**ROW, "id": "other"}
     output = tmp_path / "out.jsonl"
     config = HardenConfig(rounds=2, mutants=20, batch_size=1)
