@@ -1,7 +1,8 @@
 """Hardening with the packaged SmolLM2-135M on the CPU, and what it does to the precision of the reward.
 
 Questions: the first ``--limit`` MBPP train tasks (601-974) that MBPP+ also holds, so that MBPP+'s tests can judge
-the programs independently. Each question is MBPP's task text with MBPP's own tests (``test_list``, with its setup
+the programs independently (``--with-survivors``: the first whose tests leave a mutant alive, where hardening can
+change anything). Each question is MBPP's task text with MBPP's own tests (``test_list``, with its setup
 code); its reference is MBPP+'s canonical solution.
 
 1. Hardening (``acecoder.synth.harden``, the line format a 135M model can follow): kill rate before and after, tests
@@ -24,6 +25,7 @@ import json
 import time
 from pathlib import Path
 
+from acecoder.audit import AuditQuestion, audit_questions
 from acecoder.data.acecode import write_rows
 from acecoder.data.benchmarks import MBPP_SPLITS, load_mbpp, load_mbpp_plus
 from acecoder.eval.evalplus import Sample, evaluate
@@ -37,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "harden"
 
 
-def questions(limit: int) -> list[dict]:
+def questions(limit: int, engine: Engine, with_survivors: bool = False) -> list[dict]:
+    """The first ``limit`` questions; with ``with_survivors``, the first ``limit`` whose tests leave a mutant of the
+    reference alive (the only ones hardening can change)."""
     plus = load_mbpp_plus()
     rows = []
     for task in load_mbpp("train"):
@@ -48,10 +52,11 @@ def questions(limit: int) -> list[dict]:
         tests = [f"{setup}\n{test}" if setup else test for test in task["test_list"]]
         rows.append({"id": task_id, "source": "mbpp-train", "question": task["text"], "test_cases": tests,
                      "reference": plus[task_id]["canonical_solution"]})  # fmt: skip
-        if len(rows) == limit:
-            break
+    if with_survivors:
+        audits = audit_questions([AuditQuestion(row["reference"], row["test_cases"]) for row in rows], engine)
+        rows = [rows[position] for position, audit in audits if audit and (audit.get("surviving") or 0) > 0]
     assert all(int(row["id"].split("/")[1]) in MBPP_SPLITS["train"] for row in rows)
-    return rows
+    return rows[:limit]
 
 
 def passes(engine: Engine, programs: list[str], tests: list[list[str]]) -> list[bool]:
@@ -72,14 +77,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8, help="SmolLM2 programs per question")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--with-survivors", action="store_true", help="only questions whose tests leave a mutant alive")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the rows, cache and figures go")
     arguments = parser.parse_args()
     results = arguments.results
     results.mkdir(parents=True, exist_ok=True)
-    rows = questions(arguments.limit)
     backend = make_backend("transformers", "smollm2", cache=ResponseCache(results / "cache.sqlite"))
-    figures: dict = {"questions": len(rows)}
+    figures: dict = {}
     with Engine(workers=arguments.workers, limits=Limits(test_cpu_seconds=1.0)) as engine:
+        rows = questions(arguments.limit, engine, arguments.with_survivors)
+        figures["questions"] = [row["id"] for row in rows]
         started = time.perf_counter()
         config = HardenConfig(rounds=arguments.rounds, mutants=20, samples=arguments.harden_samples,
                               max_tokens=arguments.max_tokens, format="lines", seed=0)  # fmt: skip
