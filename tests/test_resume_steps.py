@@ -137,8 +137,8 @@ PASSRATE_ROWS = [
         "test_cases": [f"assert g{number}() == {number}"],
         # Each program sleeps, so with one worker the rows finish one by one over a few seconds.
         "inferences": [
-            {"model_name": "m", "completion_id": 0, "completion": f"import time\ndef g{number}():\n    time.sleep(0.1)\n"
-             f"    return {number}\n"},
+            {"model_name": "m", "completion_id": 0,
+             "completion": f"import time\ndef g{number}():\n    time.sleep(0.1)\n    return {number}\n"},
             {"model_name": "m", "completion_id": 1, "completion": f"def g{number}():\n    return -1\n"},
         ],
     }
@@ -179,7 +179,7 @@ def sample_reply(delay: float):
         prompt = last_user_message(body)
         for number in range(len(QUESTIONS)):
             if f"Write h{number}(x)." in prompt:
-                texts = [f"```python\ndef h{number}(x):\n    return {number} + {sample} * 0\n```" for sample in range(2)]
+                texts = [f"```python\ndef h{number}(x):\n    return {number} + {sample}\n```" for sample in range(2)]
                 return Reply(texts=texts, delay=delay)
         return Reply(status=404, error="unknown prompt")
 

@@ -10,6 +10,8 @@ Ids are not always unique (a dataset with repeated ids, the same question sample
 matched to an input position, not only to an id: the n-th journaled row with an id is the n-th input row with that
 id (``load_by_position``). That holds because rows with one id are journaled in input order (``OrderedAppender``).
 A row with no usable id (an error record for an unreadable line) is keyed by its row number instead.
+
+The steps do not use these pieces one by one: ``acecoder.data.resume`` puts them together once for all of them.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def sample_rows(
     summary = SampleSummary(questions=len(rows), resumed=resume.resumed)
     finished = summary.resumed
     for start in range(0, len(rows), batch_size):
-        batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in resume.done]
+        end = min(start + batch_size, len(rows))
+        batch = [rows[position] for position in range(start, end) if position not in resume.done]
         if not batch:
             continue
         appender = resume.appender(len(batch))

@@ -8,7 +8,9 @@ sandbox failure, a reply that was cut short, junk or over the size cap) are not 
 them; the summary counts each by its cause (``failed generations: bad_reply: truncated JSON``). The output file is
 rewritten from the journal at the end of every run, in seed order, so it never holds a duplicate row. A journal
 record carries a fingerprint of the settings that shape the result (models, prompts' parameters, thresholds): a
-rerun with other settings recomputes rather than mixing results.
+rerun with other settings recomputes rather than mixing results. The journal is matched to seeds by position as
+well as id (``acecoder.data.resume``, shared with sampling and pass rates), so seeds that repeat an id each keep a
+verdict of their own.
 """
 
 from __future__ import annotations
