@@ -177,7 +177,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
 
 def test_installed_wheel_has_no_rust_toolchain_and_no_checkout_in_reach(installed: Installed) -> None:
     code = (
-        "import acecoder, shutil, sys\n"
+        "import acecoder, shutil\n"
         "print(acecoder.__file__, shutil.which('cargo'), shutil.which('rustc'), shutil.which('python'))\n"
     )
     output = subprocess.run(
