@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-rust test-python lint bench ci clean wheel
+.PHONY: install demo test test-fast test-rust test-python lint bench ci clean wheel sdist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ $(WHEEL_VENV)/bin/maturin:
 
 wheel: $(WHEEL_VENV)/bin/maturin
 	PATH="$(abspath $(WHEEL_VENV))/bin:$$PATH" maturin build --release --strip --zig --compatibility manylinux_2_17 --out $(WHEEL_DIR)
+
+# The source archive: the Rust workspace (Cargo.lock included), pyproject.toml and the package with its data. pip
+# builds it with maturin and cargo on the installing machine: `pip install dist/acecoder-0.1.0.tar.gz`.
+sdist: $(WHEEL_VENV)/bin/maturin
+	$(WHEEL_VENV)/bin/maturin sdist --out $(WHEEL_DIR)
 
 bench: install
 	$(BIN)/python benches/bench_exec.py
