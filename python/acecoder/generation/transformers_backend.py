@@ -7,10 +7,10 @@ dequantizes a GGUF file into an ordinary float model when it loads it (``gguf_fi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
+from acecoder.exec import usable_cpus
 from acecoder.generation.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
 from acecoder.models.names import resolve_model
 
@@ -29,7 +29,7 @@ class TransformersBackend:
         self.model = model
         self.batch_size = max(1, int(batch_size))
         self._torch = torch
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or usable_cpus())
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # Progress bars and tokenizer notices of the loaders are noise in a pipeline's output.
         transformers.utils.logging.disable_progress_bar()
