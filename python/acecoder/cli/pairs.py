@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rejected-min", type=fraction, default=0.0, help="a rejected program's pass rate must exceed this")
     parser.add_argument("--rejected-inclusive", action="store_true",
                         help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
-    parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: none)")
+    parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: no cap)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
 
 

@@ -17,12 +17,15 @@ import threading
 from pathlib import Path
 
 from acecoder.cli.config_flags import port_number, positive_float, positive_int
+from acecoder.cli.vocabulary import add_option
+from acecoder.exec import Limits
 
 HELP = "an HTTP reward server for OpenRLHF (--remote_rm_url) and verl, backed by the sandboxed engine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", type=Path, required=True, help="rows with question and test_cases (optional id)")
+    add_option(parser, "--input", old=("--dataset",), type=Path, required=True,
+               help="rows with question and test_cases (optional id)")  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
     parser.add_argument(
@@ -55,18 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="seconds a client has to send a request's body once its headers are in; slower ones are dropped (30)",
     )
-    parser.add_argument("--timeout", type=positive_float, default=None, help="CPU seconds one test may use (default 4)")
+    add_option(parser, "--test-cpu-seconds", old=("--timeout",), type=positive_float,
+               default=Limits().test_cpu_seconds, help="CPU seconds one test may use")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.exec import Limits
     from acecoder.serve.questions import load_questions
     from acecoder.serve.server import RewardServer
 
     try:
-        rows = load_questions(arguments.dataset)
-        limits = Limits() if arguments.timeout is None else Limits(test_cpu_seconds=arguments.timeout)
+        rows = load_questions(arguments.input)
+        limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds)
         server = RewardServer(
             rows,
             host=arguments.host,

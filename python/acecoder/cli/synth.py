@@ -13,12 +13,13 @@ from pathlib import Path
 
 from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+from acecoder.cli.vocabulary import add_option
 
 HELP = "synthesize questions and oracle-filtered tests from seed code (AceCode format)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", default=None, help="seed rows {id, program[, instruction]}: JSONL, Parquet or a "
+    add_option(parser, "--input", old=("--seeds",), default=None, help="seed rows {id, program[, instruction]}: JSONL, Parquet or a "
                         "saved dataset directory (default: the bundled MBPP train tasks 601-974)")
     parser.add_argument("--output", type=Path, required=True, help="AceCode rows: .jsonl or .parquet")
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-tests", type=positive_int, default=20, help="tests to ask for per question")
     parser.add_argument("--min-tests", type=non_negative_int, default=None,
                         help="drop questions with fewer surviving tests (default: 5; 3 in the lines format)")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
     parser.add_argument("--max-tokens", type=positive_int, default=None,
                         help="tokens per reply (default: 2048 in the json format, 128 per sample in the lines format)")
     parser.add_argument("--format", choices=("auto", "json", "lines"), default="auto",
@@ -37,10 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oracle", choices=("auto", "model", "seed"), default="auto",
                         help="what judges the tests: the oracle model's greedy solution (AceCoder) or the seed's own "
                         "program; auto: seed with the lines format, else model")
-    parser.add_argument("--samples", type=positive_int, default=8,
-                        help="replies per seed in the lines format (each a few tests)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds")
-    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed")
+    add_option(parser, "--n", old=("--samples",), type=positive_int, default=8,
+               help="replies per seed in the lines format (each a few tests)")  # fmt: skip
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds (default: all)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed (default: none, random)")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
@@ -63,7 +64,7 @@ def run(arguments: argparse.Namespace) -> int:
     max_tokens = arguments.max_tokens or (128 if synth_format == "lines" else 2048)
     try:
         output_format(arguments.output)
-        seeds = load_seeds(arguments.seeds)
+        seeds = load_seeds(arguments.input)
         config = SynthConfig(
             num_tests=arguments.num_tests,
             min_tests=arguments.min_tests if arguments.min_tests is not None else 3 if synth_format == "lines" else 5,
@@ -72,7 +73,7 @@ def run(arguments: argparse.Namespace) -> int:
             oracle_max_tokens=arguments.max_tokens or 2048,
             seed=arguments.seed,
             format=synth_format,
-            samples=arguments.samples,
+            samples=arguments.n,
             oracle=oracle,
         )
     except (OSError, ValueError) as error:
@@ -114,7 +115,7 @@ def run(arguments: argparse.Namespace) -> int:
             ) + ")"
         print(f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
               f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
-              "--min-tests or more --samples keep more", file=sys.stderr)
+              "--min-tests or more --n keep more", file=sys.stderr)
         return 1
     print(f"wrote {summary.questions_out} questions to {arguments.output} (journal: {synthesizer.journal.path})")
     return 0

@@ -195,9 +195,13 @@ class _ConfigParser(HfArgumentParser):
         raise ValueError(message)
 
 
-def config_parser(config_class: type = RewardModelConfig, prog: str = "acecoder train-rm") -> HfArgumentParser:
-    """The parser of ``config_class`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``)."""
-    return _ConfigParser(config_class, prog=prog)  # type: ignore[arg-type]
+def config_parser(
+    config_class: type = RewardModelConfig, prog: str = "acecoder train-rm", formatter_class: type | None = None
+) -> HfArgumentParser:
+    """The parser of ``config_class`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``); ``formatter_class``
+    formats its help (default: transformers', which appends every default, even to help that states it)."""
+    extra = {} if formatter_class is None else {"formatter_class": formatter_class}
+    return _ConfigParser(config_class, prog=prog, **extra)  # type: ignore[arg-type]
 
 
 def load_config(
