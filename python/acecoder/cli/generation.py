@@ -67,6 +67,7 @@ def backend_from_arguments(
     if cache is None and not arguments.no_cache:
         cache = ResponseCache(arguments.cache)
     size = batch_size if batch_size is not None else getattr(arguments, "backend_batch_size", None)
+    sizes: dict[str, Any] = {} if size is None else {"batch_size": size}
     return make_backend(
         arguments.backend,
         model or arguments.model,
@@ -75,5 +76,5 @@ def backend_from_arguments(
         api_key=arguments.api_key,
         concurrency=arguments.concurrency,
         timeout=arguments.request_timeout,
-        **({} if size is None else {"batch_size": size}),
+        **sizes,
     )

@@ -90,8 +90,9 @@ class DeprecatedSpelling(argparse.Action):
     """An old spelling of ``canonical``: parses as it does, after one line on stderr naming the new flag."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, canonical: argparse.Action, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=canonical.nargs, type=canonical.type, choices=canonical.choices,
-                         metavar=canonical.metavar, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # fmt: skip
+        same: dict[str, Any] = {"nargs": canonical.nargs, "type": canonical.type, "choices": canonical.choices,
+                                "metavar": canonical.metavar}  # fmt: skip
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **same)
         self.canonical = canonical
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
