@@ -25,7 +25,8 @@ HELP = "evaluate samples on HumanEval(+)/MBPP(+) with evalplus's verdicts; print
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", required=True, choices=("humaneval", "humaneval+", "mbpp", "mbpp+"))
+    parser.add_argument("--benchmark", required=True, choices=("humaneval", "humaneval+", "mbpp", "mbpp+"),
+                        help="humaneval and mbpp: base tests only; the + forms add the plus tests")  # fmt: skip
     add_option(parser, "--input", old=("--samples",), required=True, type=Path,
                help="the samples: JSON lines, task_id plus solution or completion")  # fmt: skip
     parser.add_argument("--output", type=Path, default=None, help="results file (default: INPUT_eval_results.json)")

@@ -34,28 +34,30 @@ class SharedFlag:
     setting: str | None = None
 
 
+# fmt: off
 SHARED_FLAGS = (
     SharedFlag("--input", "the rows (or samples) the verb reads", "required, except sample and synth (bundled MBPP)",
-               "sample, synth, passrate, pairs, hard-subset, report, evaluate, bon, serve-reward, train-rm, train-rl",
-               old=("--seeds", "--samples", "--questions", "--dataset", "report's PATH")),  # fmt: skip
+               "sample, synth, passrate, pairs, hard-subset, report, evaluate, bon, serve-reward, demo, train-rm, train-rl",
+               old=("--seeds", "--samples", "--questions", "--dataset", "report's PATH")),
     SharedFlag("--output", "the file the verb writes (.jsonl or .parquet)", "required, except evaluate and demo",
-               "sample, synth, passrate, pairs, hard-subset, evaluate, demo"),  # fmt: skip
-    SharedFlag("--output-dir", "the directory the verb writes into", "per verb", "demo, bon, train-rm, train-rl",
-               setting="output_dir"),  # fmt: skip
+               "sample, synth, passrate, pairs, hard-subset, evaluate, demo"),
+    SharedFlag("--output-dir", "the directory the verb writes into", "per verb", "demo, bon, report, train-rm, train-rl",
+               old=("--plots",), setting="output_dir"),
     SharedFlag("--limit", "only the first N rows (questions, seeds or tasks)", "all (demo: 6)",
-               "sample, synth, demo, bon, train-rl", old=("--tasks", "--questions"), setting="max_questions"),  # fmt: skip
+               "sample, synth, demo, bon, train-rl", old=("--tasks", "--questions"), setting="max_questions"),
     SharedFlag("--n", "samples per question", "16 (synth: 8 replies per seed)", "sample, demo, bon, synth",
-               old=("--samples",)),  # fmt: skip
+               old=("--samples",)),
     SharedFlag("--workers", "sandboxed engine workers", "one per usable CPU",
-               "synth, passrate, demo, evaluate, bon, serve-reward, bench, train-rl", setting="engine_workers"),  # fmt: skip
+               "synth, passrate, demo, evaluate, bon, serve-reward, bench, train-rl", setting="engine_workers"),
     SharedFlag("--test-cpu-seconds", "CPU seconds one test may use", "the engine's (4)",
                "passrate, serve-reward, evaluate, train-rl", old=("--test-seconds", "--timeout", "--min-time-limit"),
-               setting="test_cpu_seconds"),  # fmt: skip
+               setting="test_cpu_seconds"),
     SharedFlag("--request-timeout", "seconds one HTTP request may take, the whole reply included (openai backend)",
-               "120", "synth, sample, bon", old=("--timeout",)),  # fmt: skip
+               "120", "synth, sample, bon", old=("--timeout",)),
     SharedFlag("--model", "model: hub id or directory, .gguf file, or 'smollm2'", "required where it is used",
-               "synth, sample, bon, train-rm, train-rl", setting="model_name_or_path"),  # fmt: skip
+               "synth, sample, bon, train-rm, train-rl", setting="model_name_or_path"),
 )
+# fmt: on
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -103,7 +105,14 @@ class DeprecatedSpelling(argparse.Action):
 
 def add_option(parser: Any, flag: str, *, old: Sequence[str] = (), **kwargs: Any) -> argparse.Action:
     """``parser.add_argument(flag, **kwargs)`` (``parser`` may be a group), plus each ``old`` spelling as a hidden
-    deprecated twin with the same destination, type and choices."""
+    deprecated twin with the same destination, type and choices.
+
+    argparse counts a required option as given only when its own spelling is, so a required flag and its old
+    spellings go into a required group of which exactly one must be given (the error names only the new flag)."""
+    if kwargs.get("required") and old:
+        kwargs["required"] = False
+        kwargs["help"] = f"{kwargs.get('help') or ''} (required)".lstrip()
+        parser = parser.add_mutually_exclusive_group(required=True)
     action: argparse.Action = parser.add_argument(flag, **kwargs)
     for spelling in old:
         parser.add_argument(spelling, action=DeprecatedSpelling, dest=action.dest, canonical=action)
