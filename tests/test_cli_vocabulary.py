@@ -9,10 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-
 from acecoder.cli import VERBS, build_parser, main
 from acecoder.cli.report import input_path
-from acecoder.cli.vocabulary import SHARED_FLAGS, DeprecatedSpelling, HelpFormatter, add_option, shared_flag
+from acecoder.cli.vocabulary import (
+    SHARED_FLAGS,
+    DeprecatedSpelling,
+    HelpFormatter,
+    add_option,
+    shared_flag,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TRAINING_VERBS = {"train-rm", "train-rl"}

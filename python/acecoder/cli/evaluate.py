@@ -4,9 +4,10 @@ Reads evalplus's samples format (one ``{"task_id", "solution"}`` or ``{"task_id"
 writes evalplus's results format, by default next to the samples (``samples.jsonl`` ->
 ``samples_eval_results.json``), so tools that read evalplus results read these; each sample's record adds a
 ``failure`` reason (no code, syntax error, which input failed and how), and the reasons are counted at the end.
-The samples file is ``--input`` (``--samples`` before). ``--sanitize`` first takes the code out of chatty samples, as evalplus's ``sanitize`` does. Tasks without a sample
-are named in a warning: pass@k then covers only the tasks sampled. ``humaneval`` and ``mbpp`` use
-the base tests only; ``humaneval+`` and ``mbpp+`` add the extra (plus) tests. Expected outputs are computed once
+The samples file is ``--input`` (``--samples`` before), the per-input CPU floor ``--test-cpu-seconds`` (evalplus's
+``--min-time-limit``). ``--sanitize`` first takes the code out of chatty samples, as evalplus's ``sanitize`` does.
+Tasks without a sample are named in a warning: pass@k then covers only the tasks sampled. ``humaneval`` and
+``mbpp`` use the base tests only; ``humaneval+`` and ``mbpp+`` add the extra (plus) tests. Expected outputs are computed once
 per machine through the engine and cached (``$ACECODER_CACHE_DIR``, default ``~/.cache/acecoder``).
 """
 
