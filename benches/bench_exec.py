@@ -7,7 +7,7 @@ Runners (all with the same number of workers and the same per-test time limit):
 - ``previous commit`` (with ``--previous COMMIT``): that commit's engine, built beside this checkout and run in a
   process of its own (``previous.py``), its batches alternated with acecoder's on pools kept warm, so both see the
   same minutes of a drifting machine;
-- ``bare floor``: warm unisolated Python workers that fork per job (``acecoder.benchmarks.floor``), the least
+- ``bare floor``: warm unisolated Python workers that fork per job (``acecoder.speed.floor``), the least
   work a fork-per-job design can do, so acecoder's price for isolation shows as the ratio to it;
 - ``evalplus pattern``: evalplus/AceCoder's process pool with one ``multiprocessing.Process`` per program
   (``baselines.EvalplusPattern``);
@@ -39,9 +39,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from acecoder.benchmarks.floor import BareFloor
-from acecoder.benchmarks.report import Measurement, count_mismatches, format_table, rate, timed_batch
-from acecoder.benchmarks.workloads import Workload, build_workload
+from acecoder.speed.floor import BareFloor
+from acecoder.speed.table import Measurement, count_mismatches, format_table, rate, timed_batch
+from acecoder.speed.workloads import Workload, build_workload
 from acecoder.exec import Engine, Limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -146,7 +146,7 @@ def main() -> int:
     arguments = parser.parse_args()
 
     from acecoder.data.acecode import write_rows
-    from acecoder.train.models import policy_directory
+    from acecoder.models.loading import policy_directory
     from acecoder.train.rl import train_rl
     from acecoder.train.rl_config import RLConfig
 

@@ -33,13 +33,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acecoder.benchmarks.report import cpu_snapshot, format_table, other_cores, rate, ratio
 from acecoder.cli.vocabulary import add_option
 from acecoder.data.benchmarks import data_file, file_digest, load_mbpp_plus
 from acecoder.data.mutants import mutants
 from acecoder.eval.expected import MBPP_NOT_NONE_ENTRY_POINTS, load_expected_outputs
 from acecoder.exec import Engine, Limits, Status
 from acecoder.pairs.passrate import PassRateSummary, score_rows
+from acecoder.speed.table import cpu_snapshot, format_table, other_cores, rate, ratio
 
 ACECODE_QUESTIONS = 87_149
 ACECODE_PROGRAMS_PER_QUESTION = 16

@@ -21,7 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
-from acecoder.benchmarks.workloads import DEFAULT_TEST_SECONDS
+from acecoder.speed.workloads import DEFAULT_TEST_SECONDS
 from acecoder.data.benchmarks import load_mbpp_plus
 from acecoder.data.mutants import mutants
 from acecoder.data.tests import split_test_script

@@ -42,12 +42,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.benchmarks.report import format_table, percentile, rate, ratio, timed_batch
+from acecoder.speed.table import format_table, percentile, rate, ratio, timed_batch
 from acecoder.data.benchmarks import load_mbpp_plus
 from acecoder.data.tests import split_test_script
 from acecoder.exec import Engine
 from acecoder.extract import extract_code
-from acecoder.pairs.prompts import policy_prompt
+from acecoder.prompts import policy_prompt
 
 GROUP = 8
 FULL_REQUESTS = {1: 100, 8: 300, 64: 600}

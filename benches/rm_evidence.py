@@ -41,7 +41,7 @@ from acecoder.data.benchmarks import load_mbpp, read_jsonl
 from acecoder.data.seeds import mbpp_train_questions
 from acecoder.eval.best_of_n import benchmark_rows, paired_bootstrap
 from acecoder.eval.evalplus import get_benchmark
-from acecoder.pairs.prompts import response_text
+from acecoder.prompts import response_text
 
 REFERENCE_MODEL = "mbpp-reference"
 

@@ -28,7 +28,7 @@ from acecoder.exec import Engine
 from acecoder.pairs.passrate import score_rows
 from acecoder.pairs.rules import PairRule
 from acecoder.pairs.sampling import sample_rows
-from acecoder.synth.backends import ResponseCache, Sampling, make_backend
+from acecoder.generation import ResponseCache, Sampling, make_backend
 
 
 def expected_pairs(rates: list[float], samples: int, rule: PairRule = PairRule()) -> float:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from acecoder.benchmarks.floor import BareFloor
-from acecoder.benchmarks.report import count_mismatches, cpu_snapshot, format_table, other_cores, percentile
-from acecoder.benchmarks.workloads import TESTS_PER_TINY_PROGRAM, WORKLOADS, build_workload
+from acecoder.speed.floor import BareFloor
+from acecoder.speed.table import count_mismatches, cpu_snapshot, format_table, other_cores, percentile
+from acecoder.speed.workloads import TESTS_PER_TINY_PROGRAM, WORKLOADS, build_workload
 from acecoder.cli import main
 from acecoder.exec import Engine, Limits
 

@@ -152,8 +152,8 @@ def tiny_reward_model(tmp_path_factory) -> Path:
     """A randomly initialised tiny Llama as a one-score sequence classifier, with a real tokenizer."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    models = pytest.importorskip("acecoder.train.models")
-    pytest.importorskip("acecoder.train.scoring")
+    models = pytest.importorskip("acecoder.models.loading")
+    pytest.importorskip("acecoder.models.scoring")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         policy = models.build_tiny_model(tmp_path_factory.mktemp("tiny-policy"))

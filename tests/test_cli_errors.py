@@ -147,15 +147,15 @@ def test_demo_engine_only_writes_into_the_output_directory(tmp_path, capsys):
 
 def test_a_refused_connection_is_named_at_once(caplog):
     pytest.importorskip("openai")
-    from acecoder.synth.backends.base import ChatRequest
-    from acecoder.synth.backends.openai_backend import OpenAIBackend
+    from acecoder.generation.base import ChatRequest
+    from acecoder.generation.openai_backend import OpenAIBackend
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     request = ChatRequest(({"role": "user", "content": "hello"},))
-    with caplog.at_level(logging.WARNING, logger="acecoder.synth.backends.openai_backend"):
+    with caplog.at_level(logging.WARNING, logger="acecoder.generation.openai_backend"):
         with OpenAIBackend("m", base_url=url, max_retries=2, backoff_base=0.01) as backend:
             [first, second] = backend.generate([request, request])
     assert first.error == second.error == f"connection error after 3 attempts: connection refused by {url} " \
@@ -179,7 +179,7 @@ def test_a_refused_connection_is_named_at_once(caplog):
 )
 def test_connection_failures_are_named_from_the_exception_chain(cause, retryable, text):
     pytest.importorskip("openai")
-    from acecoder.synth.backends.openai_backend import _connection_failure
+    from acecoder.generation.openai_backend import _connection_failure
 
     error = RuntimeError("Connection error.")  # the SDK's wrapper, around the transport's, around the OS error
     transport = OSError("All connection attempts failed")

@@ -12,7 +12,7 @@ datasets = pytest.importorskip("datasets")
 
 from acecoder.exec import shutdown_shared_engines  # noqa: E402
 from acecoder.rewards import make_test_pass_reward  # noqa: E402
-from acecoder.train.models import build_tiny_model  # noqa: E402
+from acecoder.models.loading import build_tiny_model  # noqa: E402
 
 TESTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]
 

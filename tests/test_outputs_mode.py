@@ -117,7 +117,7 @@ def test_saved_models_are_readable_by_others(tmp_path):
     """save_pretrained writes model.safetensors 0600 through safetensors; every model this package saves (here the
     tiny test model, the same save path as train-rm/train-rl outputs) gets open()'s mode."""
     pytest.importorskip("torch")
-    from acecoder.train.models import build_tiny_model
+    from acecoder.models.loading import build_tiny_model
 
     with umask(0o022):
         directory = build_tiny_model(tmp_path / "tiny", tokenizer="bigcode")

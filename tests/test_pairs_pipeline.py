@@ -108,7 +108,7 @@ def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ACECODER_CACHE_DIR", str(tmp_path / "cache"))
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         pytest.skip("needs the synth extra")
-    from acecoder.synth.backends.transformers_backend import packaged_model_file
+    from acecoder.models.names import packaged_model_file
 
     try:
         packaged_model_file("smollm2")

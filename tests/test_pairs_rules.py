@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from acecoder.pairs.prompts import policy_prompt, response_text
+from acecoder.prompts import policy_prompt, response_text
 from acecoder.pairs.rules import PairRule, PairStatistics, build_pairs, hard_subset, pair_statistics
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from acecoder.exec import ExecResult, Limits, Status
-from acecoder.pairs.prompts import policy_prompt
+from acecoder.prompts import policy_prompt
 from acecoder.serve.questions import Question, QuestionIndex, load_questions, normalise, questions_from_rows
 from acecoder.serve.scoring import score_queries
 from acecoder.serve.server import RewardServer

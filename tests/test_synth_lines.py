@@ -12,7 +12,7 @@ import pytest
 from acecoder.cli import main
 from acecoder.data.acecode import read_acecode
 from acecoder.data.seeds import Seed
-from acecoder.synth.backends.base import ChatRequest, Generation
+from acecoder.generation.base import ChatRequest, Generation
 from acecoder.synth.parsing import parse_test_lines
 from acecoder.synth.pipeline import Synthesizer, SynthConfig
 from acecoder.synth.prompts import TESTS_BY_LINE_START, entry_function, seed_question, lines_messages

@@ -16,10 +16,11 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
     pytest.skip("needs the synth extra (torch, transformers)", allow_module_level=True)
 
 from acecoder.data.acecode import read_acecode  # noqa: E402
+from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import default_seeds  # noqa: E402
-from acecoder.synth.backends import make_backend  # noqa: E402
-from acecoder.synth.backends.transformers_backend import packaged_model_file  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig, journal_path  # noqa: E402
+from acecoder.generation import make_backend  # noqa: E402
+from acecoder.models.names import packaged_model_file  # noqa: E402
+from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_smollm2_synthesis_end_to_end(smollm2_backend, engine, tmp_path):
 
 
 def test_smollm2_generations_are_cached_and_reproducible(smollm2_backend):
-    from acecoder.synth.backends import ChatRequest, Sampling
+    from acecoder.generation import ChatRequest, Sampling
 
     request = ChatRequest(({"role": "user", "content": "Write a Python function that adds two numbers."},), Sampling(n=2, max_tokens=24, seed=1))
     first = smollm2_backend.generate([request])[0]

@@ -12,11 +12,11 @@ import threading
 
 import pytest
 
-from acecoder.synth.backends.base import ChatRequest, Generation, Sampling
+from acecoder.generation.base import ChatRequest, Generation, Sampling
 
 pytest.importorskip("openai")
 
-from acecoder.synth.backends.openai_backend import OpenAIBackend  # noqa: E402
+from acecoder.generation.openai_backend import OpenAIBackend  # noqa: E402
 from chat_server import ChatServer, Reply, Responder, last_user_message, recorded  # noqa: E402
 
 MODEL = "test-model"
@@ -307,7 +307,7 @@ def test_empty_batch_sends_nothing() -> None:
 
 def test_importing_acecoder_does_not_import_openai() -> None:
     code = (
-        "import sys, acecoder, acecoder.synth.backends.base, acecoder.synth.backends.openai_backend; "
+        "import sys, acecoder, acecoder.generation.base, acecoder.generation.openai_backend; "
         "assert 'openai' not in sys.modules, 'openai imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,9 +16,10 @@ from chat_server import ChatServer, Reply, last_user_message, recorded  # noqa: 
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.acecode import ACECODE_COLUMNS, read_acecode  # noqa: E402
 from acecoder.data.benchmarks import load_mbpp_plus  # noqa: E402
+from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import Seed, load_seeds, mbpp_train_questions  # noqa: E402
-from acecoder.synth.backends import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig, journal_path  # noqa: E402
+from acecoder.generation import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
+from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
 
 SQUARE_TESTS = [f"assert square({value}) == {value * value}" for value in range(6)] + [
     "assert square(3) == 10",  # wrong: the oracle drops it

@@ -16,7 +16,7 @@ from acecoder.cli import main  # noqa: E402
 from acecoder.exec import shutdown_shared_engines  # noqa: E402
 from acecoder.rewards import make_rm_reward  # noqa: E402
 from acecoder.train.config import load_config  # noqa: E402
-from acecoder.train.models import build_tiny_model  # noqa: E402
+from acecoder.models.loading import build_tiny_model  # noqa: E402
 from acecoder.train.rl import load_questions, reward_history  # noqa: E402
 from acecoder.train.rl_config import RLConfig  # noqa: E402
 
@@ -186,7 +186,7 @@ def test_train_rl_rejects_bad_settings_clearly(tmp_path, tiny_policy, capsys):
 def test_one_grpo_step_on_the_packaged_smollm2(tmp_path, monkeypatch):
     """The packaged GGUF policy: converted once to a safetensors directory (TRL rebuilds its reference model from
     the policy's name, which for a GGUF load names no loadable model), then one real GRPO step."""
-    from acecoder.synth.backends.transformers_backend import packaged_model_file
+    from acecoder.models.names import packaged_model_file
 
     try:
         packaged_model_file("smollm2")

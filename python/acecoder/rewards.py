@@ -34,7 +34,7 @@ from typing import Any
 
 from acecoder.exec import ExecResult, IOTest, Limits, Status, Test, run_batch, shared_engine
 from acecoder.extract import extract_code
-from acecoder.pairs.prompts import response_text
+from acecoder.prompts import response_text
 
 MODES = ("binary", "pass_rate")
 
@@ -200,7 +200,7 @@ def make_rm_reward(
     def scorer() -> Any:
         with lock:
             if not scorers:
-                from acecoder.train.scoring import RewardScorer
+                from acecoder.models.scoring import RewardScorer
 
                 scorers.append(RewardScorer(model_path, device=device, batch_size=batch_size, max_length=max_length))
         return scorers[0]

@@ -1,7 +1,7 @@
 """Measure the execution engine on this machine: per-job latency and throughput, next to the bare floor.
 
 The bare floor is the least a fork-per-job runner can do (warm unisolated Python workers that fork per job, see
-``acecoder.benchmarks.floor``); it runs the same jobs with the same number of workers in the same run, so the
+``acecoder.speed.floor``); it runs the same jobs with the same number of workers in the same run, so the
 ratio says what acecoder's sandboxing costs here, whatever the machine. Both are started and warmed up before
 timing; only the batch is timed. For the comparison with other harnesses, see ``benches/bench_exec.py``.
 """
@@ -25,9 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.benchmarks.floor import BareFloor
-    from acecoder.benchmarks.report import Measurement, count_mismatches, format_table, rate, ratio, timed
-    from acecoder.benchmarks.workloads import build_workload
+    from acecoder.speed.floor import BareFloor
+    from acecoder.speed.table import Measurement, count_mismatches, format_table, rate, ratio, timed
+    from acecoder.speed.workloads import build_workload
     from acecoder.exec import Engine, Limits
 
     workload = build_workload(arguments.workload, arguments.jobs, mbpp_path=arguments.mbpp)

@@ -3,9 +3,9 @@ for N = 1, 2, 4, ... samples per problem (AceCoder's Table 2), and a bootstrap i
 random pick.
 
 Problems are a benchmark (HumanEval(+)/MBPP(+), judged with evalplus's verdicts) or AceCode questions (correct =
-every synthesized test passes) given as ``--input``. Candidates come from ``--candidates`` (evalplus samples with several solutions per
-task, or ``acecoder sample`` rows with inferences), or are sampled here with a synthesis backend (resumable: the
-samples go to the output directory as they arrive, and a rerun skips those already there).
+every synthesized test passes) given as ``--input``. Candidates come from ``--candidates`` (evalplus samples with
+several solutions per task, or ``acecoder sample`` rows with inferences), or are sampled here with a generation
+backend (resumable: the samples go to the output directory as they arrive, and a rerun skips those already there).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _generate(arguments: argparse.Namespace, rows: list[dict], callback: Callbac
     """Samples ``--n`` candidates (and, unless given, the greedy answer) per row into the output directory."""
     from acecoder.pairs.sampling import sample_rows
     from acecoder.cli.generation import backend_from_arguments
-    from acecoder.synth.backends import Sampling
+    from acecoder.generation import Sampling
 
     backend = backend_from_arguments(arguments)
     samples = arguments.output_dir / "samples.jsonl"
@@ -176,7 +176,7 @@ def run(arguments: argparse.Namespace) -> int:
             print("error: no problem has candidates to select from", file=sys.stderr)
             return 2
         try:
-            from acecoder.train.scoring import RewardScorer
+            from acecoder.models.scoring import RewardScorer
 
             scorer = RewardScorer(arguments.rm, device=arguments.device, batch_size=arguments.batch_size,
                                   max_length=arguments.max_length)  # fmt: skip

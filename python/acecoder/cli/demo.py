@@ -76,7 +76,7 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.pairs.rules import PairRule, build_pairs, hard_subset, pair_statistics
     from acecoder.pairs.sampling import sample_rows
     from acecoder.report import format_table, plot, summarize
-    from acecoder.synth.backends import Sampling, make_backend
+    from acecoder.generation import Sampling, make_backend
 
     directory = arguments.output_dir
     directory.mkdir(parents=True, exist_ok=True)

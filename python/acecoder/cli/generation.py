@@ -2,7 +2,7 @@
 
 One place for them means a new backend option (or a changed default) reaches every verb that generates, and the
 three verbs cannot drift apart in how they name or read the same setting. The defaults are ``make_backend``'s own,
-read from its signature when the parser is built (the backends package imports nothing heavy), so the command line
+read from its signature when the parser is built (``acecoder.generation`` imports nothing heavy), so the command line
 and the library cannot disagree on them as they once did (a batch of 16 here, 8 there).
 """
 
@@ -23,7 +23,7 @@ def backend_defaults() -> dict[str, Any]:
     """``make_backend``'s keyword defaults: concurrency, timeout, batch_size."""
     import inspect
 
-    from acecoder.synth.backends import make_backend
+    from acecoder.generation import make_backend
 
     parameters = inspect.signature(make_backend).parameters
     return {name: parameters[name].default for name in ("concurrency", "timeout", "batch_size")}
@@ -62,7 +62,7 @@ def backend_from_arguments(
     """The backend the flags describe. ``model`` and ``base_url`` override the flags' (e.g. for an oracle model);
     ``cache`` shares one ``ResponseCache`` between backends (default: the flags decide); ``batch_size`` overrides
     ``--batch-size`` (a verb without that flag gets ``make_backend``'s default)."""
-    from acecoder.synth.backends import ResponseCache, make_backend
+    from acecoder.generation import ResponseCache, make_backend
 
     if cache is None and not arguments.no_cache:
         cache = ResponseCache(arguments.cache)

@@ -49,7 +49,7 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.data.journal import output_journal
     from acecoder.pairs.sampling import sample_rows
     from acecoder.cli.generation import backend_from_arguments
-    from acecoder.synth.backends import Sampling
+    from acecoder.generation import Sampling
 
     try:
         output_format(arguments.output)

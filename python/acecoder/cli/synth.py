@@ -52,7 +52,7 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.data.seeds import load_seeds
     from acecoder.exec import Engine
     from acecoder.cli.generation import backend_from_arguments
-    from acecoder.synth.backends import ResponseCache
+    from acecoder.generation import ResponseCache
     from acecoder.synth.pipeline import Synthesizer, SynthConfig
 
     synth_format = resolved_format(arguments)
@@ -125,7 +125,7 @@ def resolved_format(arguments: argparse.Namespace) -> str:
     """``--format auto``: the line format for the packaged small model on a local backend, else AceCoder's JSON."""
     if arguments.format != "auto":
         return arguments.format
-    from acecoder.synth.backends.transformers_backend import PACKAGED_MODELS
+    from acecoder.models.names import PACKAGED_MODELS
 
     local = arguments.backend in ("transformers", "vllm")
     return "lines" if local and arguments.model in PACKAGED_MODELS else "json"

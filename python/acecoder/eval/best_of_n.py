@@ -13,7 +13,7 @@ plus variants, which evalplus counts only when the base tests pass too), or a pa
 tests of AceCode questions. The gap between RM-selected and random-selected is the RM's contribution; with a few
 hundred problems it is noisy, so ``bootstrap_interval`` gives a 95% interval for it by resampling problems.
 
-Nothing here imports torch: the scorer is passed in (``acecoder.train.scoring.RewardScorer``), so the table, the
+Nothing here imports torch: the scorer is passed in (``acecoder.models.scoring.RewardScorer``), so the table, the
 interval and the plot work on saved scores alone. matplotlib is imported inside ``plot`` only.
 """
 
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from acecoder.eval.evalplus import Benchmark, Sample, evaluate, get_benchmark, read_samples
 from acecoder.exec import Engine
 from acecoder.extract import extract_code
-from acecoder.pairs.prompts import policy_prompt, response_text
+from acecoder.prompts import policy_prompt, response_text
 
 Progress = Callable[[str, int, int], None]
 
@@ -268,7 +268,7 @@ def plot(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str | None 
 
 
 class Scorer(Protocol):
-    """What ``acecoder.train.scoring.RewardScorer`` offers: one scalar reward per (prompt, response)."""
+    """What ``acecoder.models.scoring.RewardScorer`` offers: one scalar reward per (prompt, response)."""
 
     def score(self, prompts: Sequence[str | list[dict]], responses: Sequence[str]) -> list[float]: ...
 

@@ -95,6 +95,8 @@ _MUTABLE_ARGUMENTS = frozenset({list, dict, set, bytearray})
 
 
 def read_exact(fd: int, count: int) -> bytes | None:
+    # Deliberately not shared with judge.py's read_exact: this one reads through `_read`, taken before any program
+    # runs in this process, so that a program that patches `os` cannot reach the channel.
     chunks = []
     while count:
         chunk = _read(fd, count)

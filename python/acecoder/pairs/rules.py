@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from acecoder.pairs.prompts import policy_prompt, response_text
+from acecoder.prompts import policy_prompt, response_text
 
 EPSILON = 1e-9
 """Slack for comparing pass rates with thresholds; see the module docstring."""

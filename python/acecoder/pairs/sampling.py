@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import output_format
-from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
-from acecoder.pairs.prompts import policy_prompt
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.data.resume import ResumableOutput
+from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.prompts import policy_prompt
 
 
 @dataclass
@@ -48,18 +47,15 @@ def sample_rows(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SampleSummary:
     """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``)."""
-    output_format(output)
-    journal = output_journal(output)
-    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-    done = journal.load_by_position(keys)  # by position: a repeated id is sampled once per row
-    summary = SampleSummary(questions=len(rows))
-    summary.resumed = len(done)
+    resume = ResumableOutput.of_rows(output, rows)  # by position: a repeated id is sampled once per row
+    summary = SampleSummary(questions=len(rows), resumed=resume.resumed)
     finished = summary.resumed
     for start in range(0, len(rows), batch_size):
-        batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in done]
+        end = min(start + batch_size, len(rows))
+        batch = [rows[position] for position in range(start, end) if position not in resume.done]
         if not batch:
             continue
-        appender = OrderedAppender(journal, len(batch))
+        appender = resume.appender(len(batch))
         arrived_already: set[int] = set()
 
         def arrived(index: int, generation: Generation) -> None:
@@ -85,5 +81,5 @@ def sample_rows(
         generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
         for index, generation in enumerate(generations):  # a backend that did not report every result as it came
             arrived(index, generation)
-    finish_output(output, journal, keys)
+    resume.finish()
     return summary

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acecoder.pairs.prompts import policy_prompt
+from acecoder.prompts import policy_prompt
 
 _WHITESPACE = re.compile(r"\s+")
 DEFAULT_CACHE_SIZE = 16384

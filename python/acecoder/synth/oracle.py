@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
-from acecoder.synth.backends.base import ChatRequest, Sampling
+from acecoder.generation.base import ChatRequest, Sampling
 from acecoder.synth.prompts import oracle_messages
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from acecoder.synth.backends.base import Message
+from acecoder.generation.base import Message
 
 SYSTEM_PROMPT = "You are an expert Python programmer who writes precise programming problems and tests."
 

@@ -174,8 +174,8 @@ def train_reward_model(config: RewardModelConfig) -> dict[str, Any]:
     from peft import LoraConfig, TaskType
     from trl import RewardTrainer
 
-    from acecoder.train.models import load_reward_model
-    from acecoder.train.scoring import RewardScorer
+    from acecoder.models.loading import load_reward_model
+    from acecoder.models.scoring import RewardScorer
 
     started = time.perf_counter()
     pairs = load_pairs(config.pairs, use_margin=config.use_margin)

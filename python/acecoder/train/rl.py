@@ -21,7 +21,7 @@ from typing import Any
 from acecoder.data.acecode import read_acecode
 from acecoder.exec import Limits
 from acecoder.files import share_saved_weights
-from acecoder.pairs.prompts import policy_prompt
+from acecoder.prompts import policy_prompt
 from acecoder.rewards import make_rm_reward, make_test_pass_reward
 from acecoder.train.checkpoints import resume_checkpoint
 from acecoder.train.config import save_config
@@ -103,7 +103,7 @@ def train_rl(
     import datasets
     from trl import GRPOTrainer
 
-    from acecoder.train.models import load_policy_model
+    from acecoder.models.loading import load_policy_model
 
     started = time.perf_counter()
     questions = load_questions(config.dataset, config.conversational, config.max_questions)

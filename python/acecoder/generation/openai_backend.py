@@ -40,8 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from acecoder.synth.backends.base import MAX_REPLY_BYTES, ChatRequest, Generation, ResultCallback
-from acecoder.synth.backends.replies import BadReply, reply_texts
+from acecoder.generation.base import MAX_REPLY_BYTES, ChatRequest, Generation, ResultCallback
+from acecoder.generation.replies import BadReply, reply_texts
 
 if TYPE_CHECKING:
     import openai

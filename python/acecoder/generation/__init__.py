@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Message, ResultCallback, Sampling
-from acecoder.synth.backends.cache import CachedBackend, ResponseCache
+from acecoder.generation.base import Backend, ChatRequest, Generation, Message, ResultCallback, Sampling
+from acecoder.generation.cache import CachedBackend, ResponseCache
 
 __all__ = [
     "BACKENDS",
@@ -44,15 +44,15 @@ def make_backend(
     ``ResponseCache`` for another, False or None for none."""
     backend: Backend
     if name == "openai":
-        from acecoder.synth.backends.openai_backend import OpenAIBackend
+        from acecoder.generation.openai_backend import OpenAIBackend
 
         backend = OpenAIBackend(model, base_url=base_url, api_key=api_key, concurrency=concurrency, timeout=timeout)
     elif name == "vllm":
-        from acecoder.synth.backends.vllm_backend import VLLMBackend
+        from acecoder.generation.vllm_backend import VLLMBackend
 
         backend = VLLMBackend(model)
     elif name == "transformers":
-        from acecoder.synth.backends.transformers_backend import TransformersBackend
+        from acecoder.generation.transformers_backend import TransformersBackend
 
         backend = TransformersBackend(model, device=device, batch_size=batch_size)
     else:

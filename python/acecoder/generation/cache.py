@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from acecoder.caching import cache_root
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, ResultCallback, oversized_reply
+from acecoder.generation.base import Backend, ChatRequest, Generation, ResultCallback, oversized_reply
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (

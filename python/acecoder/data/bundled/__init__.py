@@ -1,4 +1,5 @@
-"""Files bundled with the package, found through the package itself so an installed acecoder needs no checkout.
+"""Files bundled with the package (this folder), found through the package itself so an installed acecoder needs no
+checkout.
 
 ``mbpp_plus_sample.jsonl``: 120 MBPP+ tasks (Apache-2.0, github.com/evalplus/mbppplus_release), each with its
 canonical solution and one mechanical mutant of it (see ``acecoder.data.mutants``), and the task's assert tests
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from acecoder.data.benchmarks import read_jsonl as load_jsonl  # JSON lines, gzip-compressed or not
 
-BUNDLED_DIRECTORY = Path(__file__).with_name("bundled")
+BUNDLED_DIRECTORY = Path(__file__).parent  # this package is the folder of the bundled files
 DEMO_SAMPLE = BUNDLED_DIRECTORY / "mbpp_plus_sample.jsonl"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acecoder.synth.backends.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+from acecoder.generation.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
 
 
 class VLLMBackend:

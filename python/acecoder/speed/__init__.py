@@ -7,7 +7,7 @@ with other harnesses (``benches/bench_exec.py``) stays in the repository; its ba
 
 from __future__ import annotations
 
-from acecoder.benchmarks.floor import BareFloor, FloorResult
-from acecoder.benchmarks.workloads import WORKLOADS, Workload, build_workload
+from acecoder.speed.floor import BareFloor, FloorResult
+from acecoder.speed.workloads import WORKLOADS, Workload, build_workload
 
 __all__ = ["WORKLOADS", "BareFloor", "FloorResult", "Workload", "build_workload"]

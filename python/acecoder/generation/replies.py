@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from acecoder.synth.backends.base import oversized_reply
+from acecoder.generation.base import oversized_reply
 
 __all__ = ["BadReply", "reply_texts"]
 
