@@ -123,6 +123,7 @@ def test_every_option_help_shows_its_default_once():
             assert "default" in text or "(required)" in text, (verb, action.option_strings, text)
             assert text.count("default") <= 1, (verb, action.option_strings, text)
             assert "(default: None)" not in text, (verb, action.option_strings)
+            assert not re.search(r"\(\d[\d.,]*\)", text), ("a default written by hand", verb, action.option_strings)
 
 
 def test_the_formatter_adds_the_default_once():

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int, probability
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
-from acecoder.cli.vocabulary import add_option
+from acecoder.cli.vocabulary import add_option, keyword_default
 
 if TYPE_CHECKING:
     from acecoder.eval.best_of_n import Candidates
@@ -30,6 +30,9 @@ HELP = "best-of-N with a reward model: greedy / average / oracle / RM-selected a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from acecoder.eval.best_of_n import bootstrap_interval
+    from acecoder.models.scoring import RewardScorer
+
     parser.add_argument("--rm", required=True, help="reward model directory (acecoder train-rm output)")
     problems = parser.add_mutually_exclusive_group(required=True)
     problems.add_argument("--benchmark", choices=("humaneval", "humaneval+", "mbpp", "mbpp+"),
@@ -48,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("bon"), help="where the tables, plot and candidates go")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap resampling and sampling seed")
-    parser.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--resamples", type=positive_int, default=keyword_default(bootstrap_interval, "resamples"),
+                        help="bootstrap resamples")  # fmt: skip
     generation = parser.add_argument_group("sampling candidates (instead of --candidates)")
     # --batch-size is the reward model's here; the policy generates in the backend's default batches.
     add_backend_arguments(generation, required=False, model_help="policy: " + MODEL_HELP, batch_size=False)
@@ -58,8 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     generation.add_argument("--max-tokens", type=positive_int, default=1024, help="tokens per sample")
     scoring = parser.add_argument_group("reward model")
     scoring.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    scoring.add_argument("--batch-size", type=positive_int, default=8, help="sequences per RM forward pass")
-    scoring.add_argument("--max-length", type=positive_int, default=2048, help="RM input tokens (longer inputs are cut)")
+    scoring.add_argument("--batch-size", type=positive_int, default=keyword_default(RewardScorer, "batch_size"),
+                         help="sequences per RM forward pass")  # fmt: skip
+    scoring.add_argument("--max-length", type=positive_int, default=keyword_default(RewardScorer, "max_length"),
+                         help="RM input tokens (longer inputs are cut)")  # fmt: skip
     scoring.add_argument("--conversational", action="store_true",
                          help="pose prompts as chats: for an RM trained on `acecoder pairs --conversational` pairs")
     parser.add_argument("--quiet", action="store_true", help="no progress display")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from acecoder.cli.config_flags import positive_float, positive_int
-from acecoder.cli.vocabulary import add_option
+from acecoder.cli.vocabulary import add_option, keyword_default
 
 BACKEND_CHOICES = ("openai", "vllm", "transformers")
 MODEL_HELP = "model name, path, or 'smollm2' (the packaged SmolLM2-135M-Instruct)"
@@ -21,12 +21,9 @@ MODEL_HELP = "model name, path, or 'smollm2' (the packaged SmolLM2-135M-Instruct
 
 def backend_defaults() -> dict[str, Any]:
     """``make_backend``'s keyword defaults: concurrency, timeout, batch_size."""
-    import inspect
-
     from acecoder.generation import make_backend
 
-    parameters = inspect.signature(make_backend).parameters
-    return {name: parameters[name].default for name in ("concurrency", "timeout", "batch_size")}
+    return {name: keyword_default(make_backend, name) for name in ("concurrency", "timeout", "batch_size")}
 
 
 def add_backend_arguments(parser: Any, *, required: bool, model_help: str, batch_size: bool = True) -> None:

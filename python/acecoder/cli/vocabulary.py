@@ -15,8 +15,9 @@ filter (pytest's ``error``, ``python -W``) must not turn an accepted spelling in
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,12 @@ def add_option(parser: Any, flag: str, *, old: Sequence[str] = (), **kwargs: Any
     for spelling in old:
         parser.add_argument(spelling, action=DeprecatedSpelling, dest=action.dest, canonical=action)
     return action
+
+
+def keyword_default(function: Callable[..., Any], name: str) -> Any:
+    """The default of ``function``'s parameter ``name``: a flag's default read from the library it configures,
+    never a copy that can drift from it."""
+    return inspect.signature(function).parameters[name].default
 
 
 def shared_flag(flag: str) -> SharedFlag:
