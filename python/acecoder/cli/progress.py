@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-# The unit of each stage the verbs report (the stage names are the callers'). "sample" and "model calls" count
+# The unit of each stage the verbs report (the stage names are the callers'). "sample" and "generation" count
 # finished sequences: the generation backends report them as they finish, not when a whole call returns.
 STAGE_UNITS = {
     "sample": "sequences",
-    "model calls": "sequences",
+    "generation": "sequences",
     "pass rates": "questions",
     "reward model": "programs",
     "expected outputs": "tasks",

@@ -22,7 +22,7 @@ from pathlib import Path
 from acecoder.data.acecode import output_format
 from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
 from acecoder.pairs.prompts import policy_prompt
-from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.synth.backends.base import Backend, ChatRequest, Generation, Sampling, generate_with_progress
 
 
 @dataclass
@@ -47,14 +47,21 @@ def sample_rows(
     batch_size: int = 64,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SampleSummary:
-    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``)."""
+    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``). ``progress``
+    counts sequences (``sampling.n`` a row, a resumed row's included) as the backend finishes them."""
     output_format(output)
     journal = output_journal(output)
     keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
     done = journal.load_by_position(keys)  # by position: a repeated id is sampled once per row
     summary = SampleSummary(questions=len(rows))
     summary.resumed = len(done)
-    finished = summary.resumed
+    sequences_done, sequences_total = summary.resumed * sampling.n, len(rows) * sampling.n
+
+    def sequences_finished(count: int) -> None:
+        nonlocal sequences_done
+        sequences_done += count
+        if progress is not None:
+            progress("sample", sequences_done, sequences_total)
     for start in range(0, len(rows), batch_size):
         batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in done]
         if not batch:
@@ -63,11 +70,9 @@ def sample_rows(
         arrived_already: set[int] = set()
 
         def arrived(index: int, generation: Generation) -> None:
-            nonlocal finished
             if index in arrived_already:
                 return
             arrived_already.add(index)
-            finished += 1
             row = None
             if generation.ok:
                 inferences = [
@@ -79,10 +84,10 @@ def sample_rows(
             else:
                 summary.failures["generation_error"] += 1
             summary.sampled += appender.finish(index, row)
-            if progress is not None:
-                progress("sample", finished, len(rows))
 
-        generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
+        requests = [sampling_request(row, sampling) for row in batch]
+        counting = None if progress is None else sequences_finished
+        generations = generate_with_progress(backend, requests, on_result=arrived, on_sequences=counting)
         for index, generation in enumerate(generations):  # a backend that did not report every result as it came
             arrived(index, generation)
     finish_output(output, journal, keys)
