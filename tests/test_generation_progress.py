@@ -6,9 +6,13 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-
 from acecoder.pairs.sampling import sample_rows
-from acecoder.synth.backends.base import ChatRequest, Generation, Sampling, generate_with_progress
+from acecoder.synth.backends.base import (
+    ChatRequest,
+    Generation,
+    Sampling,
+    generate_with_progress,
+)
 from acecoder.synth.backends.cache import CachedBackend, ResponseCache
 
 
@@ -45,11 +49,17 @@ def requests(count: int, n: int) -> list[ChatRequest]:
     return [ChatRequest(({"role": "user", "content": f"question {index}"},), Sampling(n=n)) for index in range(count)]
 
 
+def recorder(events: list):
+    def progress(stage: str, done: int, total: int) -> None:
+        events.append((stage, done, total))
+
+    return progress
+
+
 def test_sampling_reports_sequences_before_the_generation_call_returns(tmp_path):
     events: list = []
     rows = [{"id": f"q{index}", "question": f"Write f{index}.", "test_cases": ["assert True"]} for index in range(3)]
-    progress = lambda stage, done, total: events.append((stage, done, total))  # noqa: E731
-    sample_rows(rows, ResultAtATimeBackend(events), tmp_path / "out.jsonl", Sampling(n=4), progress=progress)
+    sample_rows(rows, ResultAtATimeBackend(events), tmp_path / "out.jsonl", Sampling(n=4), progress=recorder(events))
     assert events == [("sample", 4, 12), ("sample", 8, 12), ("sample", 12, 12), "returned"]
 
 
@@ -75,8 +85,8 @@ def test_synthesis_counts_generated_sequences(engine, tmp_path):
 
     events: list = []
     seeds = [Seed(f"s{index}", f"def f{index}(x):\n    return x\n", "Return x.", "unit") for index in range(2)]
-    progress = lambda stage, done, total: events.append((stage, done, total))  # noqa: E731
-    Synthesizer(ResultAtATimeBackend(events), engine, tmp_path / "out.jsonl", SynthConfig(), progress=progress).run(seeds)
+    output = tmp_path / "out.jsonl"
+    Synthesizer(ResultAtATimeBackend(events), engine, output, SynthConfig(), progress=recorder(events)).run(seeds)
     reports = [event for event in events if event != "returned"]
     assert reports[0] == ("generation", 1, 4)  # a rewrite and an oracle reply a seed, the first before the return
     assert events.index(reports[0]) < events.index("returned")
