@@ -7,8 +7,7 @@ import io
 import re
 
 import pytest
-
-tqdm_module = pytest.importorskip("tqdm.std")
+import tqdm.std as tqdm_module
 
 from acecoder.cli.progress import MIN_SECONDS_FOR_RATE, Progress
 

@@ -62,6 +62,7 @@ def sample_rows(
         sequences_done += count
         if progress is not None:
             progress("sample", sequences_done, sequences_total)
+
     for start in range(0, len(rows), batch_size):
         batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in done]
         if not batch:
