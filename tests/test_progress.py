@@ -121,3 +121,14 @@ def test_evaluate_counts_samples_not_jobs(tmp_path, monkeypatch):
     evaluate("humaneval+", samples, workers=2, on_progress=lambda *report: reports.append(report))
     counted = [(done, total) for stage, done, total in reports if stage == "samples"]
     assert counted == [(done, 4) for done in range(1, 5)]
+
+
+def test_a_slow_stage_reads_in_items_per_second(clock):
+    stream = io.StringIO()
+    display = Progress(stream)
+    display.update("sample", 1, 8)
+    for done in range(2, 9):
+        clock.now += 10.0
+        display.update("sample", done, 8)
+    last = stream.getvalue().splitlines()[-1]
+    assert last == "sample: 8/8 sequences [01:10<00:00,  0.10 sequences/s]"  # not tqdm's "10.00s/ sequences"
