@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acecoder.data.resume import ResumableOutput
-from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling
+from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, generate_with_progress
 from acecoder.prompts import policy_prompt
 
 
@@ -46,10 +46,18 @@ def sample_rows(
     batch_size: int = 64,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SampleSummary:
-    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``)."""
+    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``). ``progress``
+    counts sequences (``sampling.n`` a row, a resumed row's included) as the backend finishes them."""
     resume = ResumableOutput.of_rows(output, rows)  # by position: a repeated id is sampled once per row
     summary = SampleSummary(questions=len(rows), resumed=resume.resumed)
-    finished = summary.resumed
+    sequences_done, sequences_total = summary.resumed * sampling.n, len(rows) * sampling.n
+
+    def sequences_finished(count: int) -> None:
+        nonlocal sequences_done
+        sequences_done += count
+        if progress is not None:
+            progress("sample", sequences_done, sequences_total)
+
     for start in range(0, len(rows), batch_size):
         end = min(start + batch_size, len(rows))
         batch = [rows[position] for position in range(start, end) if position not in resume.done]
@@ -59,11 +67,9 @@ def sample_rows(
         arrived_already: set[int] = set()
 
         def arrived(index: int, generation: Generation) -> None:
-            nonlocal finished
             if index in arrived_already:
                 return
             arrived_already.add(index)
-            finished += 1
             row = None
             if generation.ok:
                 inferences = [
@@ -75,10 +81,10 @@ def sample_rows(
             else:
                 summary.failures["generation_error"] += 1
             summary.sampled += appender.finish(index, row)
-            if progress is not None:
-                progress("sample", finished, len(rows))
 
-        generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
+        requests = [sampling_request(row, sampling) for row in batch]
+        counting = None if progress is None else sequences_finished
+        generations = generate_with_progress(backend, requests, on_result=arrived, on_sequences=counting)
         for index, generation in enumerate(generations):  # a backend that did not report every result as it came
             arrived(index, generation)
     resume.finish()

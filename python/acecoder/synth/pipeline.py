@@ -28,7 +28,14 @@ from acecoder.data.journal import output_journal
 from acecoder.data.resume import ResumableOutput
 from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
-from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, oversized_reply
+from acecoder.generation.base import (
+    Backend,
+    ChatRequest,
+    Generation,
+    Sampling,
+    generate_with_progress,
+    oversized_reply,
+)
 from acecoder.synth.oracle import judge_tests, oracle_request
 from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
@@ -186,9 +193,12 @@ class Synthesizer:
         summary = Summary(questions_in=len(seeds), resumed=resume.resumed)
         self._failed_generations = summary.failed_generations
         pending = [seeds[position] for position in resume.pending]
-        # Progress counts model calls (a rewrite and an oracle call per seed; a seed dropped at parsing needs
-        # no oracle call), so a long batch still moves the display.
-        self._calls_done, self._calls_expected = 0, 2 * len(pending)
+        # Progress counts generated sequences, reported by the backends as they finish, so a long batch moves the
+        # display: a seed's rewrite (``samples`` sequences in the line format) and its oracle reply (none with the
+        # seed as oracle, none for a seed dropped at parsing: the expected count shrinks as that turns out).
+        rewrite_sequences, oracle_sequences = self._sequences_per_seed()
+        self._sequences_done = 0
+        self._sequences_expected = (rewrite_sequences + oracle_sequences) * len(pending)
         for start in range(0, len(pending), self.config.batch_size):
             batch = pending[start : start + self.config.batch_size]
             records, transient = self._run_batch(batch)
@@ -232,7 +242,8 @@ class Synthesizer:
             else:
                 requests[index] = request
         asked = list(requests)
-        replies = self.backend.generate([requests[index] for index in asked], on_result=self._called)
+        rewrite_sequences, oracle_sequences = self._sequences_per_seed()
+        replies = generate_with_progress(self.backend, [requests[index] for index in asked], on_sequences=self._finished)
         parsed: list[tuple[Seed, ParsedReply]] = []
         for index, generation in zip(asked, replies):
             seed = seeds[index]
@@ -243,22 +254,21 @@ class Synthesizer:
                 parsed.append((seed, reply))
             else:
                 records.append(self._record(seed, reply, cause=reply.error))
+        unasked, unparsed = len(seeds) - len(asked), len(seeds) - len(parsed)
+        self._sequences_expected -= rewrite_sequences * unasked + oracle_sequences * unparsed
+        self._finished()
         if self.config.oracle == "seed":  # no oracle calls: the seed's program judges
-            self._calls_expected -= 2 * len(seeds) - len(asked)
-            self._called()
             if not parsed:
                 return records, transient
             verdicts = judge_tests(self.engine, [seed.program for seed, _ in parsed], [reply.tests for _, reply in parsed])
             return self._verdicts([(item, None) for item in parsed], verdicts, records, transient)
-        self._calls_expected -= 2 * len(seeds) - len(asked) - len(parsed)
-        self._called()
         if not parsed:
             return records, transient
         oracle_requests = [
             oracle_request(reply.question or "", reply.tests, self.config.oracle_max_tokens, self.config.shown_tests)
             for _, reply in parsed
         ]
-        oracle_replies: list[Generation] = self.oracle_backend.generate(oracle_requests, on_result=self._called)
+        oracle_replies = generate_with_progress(self.oracle_backend, oracle_requests, on_sequences=self._finished)
         answered = [
             (item, generation) for item, generation in zip(parsed, oracle_replies)
             if self._usable(generation, "oracle_generation_error", transient)
@@ -279,10 +289,15 @@ class Synthesizer:
                 records.append(self._record(seed, reply, cause=None, kept=verdict.kept))
         return records, +transient
 
-    def _called(self, *finished: object) -> None:
-        """Advances the progress display by one model call (by none when called without arguments)."""
-        self._calls_done += 1 if finished else 0
-        self.progress("model calls", self._calls_done, self._calls_expected)
+    def _sequences_per_seed(self) -> tuple[int, int]:
+        """How many sequences a seed's rewrite and its oracle call generate."""
+        rewrite = self.config.samples if self.config.format == "lines" else 1
+        return rewrite, 0 if self.config.oracle == "seed" else 1
+
+    def _finished(self, sequences: int = 0) -> None:
+        """Advances the progress display by finished sequences (redraws it with a new total when given none)."""
+        self._sequences_done += sequences
+        self.progress("generation", self._sequences_done, self._sequences_expected)
 
     def _record(self, seed: Seed, reply: ParsedReply, cause: str | None, kept: Sequence[str] = ()) -> dict:
         row: dict | None = None
