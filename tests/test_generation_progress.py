@@ -7,13 +7,13 @@ import importlib.util
 
 import pytest
 from acecoder.pairs.sampling import sample_rows
-from acecoder.synth.backends.base import (
+from acecoder.generation.base import (
     ChatRequest,
     Generation,
     Sampling,
     generate_with_progress,
 )
-from acecoder.synth.backends.cache import CachedBackend, ResponseCache
+from acecoder.generation.cache import CachedBackend, ResponseCache
 
 
 class ResultAtATimeBackend:
@@ -102,8 +102,8 @@ needs_transformers = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tiny_backend(tmp_path_factory):
-    from acecoder.synth.backends.transformers_backend import TransformersBackend
-    from acecoder.train.models import build_tiny_model
+    from acecoder.generation.transformers_backend import TransformersBackend
+    from acecoder.models.loading import build_tiny_model
 
     directory = build_tiny_model(tmp_path_factory.mktemp("tiny"), tokenizer="bigcode")
     backend = TransformersBackend(str(directory), device="cpu", batch_size=2, threads=1)
