@@ -102,6 +102,17 @@ def training_config(
         return None, 2
 
 
+def train_and_report_errors(train: Callable[[Any], dict | None], config: Any) -> dict | int:
+    """``train(config)``'s metrics, or the exit status to return: 2 after an error line for a bad file or setting
+    found while training starts, 0 on a process of a distributed run other than the main one (it writes nothing)."""
+    try:
+        metrics = train(config)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return metrics if metrics else 0
+
+
 def print_table(rows: list[tuple[str, str]]) -> None:
     """Name and value columns, names padded to the longest."""
     width = max(len(name) for name, _ in rows)

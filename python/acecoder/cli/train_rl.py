@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acecoder.cli.config_flags import add_training_arguments, positive_int, print_table, training_config
+from acecoder.cli.config_flags import train_and_report_errors, add_training_arguments, positive_int, print_table, training_config
 
 HELP = "train a policy with GRPO and the test-pass reward (TRL GRPOTrainer)"
 
@@ -49,13 +49,9 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"acecoder train-rl: {config.model_name_or_path} on {config.dataset} → {config.output_dir} "
           f"({config.num_generations} samples per prompt, lr {config.learning_rate:g}, KL {config.beta:g}, "
           f"reward {rewards})", file=sys.stderr)  # fmt: skip
-    try:
-        metrics = train_rl(config)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not metrics:  # not the main process of a distributed run: it wrote nothing
-        return 0
+    metrics = train_and_report_errors(train_rl, config)
+    if isinstance(metrics, int):
+        return metrics
     history = metrics["history"]
     rule = metrics["reward_names"][0]
     seconds = metrics["reward_seconds"][rule]

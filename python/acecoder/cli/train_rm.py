@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acecoder.cli.config_flags import add_training_arguments, print_table, training_config
+from acecoder.cli.config_flags import train_and_report_errors, add_training_arguments, print_table, training_config
 
 HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–Terry)"
 
@@ -40,13 +40,9 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"acecoder train-rm: {config.model_name_or_path} on {config.pairs} → {config.output_dir} "
           f"({config.describe_batch()}, lr {config.learning_rate:g}"
           f"{', LoRA r=' + str(config.lora_r) if config.use_lora else ''})", file=sys.stderr)  # fmt: skip
-    try:
-        metrics = train_reward_model(config)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not metrics:  # not the main process of a distributed run: it wrote nothing
-        return 0
+    metrics = train_and_report_errors(train_reward_model, config)
+    if isinstance(metrics, int):
+        return metrics
     counts = metrics["counts"]
     accuracy = metrics["held_out_accuracy"]
     history = metrics["loss_history"]
