@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acecoder.data.journal import OrderedAppender
 from acecoder.data.resume import ResumableOutput
 from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, generate_with_progress
 from acecoder.prompts import policy_prompt
@@ -36,6 +37,32 @@ class SampleSummary:
 def sampling_request(row: dict, sampling: Sampling) -> ChatRequest:
     prompt = policy_prompt(row["question"], row.get("test_cases") or [])
     return ChatRequest(({"role": "user", "content": prompt},), sampling)
+
+
+def _batch_writer(
+    batch: Sequence[dict], appender: OrderedAppender, model: str, summary: SampleSummary
+) -> Callable[[int, Generation], None]:
+    """The ``on_result`` callback of one batch: each generation becomes its row's inferences (or a failure), written
+    once, in input order, however often the backend reports it."""
+    arrived_already: set[int] = set()
+
+    def arrived(index: int, generation: Generation) -> None:
+        if index in arrived_already:
+            return
+        arrived_already.add(index)
+        row = None
+        if generation.ok:
+            inferences = [
+                {"model_name": model, "completion_id": number, "completion": text}
+                for number, text in enumerate(generation.texts)
+            ]
+            row = {**batch[index], "inferences": inferences}
+            summary.completions += len(inferences)
+        else:
+            summary.failures["generation_error"] += 1
+        summary.sampled += appender.finish(index, row)
+
+    return arrived
 
 
 def sample_rows(
@@ -63,25 +90,7 @@ def sample_rows(
         batch = [rows[position] for position in range(start, end) if position not in resume.done]
         if not batch:
             continue
-        appender = resume.appender(len(batch))
-        arrived_already: set[int] = set()
-
-        def arrived(index: int, generation: Generation) -> None:
-            if index in arrived_already:
-                return
-            arrived_already.add(index)
-            row = None
-            if generation.ok:
-                inferences = [
-                    {"model_name": backend.model, "completion_id": number, "completion": text}
-                    for number, text in enumerate(generation.texts)
-                ]
-                row = {**batch[index], "inferences": inferences}
-                summary.completions += len(inferences)
-            else:
-                summary.failures["generation_error"] += 1
-            summary.sampled += appender.finish(index, row)
-
+        arrived = _batch_writer(batch, resume.appender(len(batch)), backend.model, summary)
         requests = [sampling_request(row, sampling) for row in batch]
         counting = None if progress is None else sequences_finished
         generations = generate_with_progress(backend, requests, on_result=arrived, on_sequences=counting)
