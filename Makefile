@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-rust test-python lint bench ci clean wheel
+.PHONY: install demo test test-fast test-rust test-python lint format bench ci clean wheel sdist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ test-fast: install
 # The checks first (seconds), then the tests: CI runs this target.
 test: lint test-rust test-python
 
+# ruff's rules and line length are in pyproject.toml; `make format` applies the formatter and the safe fixes.
+RUFF_PATHS := python tests benches
+
 lint: install
 	cargo clippy --all-targets --quiet -- -D warnings
+	$(BIN)/python -m ruff check $(RUFF_PATHS)
+	$(BIN)/python -m ruff format --check $(RUFF_PATHS)
 	$(BIN)/python -m mypy.stubtest acecoder._engine
 	$(BIN)/python -m mypy
 
@@ -55,6 +60,15 @@ $(WHEEL_VENV)/bin/maturin:
 
 wheel: $(WHEEL_VENV)/bin/maturin
 	PATH="$(abspath $(WHEEL_VENV))/bin:$$PATH" maturin build --release --strip --zig --compatibility manylinux_2_17 --out $(WHEEL_DIR)
+
+# The source archive: the Rust workspace (Cargo.lock included), pyproject.toml and the package with its data. pip
+# builds it with maturin and cargo on the installing machine: `pip install dist/acecoder-0.1.0.tar.gz`.
+sdist: $(WHEEL_VENV)/bin/maturin
+	$(WHEEL_VENV)/bin/maturin sdist --out $(WHEEL_DIR)
+
+format: install
+	$(BIN)/python -m ruff check --fix $(RUFF_PATHS)
+	$(BIN)/python -m ruff format $(RUFF_PATHS)
 
 bench: install
 	$(BIN)/python benches/bench_exec.py

@@ -92,7 +92,7 @@ def run_evalplus(command: Path, family: str, samples: Path, workers: int, cache:
 
 def run_acecoder(benchmark_name: str, samples: Path, workers: int, cache: Path, log: Path) -> float:
     environment = dict(os.environ, ACECODER_CACHE_DIR=str(cache))
-    arguments = [sys.executable, "-m", "acecoder", "evaluate", "--benchmark", benchmark_name, "--samples",
+    arguments = [sys.executable, "-m", "acecoder", "evaluate", "--benchmark", benchmark_name, "--input",
                  str(samples), "--workers", str(workers), "--quiet"]  # fmt: skip
     return timed(arguments, environment, log)
 

@@ -3,7 +3,7 @@ tasks, and the reward's cost per step next to an evalplus-pattern reward called 
 
 What it does, in order:
 
-1. The questions: ``--dataset`` if given (e.g. ``acecoder hard-subset`` output over the policy's own samples, which is
+1. The questions: ``--input`` if given (e.g. ``acecoder hard-subset`` output over the policy's own samples, which is
    AceCoder's selection), else the ``--questions`` MBPP train tasks (601-974) with the shortest reference solutions.
 2. ``acecoder.train.rl.train_rl`` with AceCoder's settings except where a flag says otherwise (8 samples per prompt,
    KL 0.01, binary rule reward). Besides the engine's reward, a second reward with weight 0 runs the same
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baselines import EvalplusPattern  # noqa: E402
 
+from acecoder.cli.vocabulary import add_option  # noqa: E402
 from acecoder.data.seeds import load_mbpp, mbpp_train_questions  # noqa: E402
 from acecoder.extract import extract_code  # noqa: E402
 from acecoder.rewards import completion_text  # noqa: E402
@@ -125,11 +126,12 @@ def compare_policies(before: dict, after: dict) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--dataset", default=None, help="questions with tests (default: easy MBPP train tasks)")
-    parser.add_argument("--questions", type=int, default=32, help="easy MBPP train tasks when no --dataset")
+    add_option(parser, "--input", old=("--dataset",), default=None,
+               help="questions with tests (default: easy MBPP train tasks)")  # fmt: skip
+    parser.add_argument("--questions", type=int, default=32, help="easy MBPP train tasks when no --input")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--questions-per-step", type=int, default=1)
-    parser.add_argument("--samples", type=int, default=8, help="samples per prompt (GRPO group size)")
+    add_option(parser, "--n", old=("--samples",), type=int, default=8, help="samples per prompt (GRPO group size)")
     parser.add_argument("--learning-rate", type=float, default=5e-7)
     parser.add_argument("--reward-mode", default="binary", choices=("binary", "pass_rate"))
     parser.add_argument("--completion-tokens", type=int, default=128)
@@ -149,7 +151,7 @@ def main() -> int:
     from acecoder.train.rl_config import RLConfig
 
     work = Path(tempfile.mkdtemp(prefix="acecoder-bench-grpo-"))
-    dataset = arguments.dataset
+    dataset = arguments.input
     if dataset is None:
         dataset = str(work / "easy_mbpp.jsonl")
         write_rows(easy_mbpp_questions(arguments.questions), Path(dataset))
@@ -177,8 +179,8 @@ def main() -> int:
         output_dir=str(work / "run"),
         reward_mode=arguments.reward_mode,
         max_steps=arguments.steps,
-        num_generations=arguments.samples,
-        per_device_train_batch_size=arguments.samples * arguments.questions_per_step,
+        num_generations=arguments.n,
+        per_device_train_batch_size=arguments.n * arguments.questions_per_step,
         learning_rate=arguments.learning_rate,
         max_completion_length=arguments.completion_tokens,
         temperature=arguments.temperature,
@@ -205,8 +207,8 @@ def main() -> int:
     history = metrics["history"]
     summary = {
         "model": arguments.model,
-        "dataset": arguments.dataset or f"{arguments.questions} easy MBPP train tasks (shortest reference)",
-        "settings": {"steps": arguments.steps, "samples_per_prompt": arguments.samples,
+        "dataset": arguments.input or f"{arguments.questions} easy MBPP train tasks (shortest reference)",
+        "settings": {"steps": arguments.steps, "samples_per_prompt": arguments.n,
                      "questions_per_step": arguments.questions_per_step, "learning_rate": arguments.learning_rate,
                      "beta": config.beta, "reward_mode": arguments.reward_mode,
                      "completion_tokens": arguments.completion_tokens, "temperature": arguments.temperature,

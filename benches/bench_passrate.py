@@ -33,12 +33,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acecoder.speed.table import cpu_snapshot, format_table, other_cores, rate, ratio
+from acecoder.cli.vocabulary import add_option
 from acecoder.data.benchmarks import data_file, file_digest, load_mbpp_plus
 from acecoder.data.mutants import mutants
 from acecoder.eval.expected import MBPP_NOT_NONE_ENTRY_POINTS, load_expected_outputs
 from acecoder.exec import Engine, Limits, Status
 from acecoder.pairs.passrate import PassRateSummary, score_rows
+from acecoder.speed.table import cpu_snapshot, format_table, other_cores, rate, ratio
 
 ACECODE_QUESTIONS = 87_149
 ACECODE_PROGRAMS_PER_QUESTION = 16
@@ -315,7 +316,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tests", type=int, default=16, help="at most this many tests per question (default 16)")
     parser.add_argument("--workers", type=int, default=2, help="cores for each runner (default 2)")
     parser.add_argument("--actors", type=int, default=2, help="Ray actors sharing those cores (default 2)")
-    parser.add_argument("--test-seconds", type=float, default=1.0, help="CPU seconds per test (default 1.0)")
+    add_option(parser, "--test-cpu-seconds", old=("--test-seconds",), type=float, default=1.0,
+               help="CPU seconds per test (default 1.0)")  # fmt: skip
     parser.add_argument("--keep-loops", action="store_true",
                         help="keep mutants that loop (by default they are screened out and replaced)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -332,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("error: this benchmark needs Ray: pip install 'acecoder[ray]'", file=sys.stderr)
         return 2
-    limits = Limits(test_cpu_seconds=arguments.test_seconds, program_cpu_seconds=max(2.0, arguments.test_seconds))
+    limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds))
     print(f"building {arguments.questions:,} questions x {arguments.programs} programs from MBPP+ ...", flush=True)
     started = time.perf_counter()
     workload = build_questions(arguments.questions, arguments.programs, arguments.tests, arguments.workers, limits,
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  loop screen: {workload.looping} of {workload.screened} mutants timed out on some test and were "
               "replaced (--keep-loops keeps them)", flush=True)
     print(f"  {platform.python_version()}, {os.cpu_count()} CPUs, {arguments.workers} cores per runner; ray "
-          f"{__import__('ray').__version__}; per-test limit {arguments.test_seconds} CPU s\n", flush=True)
+          f"{__import__('ray').__version__}; per-test limit {arguments.test_cpu_seconds} CPU s\n", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-passrate-") as directory:
         single_output, ray_output = Path(directory) / "single.jsonl", Path(directory) / "ray.jsonl"
         print(f"score_rows: one engine, {arguments.workers} workers ...", flush=True)
@@ -361,16 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print_report(results, arguments.workers, single.tests_run / max(1, single.jobs_run), cluster_seconds)
     loop_share = workload.looping / workload.screened if workload.screened else 0.0
-    loop_core_hours = jobs_in_acecode() * loop_share * ACECODE_TESTS_PER_QUESTION * arguments.test_seconds / 3600
+    loop_core_hours = jobs_in_acecode() * loop_share * ACECODE_TESTS_PER_QUESTION * arguments.test_cpu_seconds / 3600
     if workload.screened:
         print(f"\n  loops: {loop_share:.2%} of this simulation's mutants time out; at that share, with every test of "
-              f"such a program looping ({arguments.test_seconds} CPU s each, an upper bound), AceCode-87K would add "
+              f"such a program looping ({arguments.test_cpu_seconds} CPU s each, an upper bound), AceCode-87K would add "
               f"up to {loop_core_hours:,.1f} core-hours to the figures above")
     if arguments.json is not None:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
         document = {"questions": arguments.questions, "programs_per_question": arguments.programs,
                     "tests_per_question_mean": sum(test_counts) / len(test_counts), "cores": arguments.workers,
-                    "actors": arguments.actors, "test_seconds": arguments.test_seconds,
+                    "actors": arguments.actors, "test_seconds": arguments.test_cpu_seconds,
                     "ray_cluster_start_seconds": round(cluster_seconds, 2), "results": results,
                     "loop_screen": {"screened": workload.screened, "looping": workload.looping,
                                     "acecode_loop_core_hours_upper_bound": round(loop_core_hours, 1)},

@@ -36,7 +36,7 @@ GROUP = 8
 def batches(count: int) -> list[tuple[list[str], list[list[str]]]]:
     """``count`` groups of 8 programs, each group one MBPP+ question's canonical solution and its mutants."""
     groups = []
-    for task_id, task in sorted(load_mbpp_plus().items()):
+    for _, task in sorted(load_mbpp_plus().items()):
         tests = split_test_script(task["assertion"])
         programs = [task["canonical_solution"], *mutants(task["canonical_solution"], GROUP - 1)]
         if len(programs) < GROUP or not tests:

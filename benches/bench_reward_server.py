@@ -152,7 +152,7 @@ def build(mbpp_path: Path, count: int, seed: int) -> tuple[list[dict], list[Requ
 @contextmanager
 def served(dataset: Path, workers: int, max_pending: int, *extra: str) -> Iterator[int]:
     """``acecoder serve-reward`` in a subprocess; yields its port and stops it with SIGINT."""
-    command = [sys.executable, "-m", "acecoder", "serve-reward", "--dataset", str(dataset), "--port", "0",
+    command = [sys.executable, "-m", "acecoder", "serve-reward", "--input", str(dataset), "--port", "0",
                "--workers", str(workers), "--max-pending", str(max_pending), *extra]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

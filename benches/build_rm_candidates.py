@@ -6,7 +6,7 @@ are therefore built from MBPP train tasks 601-974: each task's reference solutio
 (``acecoder.data.mutants``), all printed by ``ast.unparse`` so formatting cannot tell them apart, in a seeded random
 order, as AceCode rows with ``inferences`` (run ``acecoder passrate`` and ``acecoder pairs`` on them). Best-of-8:
 every MBPP+ task with at least 7 mutants, its canonical solution and 7 mutants in a seeded random order, as an
-evalplus samples file for ``acecoder bon --benchmark mbpp+ --samples``.
+evalplus samples file for ``acecoder bon --benchmark mbpp+ --candidates``.
 
     python benches/build_rm_candidates.py --output-dir rm-evidence
 """

@@ -101,7 +101,7 @@ def acecoder(*arguments: str) -> None:
 def backend_flags(arguments: argparse.Namespace) -> list[str]:
     flags = ["--backend", arguments.backend, "--model", arguments.model, "--max-tokens", str(arguments.max_tokens)]
     if arguments.base_url:
-        flags += ["--base-url", arguments.base_url, "--concurrency", str(arguments.concurrency), "--timeout", "900"]
+        flags += ["--base-url", arguments.base_url, "--concurrency", str(arguments.concurrency), "--request-timeout", "900"]
     return flags
 
 
@@ -295,15 +295,15 @@ def main() -> None:
         pair_set = PAIR_SETS[run.pair_set]
         model, bon = directory / f"rm_{name}", directory / f"bon_{name}"
         if not (model / "metrics.json").exists():
-            acecoder("train-rm", "--pairs", str(directory / f"pairs_{run.pair_set}.jsonl"), "--model", arguments.model,
+            acecoder("train-rm", "--input", str(directory / f"pairs_{run.pair_set}.jsonl"), "--model", arguments.model,
                      "--output-dir", str(model), "--global_batch_size", "16", "--per_device_train_batch_size", "8",
                      "--num_train_epochs", str(run.epochs), "--learning_rate", str(run.learning_rate),
                      "--max_length", str(arguments.max_length), "--eval_fraction", "0.15",
                      "--seed", str(arguments.seed),
                      *(["--bf16", "true"] if arguments.bf16 else []))  # fmt: skip
         if not (bon / "bon_table.json").exists():
-            acecoder("bon", "--rm", str(model), "--benchmark", "mbpp+", "--samples", str(candidates),
-                     "--greedy-samples", str(greedy), "--tasks", str(arguments.tasks), "--output-dir", str(bon),
+            acecoder("bon", "--rm", str(model), "--benchmark", "mbpp+", "--candidates", str(candidates),
+                     "--greedy-candidates", str(greedy), "--limit", str(arguments.tasks), "--output-dir", str(bon),
                      "--max-length", str(arguments.max_length), "--seed", str(arguments.seed), "--quiet",
                      *(["--conversational"] if pair_set.conversational else []))  # fmt: skip
         metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))

@@ -31,8 +31,9 @@ from acecoder.pairs.sampling import sample_rows
 from acecoder.generation import ResponseCache, Sampling, make_backend
 
 
-def expected_pairs(rates: list[float], samples: int, rule: PairRule = PairRule()) -> float:
+def expected_pairs(rates: list[float], samples: int, rule: PairRule | None = None) -> float:
     """Pairs expected from ``samples`` programs drawn like these: ordered (chosen, rejected) draws the rule accepts."""
+    rule = rule or PairRule()
     total = len(rates)
     accepted = sum(1 for chosen in rates for rejected in rates if rule.accepts(chosen, rejected)) if total else 0
     return samples * (samples - 1) * accepted / (total * total) if total else 0.0

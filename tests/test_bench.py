@@ -11,7 +11,7 @@ from acecoder.speed.floor import BareFloor
 from acecoder.speed.table import count_mismatches, cpu_snapshot, format_table, other_cores, percentile
 from acecoder.speed.workloads import TESTS_PER_TINY_PROGRAM, WORKLOADS, build_workload
 from acecoder.cli import main
-from acecoder.exec import Engine, Limits
+from acecoder.exec import Engine, Limits, usable_cpus
 
 from conftest import SHARED, descendants
 
@@ -96,6 +96,20 @@ def test_floor_survives_printing_programs_and_leaves_no_process_behind() -> None
         )
     assert result.passed == [2, 0]
     assert descendants(os.getpid()) == set()
+
+
+def test_floor_default_workers_are_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One CPU count for both sides of the comparison: the floor falls back to the CPU count where the affinity
+    mask cannot be read, exactly as the engine does."""
+
+    def refused(pid: int) -> set[int]:
+        raise OSError("no affinity here")
+
+    monkeypatch.setattr(os, "sched_getaffinity", refused)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with BareFloor(test_seconds=1.0) as floor:
+        assert floor.workers == usable_cpus() == 1
+        assert floor.run(["x = 1"], [["assert x == 1"]]).passed == [1]
 
 
 def test_report_helpers() -> None:

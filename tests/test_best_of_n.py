@@ -241,8 +241,8 @@ def test_bon_on_acecode_questions(tmp_path: Path, tiny_reward_model: Path, monke
         for key, text in GREEDY.items()
     ])  # fmt: skip
     output = tmp_path / "bon"
-    code = run_bon(["--rm", str(tiny_reward_model), "--questions", str(questions), "--samples", str(samples),
-                    "--greedy-samples", str(greedy), "--tasks", "3", "--output-dir", str(output), "--workers", "2",
+    code = run_bon(["--rm", str(tiny_reward_model), "--input", str(questions), "--candidates", str(samples),
+                    "--greedy-candidates", str(greedy), "--limit", "3", "--output-dir", str(output), "--workers", "2",
                     "--resamples", "200", "--quiet"])  # fmt: skip
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -292,8 +292,8 @@ def test_bon_on_mbpp_plus(tmp_path: Path, tiny_reward_model: Path, monkeypatch, 
         {"task_id": "Mbpp/4", "solution": broken["Mbpp/4"]},
     ])  # fmt: skip
     output = tmp_path / "bon"
-    code = run_bon(["--rm", str(tiny_reward_model), "--benchmark", "mbpp+", "--samples", str(samples),
-                    "--greedy-samples", str(greedy), "--output-dir", str(output), "--workers", "2",
+    code = run_bon(["--rm", str(tiny_reward_model), "--benchmark", "mbpp+", "--candidates", str(samples),
+                    "--greedy-candidates", str(greedy), "--output-dir", str(output), "--workers", "2",
                     "--resamples", "200", "--quiet"])  # fmt: skip
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -319,7 +319,7 @@ def test_bon_samples_candidates_with_a_backend(tmp_path: Path, tiny_reward_model
     # n=4 sampled answers per question; the greedy request (n=1) gets the first of them.
     replies = recorded({"add(a, b)": COMPLETIONS["add"], "reverse(s)": COMPLETIONS["reverse"]})
     with ChatServer(replies) as server:
-        code = run_bon(["--rm", str(tiny_reward_model), "--questions", str(questions), "--tasks", "2",
+        code = run_bon(["--rm", str(tiny_reward_model), "--input", str(questions), "--limit", "2",
                         "--backend", "openai", "--model", "policy", "--base-url", server.base_url, "--n", "4",
                         "--cache", str(tmp_path / "cache.sqlite"), "--output-dir", str(output), "--workers", "2",
                         "--resamples", "100", "--quiet"])  # fmt: skip
@@ -336,7 +336,7 @@ def test_bon_samples_candidates_with_a_backend(tmp_path: Path, tiny_reward_model
 
 def test_bon_rejects_incomplete_arguments(tmp_path: Path, capsys) -> None:
     assert run_bon(["--rm", str(tmp_path), "--benchmark", "mbpp+", "--output-dir", str(tmp_path / "out")]) == 2
-    assert "--benchmark needs --samples or --backend" in capsys.readouterr().err
-    arguments = ["--rm", str(tmp_path), "--questions", str(tmp_path / "absent.jsonl"), "--output-dir", str(tmp_path)]
+    assert "--benchmark needs --candidates or --backend" in capsys.readouterr().err
+    arguments = ["--rm", str(tmp_path), "--input", str(tmp_path / "absent.jsonl"), "--output-dir", str(tmp_path)]
     assert run_bon(arguments) == 2
     assert "no such file" in capsys.readouterr().err

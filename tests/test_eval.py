@@ -281,7 +281,7 @@ def test_evaluate_cli_on_a_slice(tmp_path, monkeypatch, capsys):
             handle.write(json.dumps({"task_id": task_id, "completion": task["canonical_solution"]}) + "\n")
             handle.write(json.dumps({"task_id": task_id, "solution": task["prompt"] + "    return None\n"}) + "\n")
         handle.write(json.dumps({"task_id": "Other/1", "solution": "x = 1"}) + "\n")
-    assert main(["evaluate", "--benchmark", "humaneval+", "--samples", str(samples), "--workers", "2", "--quiet"]) == 0
+    assert main(["evaluate", "--benchmark", "humaneval+", "--input", str(samples), "--workers", "2", "--quiet"]) == 0
     printed = capsys.readouterr()
     assert "Other/1 is not in the benchmark" in printed.err
     assert "161 of 164 tasks have no sample (HumanEval/1, HumanEval/3, HumanEval/5 and 158 more)" in printed.err
@@ -300,7 +300,7 @@ def test_evaluate_cli_on_a_slice(tmp_path, monkeypatch, capsys):
     assert summarize(results, plus=True) == {"base": {"pass@1": 0.5, "pass@2": 1.0}, "plus": {"pass@1": 0.5, "pass@2": 1.0}}
     assert list((tmp_path / "cache" / "expected_outputs").iterdir())
     output = tmp_path / "base.json"
-    arguments = ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--output", str(output), "--quiet"]
+    arguments = ["evaluate", "--benchmark", "humaneval", "--input", str(samples), "--output", str(output), "--quiet"]
     assert main(arguments) == 0
     assert all(run["plus_status"] is None for runs in json.loads(output.read_text())["eval"].values() for run in runs)
 
@@ -308,9 +308,9 @@ def test_evaluate_cli_on_a_slice(tmp_path, monkeypatch, capsys):
 def test_evaluate_cli_rejects_bad_samples(tmp_path, capsys):
     samples = tmp_path / "samples.jsonl"
     samples.write_text('{"task_id": "HumanEval/0"}\n')
-    assert main(["evaluate", "--benchmark", "humaneval+", "--samples", str(samples)]) == 2
+    assert main(["evaluate", "--benchmark", "humaneval+", "--input", str(samples)]) == 2
     assert "needs a string 'solution' or 'completion'" in capsys.readouterr().err
-    assert main(["evaluate", "--benchmark", "mbpp", "--samples", str(tmp_path / "absent.jsonl")]) == 2
+    assert main(["evaluate", "--benchmark", "mbpp", "--input", str(tmp_path / "absent.jsonl")]) == 2
 
 
 def test_failure_reasons_name_the_input_and_the_cause():
@@ -345,7 +345,7 @@ def test_evaluate_records_why_each_sample_failed_and_sanitizes_on_request(tmp_pa
     }
     samples = tmp_path / "samples.jsonl"
     samples.write_text("".join(json.dumps({"task_id": "HumanEval/0", "solution": text}) + "\n" for text in solutions.values()))
-    arguments = ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--workers", "2", "--quiet"]
+    arguments = ["evaluate", "--benchmark", "humaneval", "--input", str(samples), "--workers", "2", "--quiet"]
     assert main(arguments) == 0
     printed = capsys.readouterr()
     assert "hint: failing samples that do not parse as they are but hold code that does: 1; --sanitize" in printed.err

@@ -21,6 +21,7 @@ from acecoder.exec import (
     WorkerStartError,
     run_batch,
     shutdown_shared_engines,
+    usable_cpus,
 )
 from conftest import FAST_LIMITS, descendants, process_alive
 
@@ -232,6 +233,25 @@ def test_bad_arguments_raise_clear_errors(engine):
         Engine(workers=0)
     with pytest.raises(TypeError, match="limits"):
         Engine(limits={"test_cpu_seconds": 1})  # type: ignore[arg-type]
+
+
+def test_default_workers_follow_the_affinity_mask_else_the_cpu_count(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert usable_cpus() == 1
+    with Engine(limits=FAST_LIMITS) as narrowed:
+        assert len(narrowed.worker_pids()) == 1
+
+    def refused(pid):
+        raise OSError("no affinity here")
+
+    monkeypatch.setattr(os, "sched_getaffinity", refused)
+    assert usable_cpus() == 3
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert usable_cpus() == 1
 
 
 def test_odd_but_valid_inputs_are_results_not_exceptions(engine):

@@ -113,7 +113,7 @@ def test_passrate_command_writes_parquet(tmp_path, capsys):
     source = tmp_path / "rows.jsonl"
     write_rows(ROWS, source)
     output = tmp_path / "rates.parquet"
-    assert main(["passrate", "--input", str(source), "--output", str(output), "--workers", "2", "--quiet", "--test-seconds", "1"]) == 0
+    assert main(["passrate", "--input", str(source), "--output", str(output), "--workers", "2", "--quiet", "--test-cpu-seconds", "1"]) == 0
     printed = capsys.readouterr().out
     assert "scored 3" in printed and "/s)" in printed
     from acecoder.data.acecode import read_acecode

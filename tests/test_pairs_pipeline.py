@@ -75,7 +75,7 @@ def test_sample_passrate_pairs_hard_subset_report(tmp_path, capsys):
     hard = tmp_path / "hard.jsonl"
     assert main(["hard-subset", "--input", str(rates), "--output", str(hard)]) == 0
     capsys.readouterr()
-    assert main(["report", str(rates), "--pairs", str(pairs_path), "--plots", str(tmp_path / "plots")]) == 0
+    assert main(["report", "--input", str(rates), "--pairs", str(pairs_path), "--output-dir", str(tmp_path / "plots")]) == 0
     report = capsys.readouterr().out
     assert "questions" in report
     if importlib.util.find_spec("matplotlib"):
@@ -115,7 +115,7 @@ def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
     except FileNotFoundError as error:
         pytest.skip(str(error))
     directory = tmp_path / "demo"
-    arguments = ["demo", "--output-dir", str(directory), "--questions", "2", "--n", "3", "--max-tokens", "64", "--workers", "2"]
+    arguments = ["demo", "--output-dir", str(directory), "--limit", "2", "--n", "3", "--max-tokens", "64", "--workers", "2"]
     code = main(arguments)
     captured = capsys.readouterr()
     assert [row["id"] for row in read_acecode(directory / "samples.jsonl")] == list(DEMO_TASKS[:2])
@@ -126,7 +126,7 @@ def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
         assert (directory / name).exists() and str(directory / name) in captured.out
     pairs = read_acecode(directory / "pairs.jsonl")
     if pairs:  # 3 samples of 64 tokens may or may not make a pair; either way the outcome is said
-        assert code == 0 and "Next:" in captured.out and "train-rm --pairs" in captured.out
+        assert code == 0 and "Next:" in captured.out and "train-rm --input" in captured.out
     else:
         assert code == 1 and "the demo made no preference pair" in captured.err
     assert main(arguments) == code  # a second run resumes every step from its files

@@ -138,7 +138,7 @@ def test_passrate_command_with_ray(cluster, tmp_path, capsys):
     write_rows(rows, source)
     output = tmp_path / "rates.parquet"
     command = ["passrate", "--input", str(source), "--output", str(output), "--ray", "--ray-actors", "2",
-               "--test-seconds", "1", "--quiet"]
+               "--test-cpu-seconds", "1", "--quiet"]
     assert main(command) == 0
     assert f"scored {len(rows)}" in capsys.readouterr().out
     from acecoder.data.acecode import read_acecode

@@ -59,7 +59,7 @@ def write_input(path: Path, count: int = len(LINES)) -> Path:
 
 
 def passrate(source: Path, output: Path, *flags: str) -> int:
-    return main(["passrate", "--input", str(source), "--output", str(output), "--workers", "2", "--test-seconds", "2",
+    return main(["passrate", "--input", str(source), "--output", str(output), "--workers", "2", "--test-cpu-seconds", "2",
                  "--quiet", *flags])  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def setup(tmp_path_factory) -> tuple[Path, Path]:
 
 def arguments(setup: tuple[Path, Path], output: Path) -> list[str]:
     policy, questions = setup
-    return ["train-rl", "--model", str(policy), "--dataset", str(questions), "--output-dir", str(output),
+    return ["train-rl", "--model", str(policy), "--input", str(questions), "--output-dir", str(output),
             "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "8",
             "--learning_rate", "1e-3", "--entropy_coef", "0.5", "--seed", "0", "--max_steps", str(STEPS),
             "--save_strategy", "steps", "--save_steps", "1", "--disable_tqdm", "true"]  # fmt: skip

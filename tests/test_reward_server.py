@@ -462,7 +462,7 @@ def test_cli_serves_until_sigint(tmp_path: Path):
         "serve_reward.add_arguments(parser)\n"
         "sys.exit(serve_reward.run(parser.parse_args(sys.argv[1:])))\n"
     )
-    command = [sys.executable, "-c", script, "--dataset", str(dataset), "--port", "0", "--workers", "1"]
+    command = [sys.executable, "-c", script, "--input", str(dataset), "--port", "0", "--workers", "1"]
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY / "python")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
@@ -491,5 +491,5 @@ def test_cli_reports_a_missing_dataset(tmp_path: Path, capsys):
 
     parser = argparse.ArgumentParser()
     serve_reward.add_arguments(parser)
-    assert serve_reward.run(parser.parse_args(["--dataset", str(tmp_path / "none.jsonl")])) == 2
+    assert serve_reward.run(parser.parse_args(["--input", str(tmp_path / "none.jsonl")])) == 2
     assert "no such file" in capsys.readouterr().err

@@ -225,7 +225,7 @@ def peak_rss_kib(pid: int) -> int:
 def test_a_20_mb_response_is_too_large_and_memory_stays_bounded(tmp_path: Path):
     dataset = tmp_path / "questions.jsonl"
     dataset.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
-    command = [sys.executable, "-m", "acecoder", "serve-reward", "--dataset", str(dataset), "--port", "0",
+    command = [sys.executable, "-m", "acecoder", "serve-reward", "--input", str(dataset), "--port", "0",
                "--workers", "1", "--max-response-bytes", "262144"]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY / "python")}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment)

@@ -132,7 +132,7 @@ def test_synth_exits_non_zero_with_the_reasons_when_nothing_is_kept(tmp_path, ca
     seeds.write_text(json.dumps({"id": "a", "program": "def f(x):\n    return x\n", "instruction": "Identity."}) + "\n")
     output = tmp_path / "out.jsonl"
     with ChatServer(recorded({"def f": ["no JSON here, sorry"]})) as server:
-        code = main(["synth", "--seeds", str(seeds), "--output", str(output), "--backend", "openai", "--model", "m",
+        code = main(["synth", "--input", str(seeds), "--output", str(output), "--backend", "openai", "--model", "m",
                      "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"), "--workers", "1",
                      "--quiet"])  # fmt: skip
     assert code == 1

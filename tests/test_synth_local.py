@@ -16,10 +16,11 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
     pytest.skip("needs the synth extra (torch, transformers)", allow_module_level=True)
 
 from acecoder.data.acecode import read_acecode  # noqa: E402
+from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import default_seeds  # noqa: E402
 from acecoder.generation import make_backend  # noqa: E402
 from acecoder.models.names import packaged_model_file  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig, journal_path  # noqa: E402
+from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")

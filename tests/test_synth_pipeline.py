@@ -16,9 +16,10 @@ from chat_server import ChatServer, Reply, last_user_message, recorded  # noqa: 
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.acecode import ACECODE_COLUMNS, read_acecode  # noqa: E402
 from acecoder.data.benchmarks import load_mbpp_plus  # noqa: E402
+from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import Seed, load_seeds, mbpp_train_questions  # noqa: E402
 from acecoder.generation import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig, journal_path  # noqa: E402
+from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
 
 SQUARE_TESTS = [f"assert square({value}) == {value * value}" for value in range(6)] + [
     "assert square(3) == 10",  # wrong: the oracle drops it
@@ -184,7 +185,7 @@ def test_synth_command_runs_and_resumes(tmp_path, capsys):
     seeds.write_text("".join(json.dumps({"id": seed.id, "program": seed.program, "instruction": seed.instruction}) + "\n" for seed in SEEDS))
     output = tmp_path / "out.jsonl"
     with ChatServer(recorded(REPLIES)) as server:
-        arguments = ["synth", "--seeds", str(seeds), "--output", str(output), "--backend", "openai", "--model", "m",
+        arguments = ["synth", "--input", str(seeds), "--output", str(output), "--backend", "openai", "--model", "m",
                      "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"), "--workers", "1", "--quiet"]
         assert main(arguments) == 0
         first = capsys.readouterr().out
@@ -199,7 +200,7 @@ def test_synth_command_runs_and_resumes(tmp_path, capsys):
 def test_synth_command_rejects_malformed_seeds(tmp_path, capsys):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"id": "a", "program": "x = 1"}\n{"id": "b"}\n{"id": "a", "program": "y = 2"}\n')
-    code = main(["synth", "--seeds", str(seeds), "--output", str(tmp_path / "o.jsonl"), "--backend", "openai", "--model", "m"])
+    code = main(["synth", "--input", str(seeds), "--output", str(tmp_path / "o.jsonl"), "--backend", "openai", "--model", "m"])
     assert code == 2
     error = capsys.readouterr().err
     assert "row 2" in error and "duplicate id 'a'" in error
@@ -293,9 +294,9 @@ def test_synth_command_counts_bad_replies_in_its_summary(tmp_path, capsys):
     rows = [{"id": seed.id, "program": seed.program, "instruction": seed.instruction} for seed in HOSTILE_SEEDS]
     seeds.write_text("".join(json.dumps(row) + "\n" for row in rows))
     with ChatServer(hostile) as server:
-        arguments = ["synth", "--seeds", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
+        arguments = ["synth", "--input", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
                      "--model", "m", "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"),
-                     "--workers", "1", "--quiet", "--timeout", "30"]
+                     "--workers", "1", "--quiet", "--request-timeout", "30"]
         assert main(arguments) == 0
     table = capsys.readouterr().out
     assert "failed generations: bad_reply: truncated JSON" in table
@@ -326,7 +327,7 @@ def test_synth_command_names_bad_replies_when_nothing_is_kept(tmp_path, capsys):
     row = {"id": HOSTILE_SEEDS[1].id, "program": HOSTILE_SEEDS[1].program, "instruction": "Cut."}
     seeds.write_text(json.dumps(row) + "\n")
     with ChatServer(hostile) as server:
-        arguments = ["synth", "--seeds", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
+        arguments = ["synth", "--input", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
                      "--model", "m", "--base-url", server.base_url, "--no-cache", "--workers", "1", "--quiet"]
         assert main(arguments) == 1
     error = capsys.readouterr().err

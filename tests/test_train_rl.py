@@ -123,7 +123,7 @@ def test_rm_reward_scores_the_program_as_the_pairs_showed_it(tiny_policy):
 
 
 def run_cli(tiny_policy, dataset, output, *extra):
-    return main(["train-rl", "--model", str(tiny_policy), "--dataset", str(dataset), "--output-dir", str(output),
+    return main(["train-rl", "--model", str(tiny_policy), "--input", str(dataset), "--output-dir", str(output),
                  "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "12",
                  "--learning_rate", "1e-4", "--seed", "0", *extra])  # fmt: skip
 
@@ -195,7 +195,7 @@ def test_one_grpo_step_on_the_packaged_smollm2(tmp_path, monkeypatch):
     monkeypatch.setenv("ACECODER_CACHE_DIR", str(tmp_path / "cache"))
     dataset = write_questions(tmp_path / "q.jsonl", count=1)
     output = tmp_path / "run"
-    code = main(["train-rl", "--model", "smollm2", "--dataset", str(dataset), "--output-dir", str(output),
+    code = main(["train-rl", "--model", "smollm2", "--input", str(dataset), "--output-dir", str(output),
                  "--per_device_train_batch_size", "2", "--num_generations", "2", "--max_completion_length", "8",
                  "--max_steps", "1"])  # fmt: skip
     assert code == 0

@@ -152,11 +152,11 @@ def test_gradient_accumulation_is_honoured_or_refused_never_overridden():
 
 def test_cli_says_what_a_step_holds(tmp_path, capsys):
     missing = str(tmp_path / "missing.jsonl")
-    assert run_cli(["--pairs", missing, "--model", "m", "--output-dir", str(tmp_path), "--gradient_accumulation_steps",
+    assert run_cli(["--input", missing, "--model", "m", "--output-dir", str(tmp_path), "--gradient_accumulation_steps",
                     "1"]) == 2  # fmt: skip
     error = capsys.readouterr().err
     assert "4 pairs per step (4 per device × 1 accumulation step × 1 device)" in error and "missing.jsonl" in error
-    assert run_cli(["--pairs", missing, "--model", "m", "--gradient_accumulation_steps", "1", "--global_batch_size",
+    assert run_cli(["--input", missing, "--model", "m", "--gradient_accumulation_steps", "1", "--global_batch_size",
                     "32"]) == 2  # fmt: skip
     assert "disagree" in capsys.readouterr().err
 
@@ -182,8 +182,8 @@ def test_unknown_yaml_setting_is_named(tmp_path):
 def test_cli_passes_unknown_flags_through_and_named_flags_win():
     parser = argparse.ArgumentParser(prog="acecoder")
     train_rm.add_arguments(parser.add_subparsers(dest="verb").add_parser("train-rm"))
-    arguments = parser.parse_args(["train-rm", "--learning_rate", "2e-5", "--pairs", "p", "--lora_r", "-4"])
-    assert arguments.pairs == "p" and arguments.overrides == ["--learning_rate", "2e-5", "--lora_r", "-4"]
+    arguments = parser.parse_args(["train-rm", "--learning_rate", "2e-5", "--input", "p", "--lora_r", "-4"])
+    assert arguments.input == "p" and arguments.overrides == ["--learning_rate", "2e-5", "--lora_r", "-4"]
 
 
 def test_importing_the_package_and_the_verb_stays_light():
@@ -260,7 +260,7 @@ def test_train_rm_standard_pairs_end_to_end(tiny_model, tmp_path, capsys):
     settings = tmp_path / "rm.yaml"
     settings.write_text("learning_rate: 0.5\nglobal_batch_size: 64\n", encoding="utf-8")
     output = tmp_path / "rm"
-    status = run_cli(["--config", str(settings), "--pairs", str(pairs), "--model", str(tiny_model), "--output-dir",
+    status = run_cli(["--config", str(settings), "--input", str(pairs), "--model", str(tiny_model), "--output-dir",
                       str(output), "--global_batch_size", "8", "--per_device_train_batch_size", "4", "--learning_rate",
                       "3e-3", "--eval_fraction", "0.2", "--disable_tqdm", "true"])  # fmt: skip
     assert status == 0

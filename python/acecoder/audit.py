@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
 from acecoder.data.mutants import Mutant, mutant_set
+from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, ExecResult, Status, Test
 
 DEFAULT_MUTANTS = 20
@@ -425,31 +425,27 @@ def audit_rows(
     ``ground_truth`` maps a row's id (as a string) to its second suite; rows it lacks get none. A row whose jobs
     met a sandbox failure is not written (``summary.transient``); the next run does it again."""
     started = time.perf_counter()
-    journal = output_journal(output)
-    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-    done = journal.load_by_position(keys)
-    pending = [position for position in range(len(rows)) if position not in done]
+    resume = ResumableOutput.of_rows(output, rows)
+    pending = resume.pending
     questions = [
         question_of(rows[position], reference_column, None if ground_truth is None else ground_truth.get(str(rows[position].get("id"))))
         for position in pending
     ]  # fmt: skip
-    appender = OrderedAppender(journal, len(pending))
+    appender = resume.appender(len(pending))
     counters = AuditCounters()
     transient = 0
-    for finished, (place, audit) in enumerate(
-        audit_questions(questions, engine, mutants, chunk_jobs=chunk_jobs, counters=counters), start=1
-    ):
+    audits = audit_questions(questions, engine, mutants, chunk_jobs=chunk_jobs, counters=counters)
+    for finished, (place, audit) in enumerate(audits, start=1):
         if audit is None:
             transient += 1
             appender.finish(place, None)
         else:
             appender.finish(place, {**rows[pending[place]], "kill_rate": audit["kill_rate"], "audit": audit})
         if progress is not None:
-            progress("audit", len(done) + finished, len(rows))
-    finish_output(output, journal, keys)
-    written = journal.load_by_position(keys)
-    audited = [written[position] for position in sorted(written)]
+            progress("audit", resume.resumed + finished, len(rows))
+    resume.finish()
+    audited = resume.completed()
     summary = summarize([row["audit"] for row in audited if isinstance(row.get("audit"), dict)])
-    summary.questions, summary.resumed, summary.transient = len(rows), len(done), transient
+    summary.questions, summary.resumed, summary.transient = len(rows), resume.resumed, transient
     summary.seconds, summary.counters = time.perf_counter() - started, counters
     return audited, summary

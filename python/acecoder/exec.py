@@ -54,6 +54,7 @@ __all__ = [
     "run_batch",
     "shared_engine",
     "shutdown_shared_engines",
+    "usable_cpus",
 ]
 
 EngineError = _engine.EngineError
@@ -340,7 +341,9 @@ def _encode_jobs(
     return jobs
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which a container or `taskset` narrows), else the
+    machine's count: the default number of workers, for the engine and for anything measured against it."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -390,7 +393,7 @@ class Engine:
         seed: int = 0,
     ) -> None:
         if workers is None:
-            workers = _usable_cpus()
+            workers = usable_cpus()
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         if limits is None:

@@ -1,7 +1,8 @@
 """The ``acecoder`` command: ``acecoder <verb> [options]``.
 
 Each verb lives in its own module and imports what it needs when it runs, so ``acecoder --help`` stays fast and
-light. ``main(argv)`` returns the exit code, which makes every verb callable from tests.
+light. ``main(argv)`` returns the exit code, which makes every verb callable from tests. Flags that mean the same
+thing in several verbs share one name (``acecoder.cli.vocabulary``), and every verb's help shows each default.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ VERBS = {
 def build_parser() -> argparse.ArgumentParser:
     from acecoder import __version__
     from acecoder._engine import __version__ as engine_version
+    from acecoder.cli.vocabulary import HelpFormatter
 
     parser = argparse.ArgumentParser(prog="acecoder", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"acecoder {__version__} (engine {engine_version})")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, module in VERBS.items():
-        verb_parser = subparsers.add_parser(name, help=module.HELP, description=module.__doc__)
+        verb_parser = subparsers.add_parser(name, help=module.HELP, description=module.__doc__,
+                                            formatter_class=HelpFormatter)  # fmt: skip
         module.add_arguments(verb_parser)
     return parser
 

@@ -19,8 +19,8 @@ HELP = "measure engine latency and throughput on this machine, next to the bare 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=positive_int, default=None, help="workers for both runners (default: one per CPU)")
-    parser.add_argument("--workload", choices=("tiny", "mbpp", "mixed"), default="tiny", help="jobs to run (default tiny)")
-    parser.add_argument("--jobs", type=positive_int, default=None, help="number of programs (default 1000 tiny, 500 mbpp/mixed)")
+    parser.add_argument("--workload", choices=("tiny", "mbpp", "mixed"), default="tiny", help="jobs to run")
+    parser.add_argument("--jobs", type=positive_int, default=None, help="number of programs (default: 1000 tiny, 500 mbpp/mixed)")
     parser.add_argument("--mbpp", type=Path, default=None, help="MBPP+ release file for --workload mbpp (default: bundled)")
 
 

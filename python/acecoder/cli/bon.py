@@ -3,9 +3,9 @@ for N = 1, 2, 4, ... samples per problem (AceCoder's Table 2), and a bootstrap i
 random pick.
 
 Problems are a benchmark (HumanEval(+)/MBPP(+), judged with evalplus's verdicts) or AceCode questions (correct =
-every synthesized test passes). Candidates come from ``--samples`` (evalplus samples with several solutions per
-task, or ``acecoder sample`` rows with inferences), or are sampled here with a generation backend (resumable: the
-samples go to the output directory as they arrive, and a rerun skips those already there).
+every synthesized test passes) given as ``--input``. Candidates come from ``--candidates`` (evalplus samples with
+several solutions per task, or ``acecoder sample`` rows with inferences), or are sampled here with a generation
+backend (resumable: the samples go to the output directory as they arrive, and a rerun skips those already there).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int, probability
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+from acecoder.cli.vocabulary import add_option, keyword_default
 
 if TYPE_CHECKING:
     from acecoder.eval.best_of_n import Candidates
@@ -29,30 +30,42 @@ HELP = "best-of-N with a reward model: greedy / average / oracle / RM-selected a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from acecoder.eval.best_of_n import bootstrap_interval
+    from acecoder.models.scoring import RewardScorer
+
     parser.add_argument("--rm", required=True, help="reward model directory (acecoder train-rm output)")
     problems = parser.add_mutually_exclusive_group(required=True)
-    problems.add_argument("--benchmark", choices=("humaneval", "humaneval+", "mbpp", "mbpp+"))
-    problems.add_argument("--questions", type=Path, help="AceCode rows (question, test_cases; inferences optional)")
-    parser.add_argument("--samples", type=Path, default=None,
-                        help="existing candidates: evalplus samples (several per task_id) or acecoder sample rows")
-    parser.add_argument("--greedy-samples", type=Path, default=None,
-                        help="the policy's greedy answers, same formats (the first per problem counts)")
-    parser.add_argument("--tasks", type=positive_int, default=None, help="only the first N problems")
-    parser.add_argument("--output-dir", type=Path, default=Path("bon"))
+    problems.add_argument("--benchmark", choices=("humaneval", "humaneval+", "mbpp", "mbpp+"),
+                          help="problems from a benchmark (default: none; give this or --input)")  # fmt: skip
+    add_option(problems, "--input", old=("--questions",), type=Path,
+               help="problems as AceCode rows (question, test_cases; inferences optional) (default: none; give this "
+               "or --benchmark)")  # fmt: skip
+    add_option(parser, "--candidates", old=("--samples",), type=Path, default=None,
+               help="existing candidates: evalplus samples (several per task_id) or acecoder sample rows (default: "
+               "none; sampled here with --backend, or the inferences of --input)")  # fmt: skip
+    add_option(parser, "--greedy-candidates", old=("--greedy-samples",), type=Path, default=None,
+               help="the policy's greedy answers, same formats, the first per problem counts (default: none; "
+               "sampled here with --backend)")  # fmt: skip
+    add_option(parser, "--limit", old=("--tasks",), type=positive_int, default=None,
+               help="only the first N problems (default: all)")  # fmt: skip
+    parser.add_argument("--output-dir", type=Path, default=Path("bon"), help="where the tables, plot and candidates go")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap resampling and sampling seed")
-    parser.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples")
-    generation = parser.add_argument_group("sampling candidates (instead of --samples)")
+    parser.add_argument("--resamples", type=positive_int, default=keyword_default(bootstrap_interval, "resamples"),
+                        help="bootstrap resamples")  # fmt: skip
+    generation = parser.add_argument_group("sampling candidates (instead of --candidates)")
     # --batch-size is the reward model's here; the policy generates in the backend's default batches.
     add_backend_arguments(generation, required=False, model_help="policy: " + MODEL_HELP, batch_size=False)
     generation.add_argument("--n", type=positive_int, default=16, help="samples per problem (AceCoder: 16, 32, 64)")
-    generation.add_argument("--temperature", type=non_negative_float, default=1.0)
-    generation.add_argument("--top-p", type=probability, default=1.0)
-    generation.add_argument("--max-tokens", type=positive_int, default=1024)
+    generation.add_argument("--temperature", type=non_negative_float, default=1.0, help="sampling temperature")
+    generation.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling mass")
+    generation.add_argument("--max-tokens", type=positive_int, default=1024, help="tokens per sample")
     scoring = parser.add_argument_group("reward model")
     scoring.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    scoring.add_argument("--batch-size", type=positive_int, default=8, help="sequences per RM forward pass")
-    scoring.add_argument("--max-length", type=positive_int, default=2048, help="RM input tokens (longer inputs are cut)")
+    scoring.add_argument("--batch-size", type=positive_int, default=keyword_default(RewardScorer, "batch_size"),
+                         help="sequences per RM forward pass")  # fmt: skip
+    scoring.add_argument("--max-length", type=positive_int, default=keyword_default(RewardScorer, "max_length"),
+                         help="RM input tokens (longer inputs are cut)")  # fmt: skip
     scoring.add_argument("--conversational", action="store_true",
                          help="pose prompts as chats: for an RM trained on `acecoder pairs --conversational` pairs")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -60,13 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check(arguments: argparse.Namespace) -> str | None:
     """The first problem with the arguments, or None."""
-    if arguments.samples is not None and arguments.backend is not None:
-        return "give either --samples or --backend, not both"
+    if arguments.candidates is not None and arguments.backend is not None:
+        return "give either --candidates or --backend, not both"
     if arguments.backend is not None and not arguments.model:
         return "--backend needs --model"
-    if arguments.benchmark and arguments.samples is None and arguments.backend is None:
-        return "--benchmark needs --samples or --backend"
-    for path in (arguments.samples, arguments.greedy_samples, arguments.questions):
+    if arguments.benchmark and arguments.candidates is None and arguments.backend is None:
+        return "--benchmark needs --candidates or --backend"
+    for path in (arguments.candidates, arguments.greedy_candidates, arguments.input):
         if path is not None and not path.exists():
             return f"no such file: {path}"
     return None
@@ -78,9 +91,9 @@ def _generate(arguments: argparse.Namespace, rows: list[dict], callback: Callbac
     from acecoder.cli.generation import backend_from_arguments
     from acecoder.generation import Sampling
 
-    backend = backend_from_arguments(arguments, batch_size=8)
+    backend = backend_from_arguments(arguments)
     samples = arguments.output_dir / "samples.jsonl"
-    greedy = arguments.greedy_samples
+    greedy = arguments.greedy_candidates
     try:
         sampling = Sampling(n=arguments.n, temperature=arguments.temperature, top_p=arguments.top_p,
                             max_tokens=arguments.max_tokens, seed=arguments.seed)  # fmt: skip
@@ -100,13 +113,13 @@ def _benchmark_problems(arguments: argparse.Namespace, callback: Callback, warni
     from acecoder.eval.best_of_n import benchmark_candidates, benchmark_rows
     from acecoder.eval.evalplus import get_benchmark
 
-    samples, greedy = arguments.samples, arguments.greedy_samples
+    samples, greedy = arguments.candidates, arguments.greedy_candidates
     if arguments.backend is not None:
         benchmark = get_benchmark(arguments.benchmark)
         tasks = benchmark.load()
-        rows = benchmark_rows(benchmark, tasks, list(tasks)[: arguments.tasks])
+        rows = benchmark_rows(benchmark, tasks, list(tasks)[: arguments.limit])
         samples, greedy = _generate(arguments, rows, callback)
-    return benchmark_candidates(arguments.benchmark, samples, greedy=greedy, limit=arguments.tasks,
+    return benchmark_candidates(arguments.benchmark, samples, greedy=greedy, limit=arguments.limit,
                                 workers=arguments.workers, progress=callback, warnings=warnings)  # fmt: skip
 
 
@@ -115,13 +128,13 @@ def _question_problems(arguments: argparse.Namespace, callback: Callback, warnin
     from acecoder.eval.best_of_n import question_candidates
     from acecoder.exec import Engine, Limits
 
-    rows = read_acecode(arguments.questions)[: arguments.tasks]
-    greedy_path = arguments.greedy_samples
+    rows = read_acecode(arguments.input)[: arguments.limit]
+    greedy_path = arguments.greedy_candidates
     if arguments.backend is not None:
         samples_path, greedy_path = _generate(arguments, rows, callback)
         sampled = {str(row["id"]): row for row in read_acecode(samples_path)}
-    elif arguments.samples is not None:
-        sampled = {str(row["id"]): row for row in read_acecode(arguments.samples)}
+    elif arguments.candidates is not None:
+        sampled = {str(row["id"]): row for row in read_acecode(arguments.candidates)}
     else:
         sampled = {str(row["id"]): row for row in rows if row.get("inferences")}
     merged = [{**row, "inferences": sampled[str(row["id"])]["inferences"]} for row in rows if str(row["id"]) in sampled]
@@ -188,7 +201,7 @@ def run(arguments: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
     rows = selection_table(problems)
     interval = bootstrap_interval(problems, resamples=arguments.resamples, seed=arguments.seed)
-    source = arguments.benchmark or str(arguments.questions)
+    source = arguments.benchmark or str(arguments.input)
     table = format_table(rows)
     document = {"problems_from": source, "rm": str(arguments.rm), "problems": len(problems),
                 "samples_per_problem": counts[0], "rows": rows, "rm_minus_random": interval.as_dict()}  # fmt: skip

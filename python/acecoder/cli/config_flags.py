@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -66,16 +67,50 @@ fraction = number_in(0.0, 1.0)  # pass-rate thresholds
 probability = number_in(0.0, 1.0, low_open=True)  # top-p
 
 
-def add_training_arguments(parser: argparse.ArgumentParser, data_flag: str, data_help: str, output_help: str) -> None:
-    """The flags every training verb has: --config, its data flag, --model, --output-dir, --list-settings, and any
-    setting of the config as ``--name value``."""
-    parser.add_argument("--config", default=None, help="YAML of settings (flags override it)")
-    parser.add_argument(data_flag, default=None, help=data_help)
+def add_training_arguments(parser: argparse.ArgumentParser, input_help: str, output_help: str) -> None:
+    """The flags every training verb has: --config, --input, --model, --output-dir, --list-settings, and any setting
+    of the config as ``--name value`` (TRL's underscore spelling or the dashed one). The named flags are the shared
+    vocabulary's names for settings the config also takes under its own (``--input`` is train-rm's ``pairs`` and
+    train-rl's ``dataset``), so either spelling works and neither is deprecated."""
+    parser.add_argument("--config", default=None, help="YAML of settings, which flags override (default: none)")
+    parser.add_argument("--input", default=None, help=input_help)
     parser.add_argument("--model", default=None, help="model to start from: hub id or directory, .gguf file, or "
-                        "'smollm2' (the packaged SmolLM2-135M-Instruct)")  # fmt: skip
+                        "'smollm2', the packaged SmolLM2-135M-Instruct (default: the config's model_name_or_path)")  # fmt: skip
     parser.add_argument("--output-dir", default=None, help=output_help)
     parser.add_argument("--list-settings", action="store_true", help="print every setting `--name value` accepts")
     accept_config_flags(parser)
+
+
+def training_config(
+    arguments: argparse.Namespace, config_class: type, prog: str, settings: dict[str, str]
+) -> tuple[Any | None, int]:
+    """The training config the command line describes, or None and an exit status: 0 after ``--list-settings``
+    printed the settings, 2 after an error line. ``settings`` maps named flags' destinations to the config fields
+    they set (``{"input": "pairs", "model": "model_name_or_path", ...}``); given ones come after the ``--name
+    value`` flags, so they win over the same setting given both ways."""
+    from acecoder.cli.vocabulary import SettingsHelpFormatter
+    from acecoder.train.config import config_parser, load_config
+
+    if arguments.list_settings:
+        config_parser(config_class, prog, formatter_class=SettingsHelpFormatter).print_help()
+        return None, 0
+    named = {f"--{setting}": getattr(arguments, destination) for destination, setting in settings.items()}
+    try:
+        return load_config(arguments.config, named_overrides(arguments.overrides, named), config_class, prog), 0
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, 2
+
+
+def train_and_report_errors(train: Callable[[Any], dict | None], config: Any) -> dict | int:
+    """``train(config)``'s metrics, or the exit status to return: 2 after an error line for a bad file or setting
+    found while training starts, 0 on a process of a distributed run other than the main one (it writes nothing)."""
+    try:
+        metrics = train(config)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return metrics if metrics else 0
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from acecoder.cli.config_flags import non_negative_float, positive_int
+from acecoder.cli.vocabulary import add_option
 
 # MBPP train tasks outside MBPP+ where SmolLM2-135M-Instruct's programs differ (some pass all 3 tests, some 1),
 # most expected pairs first: benches/select_demo_questions.py over the 64 with the shortest reference solutions, 8
@@ -32,15 +33,16 @@ HELP = "run the data pipeline (sample → pass rates → pairs → report) on bu
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("acecoder-demo"), help="where every step's file goes")
-    parser.add_argument("--questions", type=positive_int, default=len(DEMO_TASKS),
-                        help=f"how many questions: the {len(DEMO_TASKS)} chosen MBPP train tasks where SmolLM2's "
-                        "programs differ first, then the other MBPP train tasks in order")  # fmt: skip
+    add_option(parser, "--limit", old=("--questions",), type=positive_int, default=len(DEMO_TASKS),
+               help=f"how many questions: the {len(DEMO_TASKS)} chosen MBPP train tasks where SmolLM2's "
+               "programs differ first, then the other MBPP train tasks in order")  # fmt: skip
     parser.add_argument("--n", type=positive_int, default=16, help="programs sampled per question")
     parser.add_argument("--max-tokens", type=positive_int, default=128, help="tokens per program")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--engine-only", action="store_true", help="only grade the bundled MBPP+ sample (no model)")
-    parser.add_argument("--input", type=Path, default=None, help="with --engine-only: JSONL rows {program, tests}")
+    parser.add_argument("--input", type=Path, default=None,
+                        help="with --engine-only: JSONL rows {program, tests} (default: the bundled MBPP+ sample)")
     parser.add_argument("--output", type=Path, default=None,
                         help="with --engine-only: per-job results (default: OUTPUT_DIR/engine_results.jsonl)")
 
@@ -80,7 +82,7 @@ def run(arguments: argparse.Namespace) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     samples, rates, pairs_path, hard = (directory / name for name in ("samples.jsonl", "passrates.jsonl", "pairs.jsonl", "hard_subset.jsonl"))
     started = time.perf_counter()
-    questions = demo_questions(arguments.questions)
+    questions = demo_questions(arguments.limit)
     _stage(1, f"sampling {arguments.n} programs for each of {len(questions)} MBPP train questions with "
               "SmolLM2-135M-Instruct (CPU)")  # fmt: skip
     try:
@@ -128,9 +130,9 @@ def run(arguments: argparse.Namespace) -> int:
 
 NEXT_STEPS = """
 Next:
-  acecoder train-rm --pairs {directory}/pairs.jsonl --model smollm2 --output-dir rm --max_steps 10 --global_batch_size 8
+  acecoder train-rm --input {directory}/pairs.jsonl --model smollm2 --output-dir rm --max_steps 10 --global_batch_size 8
       a Bradley-Terry reward model on these pairs (README: "Reward model and best-of-N")
-  acecoder train-rl --dataset {directory}/hard_subset.jsonl --model smollm2 --output-dir rl --max_steps 5 --max_completion_length 128
+  acecoder train-rl --input {directory}/hard_subset.jsonl --model smollm2 --output-dir rl --max_steps 5 --max_completion_length 128
       GRPO with the engine's test-pass reward on the hard subset (README: "RL: rewards, GRPO and a reward server")
   acecoder synth --backend transformers --model smollm2 --limit 8 --output questions.jsonl
       tests synthesized for your own seed programs, then `acecoder sample --input questions.jsonl ...`"""

@@ -4,9 +4,10 @@ Reads evalplus's samples format (one ``{"task_id", "solution"}`` or ``{"task_id"
 writes evalplus's results format, by default next to the samples (``samples.jsonl`` ->
 ``samples_eval_results.json``), so tools that read evalplus results read these; each sample's record adds a
 ``failure`` reason (no code, syntax error, which input failed and how), and the reasons are counted at the end.
-``--sanitize`` first takes the code out of chatty samples, as evalplus's ``sanitize`` does. Tasks without a sample
-are named in a warning: pass@k then covers only the tasks sampled. ``humaneval`` and ``mbpp`` use
-the base tests only; ``humaneval+`` and ``mbpp+`` add the extra (plus) tests. Expected outputs are computed once
+The samples file is ``--input`` (``--samples`` before), the per-input CPU floor ``--test-cpu-seconds`` (evalplus's
+``--min-time-limit``). ``--sanitize`` first takes the code out of chatty samples, as evalplus's ``sanitize`` does.
+Tasks without a sample are named in a warning: pass@k then covers only the tasks sampled. ``humaneval`` and
+``mbpp`` use the base tests only; ``humaneval+`` and ``mbpp+`` add the extra (plus) tests. Expected outputs are computed once
 per machine through the engine and cached (``$ACECODER_CACHE_DIR``, default ``~/.cache/acecoder``).
 """
 
@@ -18,19 +19,25 @@ import sys
 from pathlib import Path
 
 from acecoder.cli.config_flags import positive_float, positive_int
+from acecoder.cli.vocabulary import add_option
+from acecoder.eval.evalplus import MIN_TIME_LIMIT, TIME_LIMIT_FACTOR
 
 HELP = "evaluate samples on HumanEval(+)/MBPP(+) with evalplus's verdicts; print pass@k"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", required=True, choices=("humaneval", "humaneval+", "mbpp", "mbpp+"))
-    parser.add_argument("--samples", required=True, type=Path, help="JSON lines: task_id plus solution or completion")
-    parser.add_argument("--output", type=Path, default=None, help="results file (default: SAMPLES_eval_results.json)")
+    parser.add_argument("--benchmark", required=True, choices=("humaneval", "humaneval+", "mbpp", "mbpp+"),
+                        help="humaneval and mbpp: base tests only; the + forms add the plus tests")  # fmt: skip
+    add_option(parser, "--input", old=("--samples",), required=True, type=Path,
+               help="the samples: JSON lines, task_id plus solution or completion")  # fmt: skip
+    parser.add_argument("--output", type=Path, default=None, help="results file (default: INPUT_eval_results.json)")
     parser.add_argument("--data", type=Path, default=None, help="benchmark file (default: the packaged release)")
     parser.add_argument("--workers", type=positive_int, default=None, help="parallel jobs (default: one per CPU)")
-    parser.add_argument("--min-time-limit", type=positive_float, default=1.0, help="per-input limit floor, seconds (default 1)")
-    parser.add_argument("--gt-time-limit-factor", type=positive_float, default=4.0,
-                        help="per-input limit as a multiple of the canonical solution's time (default 4)")  # fmt: skip
+    add_option(parser, "--test-cpu-seconds", old=("--min-time-limit",), type=positive_float, default=MIN_TIME_LIMIT,
+               help="CPU seconds one input may use at least: its limit is the larger of this and "
+               "--gt-time-limit-factor times the canonical solution's time")  # fmt: skip
+    parser.add_argument("--gt-time-limit-factor", type=positive_float, default=TIME_LIMIT_FACTOR,
+                        help="per-input limit as a multiple of the canonical solution's time")  # fmt: skip
     parser.add_argument("--sanitize", action="store_true", help="take the code out of chatty samples first (fenced "
                         "blocks, prose, top-level test code), as evalplus's sanitize does; with acecoder's extractor")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -47,13 +54,13 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.eval.evalplus import evaluate, failure_counts, get_benchmark, read_samples
     from acecoder.files import atomic_write_text
 
-    if not arguments.samples.is_file():
-        print(f"error: no samples file at {arguments.samples}", file=sys.stderr)
+    if not arguments.input.is_file():
+        print(f"error: no samples file at {arguments.input}", file=sys.stderr)
         return 2
     benchmark = get_benchmark(arguments.benchmark)
     tasks = benchmark.load(arguments.data)
     try:
-        samples, warnings = read_samples(arguments.samples, tasks, sanitize_code=arguments.sanitize)
+        samples, warnings = read_samples(arguments.input, tasks, sanitize_code=arguments.sanitize)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -70,12 +77,12 @@ def run(arguments: argparse.Namespace) -> int:
     progress = None if arguments.quiet else Progress()
     evaluation = evaluate(
         benchmark, samples, data_path=arguments.data, workers=arguments.workers,
-        min_time_limit=arguments.min_time_limit, time_limit_factor=arguments.gt_time_limit_factor,
+        min_time_limit=arguments.test_cpu_seconds, time_limit_factor=arguments.gt_time_limit_factor,
         on_progress=None if progress is None else progress.update, tasks=tasks,
     )  # fmt: skip
     if progress is not None:
         progress.close()
-    output = arguments.output or default_output(arguments.samples)
+    output = arguments.output or default_output(arguments.input)
     output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output, json.dumps(evaluation.results))
     coverage = f" (of {len(tasks)}: {len(missing)} without a sample)" if missing else ""

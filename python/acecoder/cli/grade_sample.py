@@ -14,16 +14,8 @@ import sys
 import time
 
 
-def _progress(done: int, total: int, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    rate = done / elapsed if elapsed > 0 else 0.0
-    sys.stderr.write(f"\r  graded {done}/{total} programs  ({rate:,.0f} programs/s)")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.progress import Progress
     from acecoder.data.bundled import DEMO_SAMPLE, load_jsonl
     from acecoder.exec import Engine
 
@@ -38,16 +30,19 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"acecoder demo: {len(rows)} programs, {sum(map(len, tests))} tests from {source}")
     started = time.perf_counter()
     done = 0
+    progress = Progress()
     with Engine(workers=arguments.workers) as engine:
         print(f"  engine: {engine.workers} sandboxed workers")
 
         def advance(index: int, result: object) -> None:
             nonlocal done
             done += 1
-            if done % 25 == 0 or done == len(rows):
-                _progress(done, len(rows), started)
+            progress.update("graded", done, len(rows))
 
-        results = engine.run(programs, tests, callback=advance)
+        try:
+            results = engine.run(programs, tests, callback=advance)
+        finally:
+            progress.close()
     elapsed = time.perf_counter() - started
 
     by_variant: dict[str, list[float]] = collections.defaultdict(list)

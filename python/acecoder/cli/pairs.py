@@ -23,14 +23,17 @@ HELP = "preference pairs from pass rates (TRL prompt/chosen/rejected format)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from acecoder.pairs.rules import PairRule
+
+    rule = PairRule()  # the defaults are AceCoder's rule as the library holds it
     parser.add_argument("--input", required=True, help="rows with pass rates (acecoder passrate's output)")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
-    parser.add_argument("--chosen-min", type=fraction, default=0.8, help="lowest pass rate of a chosen program")
-    parser.add_argument("--margin-min", type=fraction, default=0.4, help="lowest chosen − rejected pass rate")
-    parser.add_argument("--rejected-min", type=fraction, default=0.0, help="a rejected program's pass rate must exceed this")
+    parser.add_argument("--chosen-min", type=fraction, default=rule.chosen_min, help="lowest pass rate of a chosen program")
+    parser.add_argument("--margin-min", type=fraction, default=rule.margin_min, help="lowest chosen − rejected pass rate")
+    parser.add_argument("--rejected-min", type=fraction, default=rule.rejected_min, help="a rejected program's pass rate must exceed this")
     parser.add_argument("--rejected-inclusive", action="store_true",
                         help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
-    parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: none)")
+    parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: no cap)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
     add_kill_rate_flag(parser)
 

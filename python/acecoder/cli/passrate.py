@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from acecoder.cli.config_flags import positive_float, positive_int
+from acecoder.cli.vocabulary import add_option
+from acecoder.exec import Limits
 
 HELP = "pass rate of every sampled program (engine), rows written back with per-test statuses"
 
@@ -22,19 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="AceCode rows with question, test_cases and inferences")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
-    parser.add_argument("--test-seconds", type=positive_float, default=None, help="CPU seconds per test (default: engine's)")
+    add_option(parser, "--test-cpu-seconds", old=("--test-seconds",), type=positive_float,
+               default=Limits().test_cpu_seconds, help="CPU seconds one test may use")  # fmt: skip
     parser.add_argument("--ray", action="store_true", help="shard over a Ray cluster (ray.init(address=--ray-address))")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
     parser.add_argument("--ray-actors", type=positive_int, default=None, help="engine actors (default: one per node CPU group)")
     parser.add_argument("--strict", action="store_true", help="stop at the first row that cannot be scored (default: "
                         "write an error record in its place and go on)")  # fmt: skip
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def run(arguments: argparse.Namespace) -> int:
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format, read_acecode_rows
-    from acecoder.exec import Engine, Limits
+    from acecoder.exec import Engine
     from acecoder.pairs.passrate import check_rows, row_problem, score_rows
 
     try:
@@ -56,7 +59,7 @@ def run(arguments: argparse.Namespace) -> int:
     if untested:
         print(f"warning: {untested} of {len(rows)} questions have no tests; their programs get no pass rate",
               file=sys.stderr)  # fmt: skip
-    limits = Limits() if arguments.test_seconds is None else Limits(test_cpu_seconds=arguments.test_seconds)
+    limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds)
     progress = None if arguments.quiet else Progress()
     callback = progress.update if progress else None
     try:

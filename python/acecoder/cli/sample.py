@@ -24,12 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--n", type=positive_int, default=16, help="programs per question")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
-    parser.add_argument("--top-p", type=probability, default=1.0)
-    parser.add_argument("--max-tokens", type=positive_int, default=1024)
-    parser.add_argument("--seed", type=non_negative_int, default=None)
-    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
+    parser.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling mass")
+    parser.add_argument("--max-tokens", type=positive_int, default=1024, help="tokens per program")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed (default: none, random)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N questions (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def load_questions(source: str) -> list[dict]:

@@ -17,14 +17,20 @@ import threading
 from pathlib import Path
 
 from acecoder.cli.config_flags import port_number, positive_float, positive_int
+from acecoder.cli.vocabulary import add_option, keyword_default
+from acecoder.exec import Limits
 
 HELP = "an HTTP reward server for OpenRLHF (--remote_rm_url) and verl, backed by the sandboxed engine"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", type=Path, required=True, help="rows with question and test_cases (optional id)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=port_number, default=5000, help="port to listen on; 0 picks a free one (default 5000)")
+    from acecoder.serve.scoring import DEFAULT_MAX_RESPONSE_BYTES
+    from acecoder.serve.server import DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_SECONDS, RewardServer
+
+    add_option(parser, "--input", old=("--dataset",), type=Path, required=True,
+               help="rows with question and test_cases (optional id)")  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=port_number, default=5000, help="port to listen on; 0 picks a free one")
     parser.add_argument(
         "--mode",
         choices=("binary", "pass_rate"),
@@ -33,40 +39,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per usable CPU)")
     parser.add_argument(
-        "--max-pending", type=positive_int, default=64, help="requests admitted at once, running or waiting; more get 503"
+        "--max-pending",
+        type=positive_int,
+        default=keyword_default(RewardServer, "max_pending"),
+        help="requests admitted at once, running or waiting; more get 503",
     )
-    parser.add_argument("--max-body-bytes", type=positive_int, default=64 << 20, help="largest request body accepted (413)")
+    parser.add_argument("--max-body-bytes", type=positive_int, default=DEFAULT_MAX_BODY_BYTES,
+                        help="largest request body accepted; a larger one gets 413")  # fmt: skip
     parser.add_argument(
         "--max-response-bytes",
         type=positive_int,
-        default=256 << 10,
+        default=DEFAULT_MAX_RESPONSE_BYTES,
         help="largest response (or prompt, or /run_batch program with its tests) scored; larger ones score 0.0 and "
-        "are listed in too_large (default 262144)",
+        "are listed in too_large",
     )
     parser.add_argument(
         "--max-buffered-bytes",
         type=positive_int,
         default=None,
-        help="request bodies held in memory at once; one that would pass it gets 503 (default 4 x --max-body-bytes)",
+        help="request bodies held in memory at once; one that would pass it gets 503 (default: 4 x --max-body-bytes)",
     )
     parser.add_argument(
         "--read-seconds",
         type=positive_float,
-        default=30.0,
-        help="seconds a client has to send a request's body once its headers are in; slower ones are dropped (30)",
+        default=DEFAULT_READ_SECONDS,
+        help="seconds a client has to send a request's body once its headers are in; slower ones are dropped",
     )
-    parser.add_argument("--timeout", type=positive_float, default=None, help="CPU seconds one test may use (default 4)")
+    add_option(parser, "--test-cpu-seconds", old=("--timeout",), type=positive_float,
+               default=Limits().test_cpu_seconds, help="CPU seconds one test may use")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="log every request on stderr")
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from acecoder.exec import Limits
     from acecoder.serve.questions import load_questions
     from acecoder.serve.server import RewardServer
 
     try:
-        rows = load_questions(arguments.dataset)
-        limits = Limits() if arguments.timeout is None else Limits(test_cpu_seconds=arguments.timeout)
+        rows = load_questions(arguments.input)
+        limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds)
         server = RewardServer(
             rows,
             host=arguments.host,

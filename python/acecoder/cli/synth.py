@@ -13,23 +13,37 @@ from pathlib import Path
 
 from acecoder.cli.config_flags import non_negative_float, non_negative_int, positive_int
 from acecoder.cli.generation import MODEL_HELP, add_backend_arguments
+from acecoder.cli.vocabulary import add_option
+
+# The lines format's own defaults (a small model's short replies); the json format's are SynthConfig's.
+LINES_MAX_TOKENS = 128
+LINES_MIN_TESTS = 3
 
 HELP = "synthesize questions and oracle-filtered tests from seed code (AceCode format)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", default=None, help="seed rows {id, program[, instruction]}: JSONL, Parquet or a "
-                        "saved dataset directory (default: the bundled MBPP train tasks 601-974)")
+    from acecoder.synth.harden import HardenConfig
+    from acecoder.synth.pipeline import SynthConfig
+
+    defaults = SynthConfig()  # AceCoder's settings as the pipeline holds them
+    harden_defaults = HardenConfig()
+    add_option(parser, "--input", old=("--seeds",), default=None,
+               help="seed rows {id, program[, instruction]}: JSONL, Parquet or a saved dataset directory (default: "
+               "the bundled MBPP train tasks 601-974)")  # fmt: skip
     parser.add_argument("--output", type=Path, required=True, help="AceCode rows: .jsonl or .parquet")
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--oracle-model", default=None, help="model writing the oracle solutions (default: --model)")
     parser.add_argument("--oracle-base-url", default=None, help="server of the oracle model (default: --base-url)")
-    parser.add_argument("--num-tests", type=positive_int, default=20, help="tests to ask for per question")
+    parser.add_argument("--num-tests", type=positive_int, default=defaults.num_tests, help="tests to ask for per question")
     parser.add_argument("--min-tests", type=non_negative_int, default=None,
-                        help="drop questions with fewer surviving tests (default: 5; 3 in the lines format)")
-    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+                        help=f"drop questions with fewer surviving tests (default: {defaults.min_tests}; "
+                        f"{LINES_MIN_TESTS} in the lines format)")  # fmt: skip
+    parser.add_argument("--temperature", type=non_negative_float, default=defaults.temperature,
+                        help="sampling temperature")  # fmt: skip
     parser.add_argument("--max-tokens", type=positive_int, default=None,
-                        help="tokens per reply (default: 2048 in the json format, 128 per sample in the lines format)")
+                        help=f"tokens per reply (default: {defaults.max_tokens} in the json format, {LINES_MAX_TOKENS} per "
+                        "sample in the lines format)")  # fmt: skip
     parser.add_argument("--format", choices=("auto", "json", "lines"), default="auto",
                         help="json: AceCoder's rewrite (a question and its tests as JSON); lines: for small models, "
                         "the seed's task as the question and tests continued line by line from 'assert name(' "
@@ -37,16 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oracle", choices=("auto", "model", "seed"), default="auto",
                         help="what judges the tests: the oracle model's greedy solution (AceCoder) or the seed's own "
                         "program; auto: seed with the lines format, else model")
-    parser.add_argument("--samples", type=positive_int, default=8,
-                        help="replies per seed in the lines format (each a few tests)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds")
-    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed")
+    add_option(parser, "--n", old=("--samples",), type=positive_int, default=defaults.samples,
+               help="replies per seed in the lines format (each a few tests)")  # fmt: skip
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds (default: all)")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="sampling seed (default: none, random)")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--harden", action="store_true", help="after oracle filtering, show the model each question's "
                         "tests and a mutant of the oracle solution they let through, and keep its new tests that the "
                         "oracle solution passes and that kill a surviving mutant (acecoder.synth.harden)")  # fmt: skip
-    parser.add_argument("--harden-rounds", type=positive_int, default=3, help="rounds of hardening per question")
-    parser.add_argument("--mutants", type=positive_int, default=20, help="mutants per question for --harden")
+    parser.add_argument("--harden-rounds", type=positive_int, default=harden_defaults.rounds,
+                        help="rounds of hardening per question")  # fmt: skip
+    parser.add_argument("--mutants", type=positive_int, default=harden_defaults.mutants,
+                        help="mutants of the oracle solution per question, for --harden")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -65,19 +81,21 @@ def run(arguments: argparse.Namespace) -> int:
         print("error: --format lines continues a reply the model has begun, which the openai backend cannot ask "
               "of a server; use --backend transformers or vllm, or --format json", file=sys.stderr)
         return 2
-    max_tokens = arguments.max_tokens or (128 if synth_format == "lines" else 2048)
+    defaults = SynthConfig()
+    max_tokens = arguments.max_tokens or (LINES_MAX_TOKENS if synth_format == "lines" else defaults.max_tokens)
     try:
         output_format(arguments.output)
-        seeds = load_seeds(arguments.seeds)
+        seeds = load_seeds(arguments.input)
         config = SynthConfig(
             num_tests=arguments.num_tests,
-            min_tests=arguments.min_tests if arguments.min_tests is not None else 3 if synth_format == "lines" else 5,
+            min_tests=arguments.min_tests if arguments.min_tests is not None
+            else LINES_MIN_TESTS if synth_format == "lines" else defaults.min_tests,
             temperature=arguments.temperature,
             max_tokens=max_tokens,
-            oracle_max_tokens=arguments.max_tokens or 2048,
+            oracle_max_tokens=arguments.max_tokens or defaults.oracle_max_tokens,
             seed=arguments.seed,
             format=synth_format,
-            samples=arguments.samples,
+            samples=arguments.n,
             oracle=oracle,
         )
     except (OSError, ValueError) as error:
@@ -122,7 +140,7 @@ def run(arguments: argparse.Namespace) -> int:
             ) + ")"
         print(f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
               f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
-              "--min-tests or more --samples keep more", file=sys.stderr)
+              "--min-tests or more --n keep more", file=sys.stderr)
         return 1
     if harden_status:
         return harden_status
@@ -138,8 +156,8 @@ def _harden(arguments: argparse.Namespace, backend, engine, synth_format: str, p
     lines = synth_format == "lines"
     config = HardenConfig(
         rounds=arguments.harden_rounds, mutants=arguments.mutants, temperature=arguments.temperature,
-        max_tokens=arguments.max_tokens or (128 if lines else 1024), seed=arguments.seed,
-        format="lines" if lines else "chat", samples=arguments.samples if lines else 1,
+        max_tokens=arguments.max_tokens or (LINES_MAX_TOKENS if lines else HardenConfig.max_tokens),
+        seed=arguments.seed, format="lines" if lines else "chat", samples=arguments.n if lines else 1,
     )  # fmt: skip
     hardener = Hardener(backend, engine, config, progress=progress.update if progress else None)
     hardened, summary = hardener.run(read_acecode(arguments.output), arguments.output)

@@ -1,7 +1,7 @@
 """Train a Bradley–Terry reward model on preference pairs (AceCoder step four) with TRL's RewardTrainer.
 
-Settings come from a YAML file (--config), then from flags: --pairs, --model and --output-dir, and any setting of
-the config as `--name value` (e.g. `--learning_rate 2e-5 --use_lora true --max_steps 100`); `--list-settings`
+Settings come from a YAML file (--config), then from flags: --input (the config's `pairs`), --model and
+--output-dir, and any setting of the config as `--name value` (e.g. `--learning_rate 2e-5 --use_lora true --max_steps 100`); `--list-settings`
 prints them all. The defaults are AceCoder's: one epoch, lr 1e-5 cosine, warmup 0.1, global batch 128, 2048 tokens.
 The output directory receives the model (LoRA merged), its tokenizer, metrics.json, loss_curve.png and config.yaml
 (every setting as resolved). With checkpoints (`--save_strategy steps`) a rerun resumes from the last complete one.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acecoder.cli.config_flags import add_training_arguments, named_overrides, print_table
+from acecoder.cli.config_flags import train_and_report_errors, add_training_arguments, print_table, training_config
 
 HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–Terry)"
 
@@ -20,41 +20,29 @@ HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–T
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(
         parser,
-        "--pairs",
-        "pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset",
-        "where the model, metrics and loss curve go",
+        "pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset (default: the config's `pairs`)",
+        "where the model, metrics and loss curve go (default: the config's output_dir)",
     )
 
 
 def run(arguments: argparse.Namespace) -> int:
     try:
-        from acecoder.train.config import config_parser, load_config
+        from acecoder.train.config import RewardModelConfig
         from acecoder.train.reward_model import train_reward_model
     except ImportError as error:
         print(f"error: training needs torch, transformers, trl and peft ({error}): pip install 'acecoder[train]'",
               file=sys.stderr)  # fmt: skip
         return 2
-    if arguments.list_settings:
-        config_parser().print_help()
-        return 0
-    # The named flags come last so that they win over the same setting given as `--name value`.
-    named = {"--pairs": arguments.pairs, "--model_name_or_path": arguments.model, "--output_dir": arguments.output_dir}
-    overrides = named_overrides(arguments.overrides, named)
-    try:
-        config = load_config(arguments.config, overrides)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    settings = {"input": "pairs", "model": "model_name_or_path", "output_dir": "output_dir"}
+    config, status = training_config(arguments, RewardModelConfig, "acecoder train-rm", settings)
+    if config is None:
+        return status
     print(f"acecoder train-rm: {config.model_name_or_path} on {config.pairs} → {config.output_dir} "
           f"({config.describe_batch()}, lr {config.learning_rate:g}"
           f"{', LoRA r=' + str(config.lora_r) if config.use_lora else ''})", file=sys.stderr)  # fmt: skip
-    try:
-        metrics = train_reward_model(config)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not metrics:  # not the main process of a distributed run: it wrote nothing
-        return 0
+    metrics = train_and_report_errors(train_reward_model, config)
+    if isinstance(metrics, int):
+        return metrics
     counts = metrics["counts"]
     accuracy = metrics["held_out_accuracy"]
     history = metrics["loss_history"]

@@ -10,6 +10,8 @@ Ids are not always unique (a dataset with repeated ids, the same question sample
 matched to an input position, not only to an id: the n-th journaled row with an id is the n-th input row with that
 id (``load_by_position``). That holds because rows with one id are journaled in input order (``OrderedAppender``).
 A row with no usable id (an error record for an unreadable line) is keyed by its row number instead.
+
+The steps do not use these pieces one by one: ``acecoder.data.resume`` puts them together once for all of them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 # The key of a row without a usable id: its row number, behind a character no real id starts with.
@@ -75,14 +77,17 @@ class RowJournal:
         """The journaled rows by key (a later row with the same key wins). Cuts off a torn last line."""
         return {str(row[self.key]): row for row in self.rows() if self.key in row}
 
-    def load_by_position(self, keys: Sequence[str]) -> dict[int, dict]:
+    def load_by_position(self, keys: Sequence[str], accept: Callable[[dict], bool] | None = None) -> dict[int, dict]:
         """The journaled rows by input position, given each input row's ``row_key``: the n-th journaled row with a
-        key belongs to the n-th position with that key. Cuts off a torn last line."""
+        key belongs to the n-th position with that key. Rows ``accept`` refuses (written under other settings) are
+        passed over, as if absent. Cuts off a torn last line."""
         positions: dict[str, collections.deque[int]] = collections.defaultdict(collections.deque)
         for position, key in enumerate(keys):
             positions[key].append(position)
         found: dict[int, dict] = {}
         for row in self.rows():
+            if accept is not None and not accept(row):
+                continue
             number = row.get("row")  # an error record's row number: its key when it has no id
             waiting = positions.get(row_key(row, number if isinstance(number, int) else 0, self.key))
             if waiting:
@@ -141,21 +146,16 @@ class OrderedAppender:
         return self._next == len(self._done)
 
 
-def output_journal(output: str | Path, key: str = "id") -> RowJournal:
-    """The journal behind an output file: a JSON-lines output is its own journal (rows in completion order); any
-    other format (Parquet) is written from ``OUTPUT.journal.jsonl`` when the run ends."""
+def journal_path(output: str | Path) -> Path:
+    """Where the journal of an output that is not its own journal lives: ``OUTPUT.journal.jsonl`` beside it."""
     output = Path(output)
-    if output.suffix == ".jsonl":
+    return output.with_name(output.name + ".journal.jsonl")
+
+
+def output_journal(output: str | Path, key: str = "id", separate: bool = False) -> RowJournal:
+    """The journal behind an output file. A JSON-lines output whose rows are the journaled rows is its own journal
+    (rows in completion order); any other format (Parquet), or a step that journals records other than its output
+    rows (``separate``), keeps ``journal_path(output)`` and writes the output from it when the run ends."""
+    if Path(output).suffix == ".jsonl" and not separate:
         return RowJournal(output, key)
-    return RowJournal(output.with_name(output.name + ".journal.jsonl"), key)
-
-
-def finish_output(output: str | Path, journal: RowJournal, keys: Sequence[str]) -> int:
-    """Writes a non-JSON-lines output from its journal, rows in input order (``keys``: each input row's
-    ``row_key``; rows missing from the journal are skipped); returns the number of rows the output holds."""
-    from acecoder.data.acecode import write_rows
-
-    rows = journal.load_by_position(keys)
-    if Path(output) == journal.path:
-        return len(rows)
-    return write_rows([rows[position] for position in sorted(rows)], output)
+    return RowJournal(journal_path(output), key)

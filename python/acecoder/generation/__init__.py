@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acecoder.generation.base import Backend, ChatRequest, Generation, Message, ResultCallback, Sampling
+from acecoder.generation.base import (
+    Backend,
+    ChatRequest,
+    Generation,
+    Message,
+    ResultCallback,
+    Sampling,
+    SequenceCallback,
+    generate_with_progress,
+)
 from acecoder.generation.cache import CachedBackend, ResponseCache
 
 __all__ = [
@@ -22,6 +31,8 @@ __all__ = [
     "ResponseCache",
     "ResultCallback",
     "Sampling",
+    "SequenceCallback",
+    "generate_with_progress",
     "make_backend",
 ]
 

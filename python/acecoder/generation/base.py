@@ -9,6 +9,7 @@ retries comes back as a ``Generation`` with ``error`` set and no texts, so one b
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -94,6 +95,11 @@ def group_by_sampling(requests: Sequence[ChatRequest]) -> dict[Sampling, list[in
 # Called as each request finishes (in completion order): its index in the batch and its result.
 ResultCallback = Callable[[int, Generation], None]
 
+# Called with the number of sequences (completions) that just finished, failed ones included; over one call the
+# numbers add up to the requests' ``sampling.n`` summed. A request for 16 samples is 16 sequences, and a local
+# backend finishes them a micro-batch (or a sequence) at a time: this is what lets a display move inside a call.
+SequenceCallback = Callable[[int], None]
+
 
 class Backend(Protocol):
     """A source of chat completions. ``model`` names the model (it is part of every cache key)."""
@@ -109,3 +115,33 @@ class Backend(Protocol):
     def close(self) -> None:
         """Releases the backend's resources (connections, model weights)."""
         ...
+
+
+def generate_with_progress(
+    backend: Backend,
+    requests: Sequence[ChatRequest],
+    on_result: ResultCallback | None = None,
+    on_sequences: SequenceCallback | None = None,
+) -> list[Generation]:
+    """``backend.generate``, with finished sequences reported to ``on_sequences``: by the backend itself where its
+    ``generate`` takes an ``on_sequences`` argument (the transformers backend, the cache), otherwise counted here
+    from each result as it arrives (``sampling.n`` sequences a result; any the backend never reported, when it
+    returns). ``Backend`` stays as it was: a backend without the argument still works, a result at a time."""
+    if on_sequences is None:
+        return backend.generate(requests, on_result=on_result)
+    if "on_sequences" in inspect.signature(backend.generate).parameters:
+        return backend.generate(requests, on_result=on_result, on_sequences=on_sequences)  # type: ignore[call-arg]
+    counted: set[int] = set()
+
+    def count(index: int, generation: Generation) -> None:
+        if index not in counted:
+            counted.add(index)
+            on_sequences(requests[index].sampling.n)
+        if on_result is not None:
+            on_result(index, generation)
+
+    generations = backend.generate(requests, on_result=count)
+    unreported = sum(request.sampling.n for index, request in enumerate(requests) if index not in counted)
+    if unreported:
+        on_sequences(unreported)
+    return generations

@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from acecoder.caching import cache_root
-from acecoder.generation.base import Backend, ChatRequest, Generation, ResultCallback, oversized_reply
+from acecoder.generation.base import (
+    Backend,
+    ChatRequest,
+    Generation,
+    ResultCallback,
+    SequenceCallback,
+    generate_with_progress,
+    oversized_reply,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -99,7 +107,13 @@ class CachedBackend:
         self.cache = cache
         self.model = backend.model
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[ChatRequest],
+        on_result: ResultCallback | None = None,
+        on_sequences: SequenceCallback | None = None,
+    ) -> list[Generation]:
+        """The wrapped backend's ``generate`` for the misses; hits count as finished sequences at once."""
         results: list[Generation | None] = [None] * len(requests)
         missing: list[int] = []
         for index, request in enumerate(requests):
@@ -109,6 +123,8 @@ class CachedBackend:
                 hit = results[index] = Generation(texts=texts, cached=True)
                 if on_result is not None:
                     on_result(index, hit)
+                if on_sequences is not None:
+                    on_sequences(request.sampling.n)
             else:
                 missing.append(index)
         if missing:
@@ -121,7 +137,8 @@ class CachedBackend:
                 if on_result is not None:
                     on_result(index, generation)
 
-            answered = self.backend.generate([requests[index] for index in missing], on_result=store)
+            asked = [requests[index] for index in missing]
+            answered = generate_with_progress(self.backend, asked, on_result=store, on_sequences=on_sequences)
             for position, generation in enumerate(answered):
                 if results[missing[position]] is None:  # a backend that did not call on_result
                     store(position, generation)

@@ -7,12 +7,20 @@ dequantizes a GGUF file into an ordinary float model when it loads it (``gguf_fi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from acecoder.generation.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+from acecoder.exec import usable_cpus
+from acecoder.generation.base import (
+    ChatRequest,
+    Generation,
+    ResultCallback,
+    Sampling,
+    SequenceCallback,
+    group_by_sampling,
+)
 from acecoder.models.names import resolve_model
+
 
 class TransformersBackend:
     """``AutoModelForCausalLM`` generation in micro-batches of about ``batch_size`` sequences (left-padded): a request
@@ -29,7 +37,8 @@ class TransformersBackend:
         self.model = model
         self.batch_size = max(1, int(batch_size))
         self._torch = torch
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self._transformers: Any = transformers
+        torch.set_num_threads(threads or usable_cpus())
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # Progress bars and tokenizer notices of the loaders are noise in a pipeline's output.
         transformers.utils.logging.disable_progress_bar()
@@ -48,28 +57,70 @@ class TransformersBackend:
         self.network = self.network.to(self.device)  # type: ignore[arg-type]
         self.network.eval()
 
-    def generate(self, requests: Sequence[ChatRequest], on_result: ResultCallback | None = None) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[ChatRequest],
+        on_result: ResultCallback | None = None,
+        on_sequences: SequenceCallback | None = None,
+    ) -> list[Generation]:
+        """One micro-batch at a time; ``on_result`` after each micro-batch, ``on_sequences`` as each sequence ends
+        (at its end-of-sequence token, during the batch's generation) and, for those cut at ``max_tokens``, when
+        the micro-batch ends."""
         results: list[Generation] = [Generation(error="not generated") for _ in requests]
         for sampling, indices in group_by_sampling(requests).items():  # one sampling setting per micro-batch
             prompts_per_batch = max(1, self.batch_size // sampling.n)
             for start in range(0, len(indices), prompts_per_batch):
                 batch = indices[start : start + prompts_per_batch]
+                watcher = None if on_sequences is None else self._sequence_watcher(on_sequences)
                 try:
-                    texts = self._generate_batch([requests[index] for index in batch], sampling)
+                    texts = self._generate_batch([requests[index] for index in batch], sampling, watcher)
                     generations = [Generation(texts=group) for group in texts]
                 except (RuntimeError, ValueError) as error:  # e.g. a prompt longer than the model's context
                     generations = [Generation(error=f"{type(error).__name__}: {str(error)[:200]}") for _ in batch]
+                if on_sequences is not None and watcher is not None:
+                    left = len(batch) * sampling.n - watcher.reported
+                    if left > 0:
+                        on_sequences(left)
                 for index, generation in zip(batch, generations):
                     results[index] = generation
                     if on_result is not None:
                         on_result(index, generation)
         return results
 
-    def _generate_batch(self, requests: Sequence[ChatRequest], sampling: Sampling) -> list[list[str]]:
+    def _sequence_watcher(self, on_sequences: SequenceCallback) -> Any:
+        """A stopping criterion that stops nothing: after each generated token it reports the sequences that have
+        just produced an end-of-sequence token (its ``reported`` counts them). ``generate`` keeps its own rules."""
+        torch = self._torch
+        criterion: Any = self._transformers.StoppingCriteria
+        eos = self.network.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        end_tokens = torch.tensor(eos if isinstance(eos, list) else [eos], device=self.device)
+
+        class SequenceWatcher(criterion):
+            def __init__(self) -> None:
+                self.ended: Any = None
+                self.reported = 0
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                # Once ended, a sequence stays ended (generate pads it from then on, with a token that may differ).
+                now = torch.isin(input_ids[:, -1], end_tokens)
+                self.ended = now if self.ended is None else self.ended | now
+                newly = int(self.ended.sum().item()) - self.reported
+                if newly > 0:
+                    self.reported += newly
+                    on_sequences(newly)
+                return torch.zeros_like(now, dtype=torch.bool)
+
+        return SequenceWatcher()
+
+    def _generate_batch(self, requests: Sequence[ChatRequest], sampling: Sampling, watcher: Any = None) -> list[list[str]]:
         torch = self._torch
         prompts = [self._prompt(request) for request in requests]
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         options: dict = {"max_new_tokens": sampling.max_tokens, "num_return_sequences": sampling.n}
+        if watcher is not None:
+            options["stopping_criteria"] = self._transformers.StoppingCriteriaList([watcher])
         if sampling.temperature > 0:
             options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         else:

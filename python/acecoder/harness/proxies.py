@@ -246,7 +246,7 @@ class TestNamespace(dict):
         self.ordinary = frozenset(name for name in self.program if name not in self.protected)
         self.program_module = program_module
         self.shadowing = False
-        for name, (kind, detail) in self.program.items():
+        for kind, detail in self.program.values():
             if kind == "class" and detail[2] is not None:
                 session.define_exception(detail[1], detail[2], detail[0])
 

@@ -13,7 +13,7 @@ How a label carries its row's tests:
 
 - the tests themselves: a list of asserts, its JSON text, or stdin/stdout cases
   (``acecoder.integrations.ground_truth``); a list column or a JSON text column both work;
-- with ``ACECODER_REWARD_DATASET=ROWS`` (the rows ``acecoder serve-reward --dataset`` takes: ``question`` and
+- with ``ACECODER_REWARD_DATASET=ROWS`` (the rows ``acecoder serve-reward --input`` takes: ``question`` and
   ``test_cases``, optionally ``id``), a label that is not JSON is the row's ``id``, and a missing label (no
   ``--label_key``) or an unknown id finds the row by its prompt, as the reward server does
   (``acecoder.serve.questions.QuestionIndex``). A response whose row is not found scores 0.0 and counts in

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import UnreadableRow, output_format, question_problem
-from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
+from acecoder.data.acecode import UnreadableRow, question_problem
+from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
 
@@ -178,17 +178,15 @@ def score_rows(
 ) -> PassRateSummary:
     """Scores every row not yet in ``output`` (``.jsonl`` or ``.parquet``) and appends it there, in input order; a
     row that cannot be scored (``row_problem``) gets an error record instead (``summary.errors``)."""
-    output_format(output)
-    journal = output_journal(output)
-    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-    done = journal.load_by_position(keys)
-    pending = [position for position in range(len(rows)) if position not in done]
-    summary = PassRateSummary(questions=len(rows), resumed=len(done))
-    summary.errors.extend(f"row {row.get('row')}: {row['error']}" for row in done.values() if row.get("error") is not None)
+    resume = ResumableOutput.of_rows(output, rows)
+    summary = PassRateSummary(questions=len(rows), resumed=resume.resumed)
+    summary.errors.extend(
+        f"row {row.get('row')}: {row['error']}" for row in resume.done.values() if row.get("error") is not None
+    )
     started = time.perf_counter()
-    appender = OrderedAppender(journal, len(pending))
+    appender = resume.appender(len(resume.pending))
     scorable: list[tuple[int, dict]] = []  # (place among the pending rows, row)
-    for index, position in enumerate(pending):
+    for index, position in enumerate(resume.pending):
         row = rows[position]
         problem = row_problem(row)
         if problem is None:
@@ -227,7 +225,7 @@ def score_rows(
             summary.statuses[TOO_LONG] += too_long
         current, current_stream = following, following_stream
     summary.seconds = time.perf_counter() - started
-    finish_output(output, journal, keys)
+    resume.finish()
     return summary
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from acecoder.data.acecode import output_format
-from acecoder.data.journal import RowJournal, finish_output, output_journal, row_key
+from acecoder.data.journal import RowJournal
+from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, Limits
 from acecoder.pairs.passrate import PassRateSummary, Progress, _Chunk, _row_runs, check_rows
 
@@ -139,23 +140,21 @@ def score_rows_with_ray(
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
 
-    journal = output_journal(output)
-    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
     # Runs come back in any order, so two rows that repeat an id may swap results when they land in different
     # runs (the engine-local ``score_rows`` writes in input order and never does).
-    done = journal.load_by_position(keys)
-    pending = [row for position, row in enumerate(rows) if position not in done]
-    summary = PassRateSummary(questions=len(rows), resumed=len(rows) - len(pending))
+    resume = ResumableOutput.of_rows(output, rows)
+    pending = [rows[position] for position in resume.pending]
+    summary = PassRateSummary(questions=len(rows), resumed=resume.resumed)
     started = time.perf_counter()
     if pending:
         started_ray = _start_ray(ray, address)
         try:
-            _dispatch(ray, pending, journal, summary, actors, limits, chunk_jobs, progress, len(rows))
+            _dispatch(ray, pending, resume.journal, summary, actors, limits, chunk_jobs, progress, len(rows))
         finally:
             if started_ray:
                 ray.shutdown()
     summary.seconds = time.perf_counter() - started
-    finish_output(output, journal, keys)
+    resume.finish()
     return summary
 
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import output_format
-from acecoder.data.journal import OrderedAppender, finish_output, output_journal, row_key
+from acecoder.data.journal import OrderedAppender
+from acecoder.data.resume import ResumableOutput
+from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, generate_with_progress
 from acecoder.prompts import policy_prompt
-from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling
 
 
 @dataclass
@@ -39,6 +39,32 @@ def sampling_request(row: dict, sampling: Sampling) -> ChatRequest:
     return ChatRequest(({"role": "user", "content": prompt},), sampling)
 
 
+def _batch_writer(
+    batch: Sequence[dict], appender: OrderedAppender, model: str, summary: SampleSummary
+) -> Callable[[int, Generation], None]:
+    """The ``on_result`` callback of one batch: each generation becomes its row's inferences (or a failure), written
+    once, in input order, however often the backend reports it."""
+    arrived_already: set[int] = set()
+
+    def arrived(index: int, generation: Generation) -> None:
+        if index in arrived_already:
+            return
+        arrived_already.add(index)
+        row = None
+        if generation.ok:
+            inferences = [
+                {"model_name": model, "completion_id": number, "completion": text}
+                for number, text in enumerate(generation.texts)
+            ]
+            row = {**batch[index], "inferences": inferences}
+            summary.completions += len(inferences)
+        else:
+            summary.failures["generation_error"] += 1
+        summary.sampled += appender.finish(index, row)
+
+    return arrived
+
+
 def sample_rows(
     rows: Sequence[dict],
     backend: Backend,
@@ -47,43 +73,28 @@ def sample_rows(
     batch_size: int = 64,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> SampleSummary:
-    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``)."""
-    output_format(output)
-    journal = output_journal(output)
-    keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-    done = journal.load_by_position(keys)  # by position: a repeated id is sampled once per row
-    summary = SampleSummary(questions=len(rows))
-    summary.resumed = len(done)
-    finished = summary.resumed
+    """Writes each row with ``sampling.n`` inferences to ``output`` (``.jsonl`` or ``.parquet``). ``progress``
+    counts sequences (``sampling.n`` a row, a resumed row's included) as the backend finishes them."""
+    resume = ResumableOutput.of_rows(output, rows)  # by position: a repeated id is sampled once per row
+    summary = SampleSummary(questions=len(rows), resumed=resume.resumed)
+    sequences_done, sequences_total = summary.resumed * sampling.n, len(rows) * sampling.n
+
+    def sequences_finished(count: int) -> None:
+        nonlocal sequences_done
+        sequences_done += count
+        if progress is not None:
+            progress("sample", sequences_done, sequences_total)
+
     for start in range(0, len(rows), batch_size):
-        batch = [rows[position] for position in range(start, min(start + batch_size, len(rows))) if position not in done]
+        end = min(start + batch_size, len(rows))
+        batch = [rows[position] for position in range(start, end) if position not in resume.done]
         if not batch:
             continue
-        appender = OrderedAppender(journal, len(batch))
-        arrived_already: set[int] = set()
-
-        def arrived(index: int, generation: Generation) -> None:
-            nonlocal finished
-            if index in arrived_already:
-                return
-            arrived_already.add(index)
-            finished += 1
-            row = None
-            if generation.ok:
-                inferences = [
-                    {"model_name": backend.model, "completion_id": number, "completion": text}
-                    for number, text in enumerate(generation.texts)
-                ]
-                row = {**batch[index], "inferences": inferences}
-                summary.completions += len(inferences)
-            else:
-                summary.failures["generation_error"] += 1
-            summary.sampled += appender.finish(index, row)
-            if progress is not None:
-                progress("sample", finished, len(rows))
-
-        generations = backend.generate([sampling_request(row, sampling) for row in batch], on_result=arrived)
+        arrived = _batch_writer(batch, resume.appender(len(batch)), backend.model, summary)
+        requests = [sampling_request(row, sampling) for row in batch]
+        counting = None if progress is None else sequences_finished
+        generations = generate_with_progress(backend, requests, on_result=arrived, on_sequences=counting)
         for index, generation in enumerate(generations):  # a backend that did not report every result as it came
             arrived(index, generation)
-    finish_output(output, journal, keys)
+    resume.finish()
     return summary

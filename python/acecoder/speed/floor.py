@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acecoder.exec import DEFAULT_PRELOAD
+from acecoder.exec import DEFAULT_PRELOAD, usable_cpus
 
 _HEADER = struct.Struct("<I")
 
@@ -165,7 +165,7 @@ class BareFloor:
         preload: Sequence[str] = DEFAULT_PRELOAD,
     ) -> None:
         if workers is None:
-            workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            workers = usable_cpus()
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         self.workers = workers

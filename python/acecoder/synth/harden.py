@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from acecoder.audit import AuditQuestion, audit_questions, reference_of
-from acecoder.data.journal import OrderedAppender, RowJournal, row_key
+from acecoder.data.journal import RowJournal, row_key
 from acecoder.data.mutants import Mutant, mutant_set
+from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, Status
 from acecoder.generation.base import Backend, ChatRequest, Sampling, oversized_reply
 from acecoder.synth.parsing import parse_test_lines
@@ -135,6 +136,7 @@ def fingerprint(config: HardenConfig, model: str) -> str:
 
 
 def journal_path(output: str | Path) -> Path:
+    """Hardening's own journal beside the output (synthesis keeps ``OUTPUT.journal.jsonl``)."""
     output = Path(output)
     return output.with_name(output.name + ".harden.journal.jsonl")
 
@@ -160,16 +162,14 @@ class Hardener:
     def run(self, rows: Sequence[dict], output: str | Path) -> tuple[list[dict], HardenSummary]:
         """Hardens every row the journal beside ``output`` does not hold yet; returns all rows in input order
         (hardened) and the summary. The caller writes them."""
-        journal = RowJournal(journal_path(output))
         keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-        done = {
-            position: record["row"]
-            for position, record in journal.load_by_position(keys).items()
-            if record.get("fingerprint") == self.fingerprint
-        }  # fmt: skip
-        pending = [position for position in range(len(rows)) if position not in done]
-        summary = HardenSummary(questions=len(rows), resumed=len(done))
-        appender = OrderedAppender(journal, len(pending))
+        resume = ResumableOutput(
+            output, keys, RowJournal(journal_path(output)), accept=lambda record: record.get("fingerprint") == self.fingerprint
+        )  # fmt: skip
+        done = {position: record["row"] for position, record in resume.done.items()}
+        pending = resume.pending
+        summary = HardenSummary(questions=len(rows), resumed=resume.resumed)
+        appender = resume.appender(len(pending))
         for start in range(0, len(pending), self.config.batch_size):
             batch = pending[start : start + self.config.batch_size]
             hardened, failed = self._harden(([rows[position] for position in batch]), summary)

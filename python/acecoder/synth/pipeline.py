@@ -8,7 +8,9 @@ sandbox failure, a reply that was cut short, junk or over the size cap) are not 
 them; the summary counts each by its cause (``failed generations: bad_reply: truncated JSON``). The output file is
 rewritten from the journal at the end of every run, in seed order, so it never holds a duplicate row. A journal
 record carries a fingerprint of the settings that shape the result (models, prompts' parameters, thresholds): a
-rerun with other settings recomputes rather than mixing results.
+rerun with other settings recomputes rather than mixing results. The journal is matched to seeds by position as
+well as id (``acecoder.data.resume``, shared with sampling and pass rates), so seeds that repeat an id each keep a
+verdict of their own.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.data.acecode import output_format, write_rows
-from acecoder.data.journal import RowJournal
+from acecoder.data.acecode import output_format
+from acecoder.data.journal import output_journal
+from acecoder.data.resume import ResumableOutput
 from acecoder.data.seeds import Seed
 from acecoder.exec import Engine
-from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling, oversized_reply
+from acecoder.generation.base import (
+    Backend,
+    ChatRequest,
+    Generation,
+    Sampling,
+    generate_with_progress,
+    oversized_reply,
+)
 from acecoder.synth.oracle import judge_tests, oracle_request
 from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
@@ -119,11 +129,6 @@ def fingerprint(config: SynthConfig, model: str, oracle_model: str) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def journal_path(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".journal.jsonl")
-
-
 def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest | None:
     """The request that asks for a seed's question and tests (None in the line format for a seed without a
     function to test)."""
@@ -174,32 +179,33 @@ class Synthesizer:
         self.config = config or SynthConfig()
         self.progress = progress or (lambda stage, done, total: None)
         self.fingerprint = fingerprint(self.config, self.backend.model, self.oracle_backend.model)
-        self.journal = RowJournal(journal_path(self.output), key="seed_id")
+        # The journal holds verdict records, not output rows, so it lives beside the output in every format.
+        self.journal = output_journal(self.output, key="seed_id", separate=True)
         self._failed_generations: collections.Counter = collections.Counter()
 
     def run(self, seeds: Sequence[Seed]) -> Summary:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         # Verdicts journaled under other settings are ignored: they are recomputed, not mixed in.
-        done = {key: record for key, record in self.journal.load().items() if record.get("fingerprint") == self.fingerprint}
-        summary = Summary(questions_in=len(seeds))
+        resume = ResumableOutput(
+            self.output, [str(seed.id) for seed in seeds], self.journal,
+            accept=lambda record: record.get("fingerprint") == self.fingerprint,
+        )  # fmt: skip
+        summary = Summary(questions_in=len(seeds), resumed=resume.resumed)
         self._failed_generations = summary.failed_generations
-        summary.resumed = sum(1 for seed in seeds if seed.id in done)
-        pending = [seed for seed in seeds if seed.id not in done]
-        # Progress counts model calls (a rewrite and an oracle call per seed; a seed dropped at parsing needs
-        # no oracle call), so a long batch still moves the display.
-        self._calls_done, self._calls_expected = 0, 2 * len(pending)
+        pending = [seeds[position] for position in resume.pending]
+        # Progress counts generated sequences, reported by the backends as they finish, so a long batch moves the
+        # display: a seed's rewrite (``samples`` sequences in the line format) and its oracle reply (none with the
+        # seed as oracle, none for a seed dropped at parsing: the expected count shrinks as that turns out).
+        rewrite_sequences, oracle_sequences = self._sequences_per_seed()
+        self._sequences_done = 0
+        self._sequences_expected = (rewrite_sequences + oracle_sequences) * len(pending)
         for start in range(0, len(pending), self.config.batch_size):
             batch = pending[start : start + self.config.batch_size]
             records, transient = self._run_batch(batch)
             self.journal.append(records, sync=True)
-            for record in records:
-                done[record["seed_id"]] = record
             summary.failures.update(transient)
         rows = []
-        for seed in seeds:
-            if seed.id not in done:
-                continue
-            record = done[seed.id]
+        for record in resume.completed():
             summary.tests_generated += record["tests_generated"]
             summary.tests_parsed += record["tests_parsed"]
             summary.parse_repairs += int(record["repaired"])
@@ -210,7 +216,7 @@ class Synthesizer:
             else:
                 summary.failures[record["cause"]] += 1
         summary.questions_out = len(rows)
-        write_rows(rows, self.output)
+        resume.finish(rows)
         return summary
 
     def _usable(self, generation: Generation, summary_key: str, transient: collections.Counter) -> bool:
@@ -236,7 +242,8 @@ class Synthesizer:
             else:
                 requests[index] = request
         asked = list(requests)
-        replies = self.backend.generate([requests[index] for index in asked], on_result=self._called)
+        rewrite_sequences, oracle_sequences = self._sequences_per_seed()
+        replies = generate_with_progress(self.backend, [requests[index] for index in asked], on_sequences=self._finished)
         parsed: list[tuple[Seed, ParsedReply]] = []
         for index, generation in zip(asked, replies):
             seed = seeds[index]
@@ -247,22 +254,21 @@ class Synthesizer:
                 parsed.append((seed, reply))
             else:
                 records.append(self._record(seed, reply, cause=reply.error))
+        unasked, unparsed = len(seeds) - len(asked), len(seeds) - len(parsed)
+        self._sequences_expected -= rewrite_sequences * unasked + oracle_sequences * unparsed
+        self._finished()
         if self.config.oracle == "seed":  # no oracle calls: the seed's program judges
-            self._calls_expected -= 2 * len(seeds) - len(asked)
-            self._called()
             if not parsed:
                 return records, transient
             verdicts = judge_tests(self.engine, [seed.program for seed, _ in parsed], [reply.tests for _, reply in parsed])
             return self._verdicts([(item, None) for item in parsed], verdicts, records, transient)
-        self._calls_expected -= 2 * len(seeds) - len(asked) - len(parsed)
-        self._called()
         if not parsed:
             return records, transient
         oracle_requests = [
             oracle_request(reply.question or "", reply.tests, self.config.oracle_max_tokens, self.config.shown_tests)
             for _, reply in parsed
         ]
-        oracle_replies: list[Generation] = self.oracle_backend.generate(oracle_requests, on_result=self._called)
+        oracle_replies = generate_with_progress(self.oracle_backend, oracle_requests, on_sequences=self._finished)
         answered = [
             (item, generation) for item, generation in zip(parsed, oracle_replies)
             if self._usable(generation, "oracle_generation_error", transient)
@@ -283,10 +289,15 @@ class Synthesizer:
                 records.append(self._record(seed, reply, cause=None, kept=verdict.kept, solution=verdict.solution))
         return records, +transient
 
-    def _called(self, *finished: object) -> None:
-        """Advances the progress display by one model call (by none when called without arguments)."""
-        self._calls_done += 1 if finished else 0
-        self.progress("model calls", self._calls_done, self._calls_expected)
+    def _sequences_per_seed(self) -> tuple[int, int]:
+        """How many sequences a seed's rewrite and its oracle call generate."""
+        rewrite = self.config.samples if self.config.format == "lines" else 1
+        return rewrite, 0 if self.config.oracle == "seed" else 1
+
+    def _finished(self, sequences: int = 0) -> None:
+        """Advances the progress display by finished sequences (redraws it with a new total when given none)."""
+        self._sequences_done += sequences
+        self.progress("generation", self._sequences_done, self._sequences_expected)
 
     def _record(
         self, seed: Seed, reply: ParsedReply, cause: str | None, kept: Sequence[str] = (), solution: str | None = None

@@ -34,15 +34,24 @@ from trl import RewardConfig
 _SECRET = frozenset({"hub_token"})
 DEFAULT_GLOBAL_BATCH_SIZE = 128
 
+# Help of the settings both training configs have (RLConfig imports these), written once so the two cannot drift.
+MODEL_HELP = ("Model to start from: a hub id or directory, a .gguf file, or 'smollm2' (the packaged "
+              "SmolLM2-135M-Instruct GGUF).")  # fmt: skip
+RESUME_HELP = "Resume from the last complete checkpoint in output_dir when there is one."
+LEARNING_RATE_HELP = "Peak learning rate of AdamW."
+GRADIENT_CHECKPOINTING_HELP = "Recompute activations in the backward pass (default: on with CUDA)."
+
+
+def save_strategy_help(choices: str) -> str:
+    """The ``save_strategy`` help, with the strategies a config's trainer supports."""
+    return f"Checkpoints during training: {choices}; with checkpoints a rerun resumes from the last complete one."
+
 
 @dataclass(kw_only=True)
 class RewardModelConfig(RewardConfig):
     """``trl.RewardConfig`` plus the model, the pairs file, the held-out split, LoRA and margin options."""
 
-    model_name_or_path: str = field(
-        metadata={"help": "Model to start from: a hub id or directory, a .gguf file, or 'smollm2' (the packaged "
-                  "SmolLM2-135M-Instruct GGUF)."}  # fmt: skip
-    )
+    model_name_or_path: str = field(metadata={"help": MODEL_HELP})
     pairs: str = field(
         metadata={"help": "Preference pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset with prompt, "
                   "chosen and rejected (strings or message lists), optionally id, margin and pass rates."}  # fmt: skip
@@ -63,9 +72,7 @@ class RewardModelConfig(RewardConfig):
                   "it is honoured and the global batch follows from it; with a global_batch_size they must "
                   "agree."}  # fmt: skip
     )
-    resume: bool = field(
-        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir when there is one."}
-    )
+    resume: bool = field(default=True, metadata={"help": RESUME_HELP})
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (merged into the saved model)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
@@ -77,7 +84,7 @@ class RewardModelConfig(RewardConfig):
     )
 
     # TRL and transformers fields whose defaults are AceCoder's here.
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate of AdamW."})
+    learning_rate: float = field(default=1e-5, metadata={"help": LEARNING_RATE_HELP})
     logging_steps: float = field(
         default=0.01,
         metadata={"help": "Log the loss every N optimizer steps, or every fraction N (< 1) of the run: the default "
@@ -96,14 +103,14 @@ class RewardModelConfig(RewardConfig):
         default="none", metadata={"help": "Experiment trackers to report to ('none', 'all', 'wandb', ...)."}
     )
     save_strategy: SaveStrategy | str = field(
-        default="no", metadata={"help": "Checkpoints during training: 'no', 'steps', 'epoch' or 'best'."}
+        default="no", metadata={"help": save_strategy_help("'no', 'steps', 'epoch' or 'best'")}
     )
     # None until __post_init__ decides from the machine, hence the wider type than TrainingArguments declares.
     bf16: bool | None = field(  # type: ignore[assignment]
         default=None, metadata={"help": "bf16 mixed precision (default: on with CUDA, off on the CPU)."}
     )
     gradient_checkpointing: bool | None = field(  # type: ignore[assignment]
-        default=None, metadata={"help": "Recompute activations in the backward pass (default: on with CUDA)."}
+        default=None, metadata={"help": GRADIENT_CHECKPOINTING_HELP}
     )
 
     def __post_init__(self) -> None:
@@ -195,9 +202,13 @@ class _ConfigParser(HfArgumentParser):
         raise ValueError(message)
 
 
-def config_parser(config_class: type = RewardModelConfig, prog: str = "acecoder train-rm") -> HfArgumentParser:
-    """The parser of ``config_class`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``)."""
-    return _ConfigParser(config_class, prog=prog)  # type: ignore[arg-type]
+def config_parser(
+    config_class: type = RewardModelConfig, prog: str = "acecoder train-rm", formatter_class: type | None = None
+) -> HfArgumentParser:
+    """The parser of ``config_class`` flags (``--learning_rate 2e-5`` or ``--learning-rate 2e-5``); ``formatter_class``
+    formats its help (default: transformers', which appends every default, even to help that states it)."""
+    extra = {} if formatter_class is None else {"formatter_class": formatter_class}
+    return _ConfigParser(config_class, prog=prog, **extra)  # type: ignore[arg-type]
 
 
 def load_config(

@@ -12,6 +12,7 @@ whose weight ``rm_weight`` is relative to the rule reward's 1 (see ``acecoder.re
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,18 +20,26 @@ from typing import ClassVar
 from transformers.trainer_utils import SaveStrategy
 from trl import GRPOConfig
 
+from acecoder.exec import Limits
 from acecoder.rewards import MODES
-from acecoder.train.config import apply_machine_defaults
+from acecoder.train.config import (
+    GRADIENT_CHECKPOINTING_HELP,
+    LEARNING_RATE_HELP,
+    MODEL_HELP,
+    RESUME_HELP,
+    apply_machine_defaults,
+    save_strategy_help,
+)
+
+# The per-test limit's default and help are the engine's own (``acecoder.exec.Limits``), not a copy of them.
+_TEST_CPU_SECONDS = next(item for item in dataclasses.fields(Limits) if item.name == "test_cpu_seconds")
 
 
 @dataclass(kw_only=True)
 class RLConfig(GRPOConfig):
     """``trl.GRPOConfig`` plus the policy, the questions, the rewards and the engine's limits."""
 
-    model_name_or_path: str = field(
-        metadata={"help": "Policy to start from: a hub id or directory, a .gguf file, or 'smollm2' (the packaged "
-                  "SmolLM2-135M-Instruct GGUF)."}  # fmt: skip
-    )
+    model_name_or_path: str = field(metadata={"help": MODEL_HELP})
     dataset: str = field(
         metadata={"help": "Questions with tests (id, question, test_cases): the output of `acecoder hard-subset` "
                   "(AceCoder's choice) or any AceCode rows, as JSONL, Parquet or a saved dataset."}  # fmt: skip
@@ -57,22 +66,18 @@ class RLConfig(GRPOConfig):
     engine_workers: int | None = field(
         default=None, metadata={"help": "Sandbox workers of the rule reward (default: one per usable CPU)."}
     )
-    test_cpu_seconds: float = field(default=4.0, metadata={"help": "CPU time one test may use."})
-    resume: bool = field(
-        default=True, metadata={"help": "Resume from the last complete checkpoint in output_dir when there is one."}
-    )
+    test_cpu_seconds: float = field(default=Limits().test_cpu_seconds, metadata=_TEST_CPU_SECONDS.metadata)
+    resume: bool = field(default=True, metadata={"help": RESUME_HELP})
 
     # TRL and transformers fields whose defaults are AceCoder's (or this machine's) here.
-    learning_rate: float = field(default=5e-7, metadata={"help": "Peak learning rate of AdamW."})
+    learning_rate: float = field(default=5e-7, metadata={"help": LEARNING_RATE_HELP})
     beta: float = field(default=0.01, metadata={"help": "KL coefficient against the starting policy."})
     num_generations: int | None = field(default=8, metadata={"help": "Samples per prompt (one GRPO group)."})
     logging_steps: float = field(default=1, metadata={"help": "Log every N steps (the reward curve's resolution)."})
-    save_strategy: SaveStrategy | str = field(
-        default="no", metadata={"help": "Checkpoints during training: 'no', 'steps' or 'epoch'."}
-    )
+    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": save_strategy_help("'no', 'steps' or 'epoch'")})
     # None until __post_init__ decides from the machine, hence the wider type than TrainingArguments declares.
     gradient_checkpointing: bool | None = field(  # type: ignore[assignment]
-        default=None, metadata={"help": "Recompute activations in the backward pass (default: on with CUDA)."}
+        default=None, metadata={"help": GRADIENT_CHECKPOINTING_HELP}
     )
 
     # Settings save_config lists as comments: TRL derives generation_batch_size from steps_per_generation and
