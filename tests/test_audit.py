@@ -232,3 +232,14 @@ def test_passrate_carries_the_kill_rate_and_report_summarizes_it(tmp_path: Path)
     assert (summary["questions_audited"], summary["kill_rate_mean"], summary["kill_rate_median"]) == (2, 0.5, 0.5)
     assert "kill rate of the tests (mean)" in format_table(summary)
     assert "questions_audited" not in summarize([_scored("x", None, [1.0])])
+
+
+def test_command_reads_the_oracle_solution_synth_keeps_by_default(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.jsonl"
+    row = {"id": "adult", "question": "?", "test_cases": ADULT_TESTS, "provenance": {"oracle_solution": ADULT}}
+    questions.write_text(json.dumps(row) + "\n")
+    output = tmp_path / "audit.jsonl"
+    assert main(["audit", "--input", str(questions), "--output", str(output), "--workers", "1", "--quiet",
+                 "--plot", str(tmp_path / "plot.png")]) == 0  # fmt: skip
+    [audited] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert audited["kill_rate"] == 0.25 and audited["provenance"] == row["provenance"]
