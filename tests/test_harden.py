@@ -46,8 +46,8 @@ def test_rounds_keep_only_tests_the_reference_passes_that_kill_a_survivor(engine
     assert row["test_cases"] == [*ROW["test_cases"], "assert is_adult(18)", "assert not is_adult(17)"]
     assert row["provenance"]["test_rounds"] == [0, 0, 1, 2]
     assert row["provenance"]["hardening"] | {"model": None} == {
-        "rounds_run": 2, "proposed": 4, "kept": 2, "mutants": 4, "kill_rate_before": 0.25, "kill_rate_after": 1.0,
-        "model": None,
+        "rounds_run": 2, "proposed": 4, "kept": 2, "reference_fails": 1, "kills_nothing": 1, "mutants": 4,
+        "kill_rate_before": 0.25, "kill_rate_after": 1.0, "model": None,
     }  # fmt: skip
     assert row["kill_rate"] == 1.0 and row["provenance"]["oracle_solution"] == ADULT
     assert len(prompts) == 2  # nothing survives after round 2: no third call

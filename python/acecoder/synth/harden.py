@@ -74,6 +74,8 @@ class HardenSummary:
     failed_generations: int = 0
     proposed: int = 0
     kept: int = 0
+    reference_fails: int = 0
+    kills_nothing: int = 0
     kill_rates_before: list[float] = field(default_factory=list)
     kill_rates_after: list[float] = field(default_factory=list)
 
@@ -87,6 +89,8 @@ class HardenSummary:
         self.with_survivors += record["kill_rate_before"] < 1.0
         self.proposed += record["proposed"]
         self.kept += record["kept"]
+        self.reference_fails += record.get("reference_fails", 0)
+        self.kills_nothing += record.get("kills_nothing", 0)
         self.kill_rates_before.append(record["kill_rate_before"])
         self.kill_rates_after.append(record["kill_rate_after"])
 
@@ -103,6 +107,8 @@ class HardenSummary:
             ("failed generations (this run)", self.failed_generations),
             ("tests proposed", self.proposed),
             ("tests kept (reference passes, kills a survivor)", self.kept),
+            ("tests dropped: the reference fails them", self.reference_fails),
+            ("tests dropped: they kill no survivor", self.kills_nothing),
             ("kill rate before, mean", mean(self.kill_rates_before)),
             ("kill rate after, mean", mean(self.kill_rates_after)),
         ]
@@ -124,6 +130,8 @@ class _Question:
     shown: list[int] = field(default_factory=list)
     proposed: int = 0
     kept: int = 0
+    wrong: int = 0  # proposed tests the reference fails
+    weak: int = 0  # proposed tests the reference passes that kill no survivor
     rounds_run: int = 0
     kill_rate_before: float = 0.0
     failed: bool = False  # a model call failed: not journaled, so the next run asks again
@@ -274,8 +282,10 @@ class Hardener:
             killed: set[int] = set()
             for test_index, test in enumerate(proposed):
                 if not reference_passes[test_index]:
-                    continue  # a wrong test: the reference fails it
+                    question.wrong += 1  # a wrong test: the reference fails it
+                    continue
                 kills = {number for number in question.survivors if not verdicts[place, number][test_index]}
+                question.weak += not kills
                 if kills:
                     question.tests.append(test)
                     question.rounds.append(round_number)
@@ -315,6 +325,7 @@ class Hardener:
         provenance["test_rounds"] = question.rounds
         provenance["hardening"] = {
             "rounds_run": question.rounds_run, "proposed": question.proposed, "kept": question.kept,
+            "reference_fails": question.wrong, "kills_nothing": question.weak,
             "mutants": mutants, "kill_rate_before": question.kill_rate_before, "kill_rate_after": after,
             "model": self.backend.model,
         }  # fmt: skip
