@@ -328,8 +328,12 @@ def _encode_jobs(
         if known is None:
             encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
             kinds = {test["kind"] for test in encoded}
-            if "io" in kinds and len(kinds) > 1:
-                raise ValueError(f"tests[{index}] mixes IOTest cases with other tests; use IOTests alone")
+            if len(kinds) > 1:  # the judge runs a list one way: statements, IOTests or CallTests (Job::invalid_reason)
+                names = {"assert": "assert statements", "io": "IOTests", "call": "CallTests"}
+                raise ValueError(
+                    f"tests[{index}] mixes {' and '.join(names[kind] for kind in sorted(kinds))}; "
+                    "a program's tests must all be of one kind"
+                )
             known = encoded_lists[id(program_tests)] = (program_tests, json.dumps(encoded, ensure_ascii=False))
         payload = '{"program":%s,"tests":%s,"seed":%d,"fail_fast":%s}' % (
             json.dumps(program, ensure_ascii=False), known[1], seed, "true" if fail_fast else "false"

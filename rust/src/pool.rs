@@ -338,6 +338,11 @@ impl Pool {
         let cancelled = Arc::new(AtomicBool::new(false));
         let total = jobs.len();
         let mut queued = Vec::with_capacity(total);
+        if let Some((index, reason)) =
+            jobs.iter().enumerate().find_map(|(index, (job, _))| job.invalid_reason().map(|reason| (index, reason)))
+        {
+            return Err(EngineError::InvalidJob { index, reason });
+        }
         for (index, (job, payload)) in jobs.into_iter().enumerate() {
             let plan = self.limits.plan(&job);
             let wall_bound = Duration::from_secs_f64(plan.job_wall.min(1e7)) + HOST_SLACK;

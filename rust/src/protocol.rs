@@ -101,6 +101,26 @@ pub struct Job {
     pub fail_fast: bool,
 }
 
+impl Job {
+    /// Why the judge cannot run this job as given, if it cannot. The judge runs a job's tests one way: all
+    /// `io` (the program as `__main__` per test), all `call` (compared in the judge), or statements (`assert`);
+    /// a list that mixes kinds is the caller's mistake, refused before it reaches a worker rather than ending in a
+    /// `sandbox_error` that looks like the program's doing.
+    #[must_use]
+    pub fn invalid_reason(&self) -> Option<String> {
+        let kind = |test: &TestCase| match test {
+            TestCase::Assert { .. } => "assert",
+            TestCase::Io { .. } => "io",
+            TestCase::Call { .. } => "call",
+        };
+        let first = self.tests.first().map(kind)?;
+        let other = self.tests.iter().map(kind).find(|&other| other != first)?;
+        Some(format!(
+            "a job's tests must all be of one kind (assert statements, IOTests or CallTests), got {first} and {other}"
+        ))
+    }
+}
+
 /// First frame a worker sends once it has started and pre-imported its modules.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ready {

@@ -157,3 +157,21 @@ fn close_interrupts_running_jobs_promptly() {
     assert!(started.elapsed() < Duration::from_secs(10), "close waited for the job");
     assert!(batch.next_timeout(Some(Duration::from_secs(5))).is_err());
 }
+
+#[test]
+fn a_job_mixing_test_kinds_is_refused_with_the_batch() {
+    // The judge runs a job's tests one way; a mixed job used to reach it and come back as a lost worker.
+    let pool = pool(1);
+    let mut mixed = assert_job("def f():\n    return 1\n", &["assert f() == 1"]);
+    mixed.tests.push(TestCase::Io { stdin: String::new(), stdout: "1\n".to_owned(), float_tolerance: None });
+    let honest = assert_job("def f():\n    return 1\n", &["assert f() == 1"]);
+    match pool.submit(vec![honest.clone(), mixed]) {
+        Err(EngineError::InvalidJob { index, reason }) => {
+            assert_eq!(index, 1);
+            assert!(reason.contains("assert and io"), "{reason}");
+        }
+        other => panic!("expected InvalidJob, got {:?}", other.map(|_| "a batch")),
+    }
+    let results = pool.submit(vec![honest]).unwrap().collect_ordered().unwrap();
+    assert_eq!(results[0].status, Status::Passed);
+}
