@@ -165,7 +165,7 @@ def test_malformed_rows_are_named():
 
 def test_sandbox_errors_score_zero_and_are_counted():
     class SandboxFailing:
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             return [ExecResult(Status.SANDBOX_ERROR, 0, len(each), []) for each in tests]
 
     index = QuestionIndex(questions_from_rows(ROWS))
