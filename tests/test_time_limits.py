@@ -80,7 +80,10 @@ def test_calibration_measures_the_reference_and_explains_what_it_cannot_calibrat
     assert len(measured.reference_seconds) == 2 and min(measured.reference_seconds) > 0
     assert measured.limit == pytest.approx(3.0 * max(measured.reference_seconds))
     assert measured.problem is None
-    assert calibrations[1] == Calibration(None, [], "the reference does not pass test 1 (failed)")
+    assert calibrations[1] == Calibration(None, [], "the reference fails: test 1 failed")
+    assert [calibration.cause for calibration in calibrations] == [None, "the reference fails", "no reference",
+                                                                   "no tests"]  # fmt: skip
+    assert {calibration.cause for calibration in calibrations[1:]} == set(time_limits.PROBLEMS)
     assert calibrations[2].limit is None and calibrations[2].problem == "no reference"
     assert calibrations[3].limit is None and calibrations[3].problem == "no tests"
     # The floor applies to quick references (evalplus's 1 s by default).

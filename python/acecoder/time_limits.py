@@ -37,6 +37,7 @@ __all__ = [
     "CALIBRATION_RUNS",
     "LIMIT_COLUMN",
     "MIN_TIME_LIMIT",
+    "PROBLEMS",
     "REFERENCE_TIMES_COLUMN",
     "TIME_LIMIT_FACTOR",
     "Calibration",
@@ -72,22 +73,31 @@ def _check_rule(floor: float, factor: float, runs: int) -> None:
 @dataclass(frozen=True)
 class Calibration:
     """One question's calibration: ``limit`` (CPU seconds per test, None when there is none to use),
-    ``reference_seconds`` (the reference's most CPU per test over the runs) and ``problem`` (why no limit)."""
+    ``reference_seconds`` (the reference's most CPU per test over the runs) and ``problem`` (why no limit: one of
+    ``PROBLEMS``, then any detail after a colon)."""
 
     limit: float | None
     reference_seconds: list[float] = field(default_factory=list)
     problem: str | None = None
+
+    @property
+    def cause(self) -> str | None:
+        """``problem`` without its detail, for counting."""
+        return None if self.problem is None else self.problem.split(":")[0]
 
     def columns(self) -> dict:
         """The stored form: the two columns a calibrated row carries."""
         return {LIMIT_COLUMN: self.limit, REFERENCE_TIMES_COLUMN: list(self.reference_seconds)}
 
 
+PROBLEMS = ("no reference", "no tests", "the reference fails")
+
+
 def _failure(result: ExecResult) -> str:
     for number, test in enumerate(result.tests, start=1):
         if test.status is not Status.PASSED:
-            return f"the reference does not pass test {number} ({test.status.value})"
-    return f"the reference does not run ({result.status.value}: {result.exception_type or ''})"
+            return f"the reference fails: test {number} {test.status.value}"
+    return f"the reference fails: {result.status.value} {result.exception_type or ''}".rstrip()
 
 
 def calibrate(
