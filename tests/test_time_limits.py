@@ -178,3 +178,44 @@ def test_a_slow_but_correct_solution_within_the_factor_passes_at_its_limit_under
     for result in results[:4]:
         assert result.status is Status.PASSED, result.tests
     assert [test.status for test in results[4].tests] == [Status.PASSED, Status.TIMEOUT, Status.TIMEOUT]
+
+
+def test_pass_rates_run_each_row_at_its_limit_and_count_what_timeouts_cost(engine, tmp_path):
+    from acecoder.pairs.passrate import score_rows
+
+    looping = {"model_name": "m", "completion_id": 0, "completion": "```python\n" + LOOPS + "```"}
+    right = {"model_name": "m", "completion_id": 1, "completion": "def f(x):\n    return x\n"}
+    rows = [
+        {"id": "calibrated", "question": "q", "test_cases": LOOP_TESTS, "inferences": [looping, right],
+         "test_cpu_seconds": 0.2},
+        {"id": "default", "question": "q", "test_cases": LOOP_TESTS[:2], "inferences": [looping, right]},
+        {"id": "bad", "question": "q", "test_cases": LOOP_TESTS, "inferences": [right], "test_cpu_seconds": "fast"},
+    ]  # fmt: skip
+    output = tmp_path / "passrates.jsonl"
+    summary = score_rows(rows, engine, output)
+    written = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [item["pass_rate"] for item in written[0]["inferences"]] == [pytest.approx(1 / 3), 1.0]
+    assert [item["pass_rate"] for item in written[1]["inferences"]] == [0.5, 1.0]
+    assert written[0]["test_cpu_seconds"] == 0.2  # the column is kept for the next step
+    assert "test_cpu_seconds" in written[2]["error"]
+    assert summary.calibrated == 1 and summary.timed_out == 2
+    # Two timeouts at 0.2 s and one at the engine's 1 s (or its wall backstop): together well under 3 limits of 1 s.
+    assert 0 < summary.timeout_cpu_seconds < 2.6
+    assert summary.timeout_cpu_seconds <= summary.test_cpu_seconds
+
+
+def test_the_calibrate_command_stores_limits_that_passrate_reads(tmp_path, capsys):
+    from acecoder.cli import main
+
+    rows = [{"id": "a", "question": "q", "test_cases": LOOP_TESTS, "solution": "def f(x):\n    return x\n"},
+            {"id": "b", "question": "q", "test_cases": LOOP_TESTS, "solution": "def f(x):\n    return 0\n"}]  # fmt: skip
+    source, output = tmp_path / "questions.jsonl", tmp_path / "calibrated.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["calibrate", "--input", str(source), "--output", str(output), "--reference-column", "solution",
+                 "--test-cpu-seconds", "0.3", "--runs", "1", "--workers", "2"]) == 0  # fmt: skip
+    written = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row_limit(row) for row in written] == [pytest.approx(0.3), None]
+    printed = capsys.readouterr().out
+    assert "1 of 2 questions calibrated (1 at the 0.3 s floor" in printed
+    assert "not calibrated (the default limit applies): the reference fails: 1" in printed
+    assert main(["calibrate", "--input", str(source), "--output", str(output), "--reference-column", "nope"]) == 1
