@@ -468,7 +468,8 @@ def test_cli_serves_until_sigint(tmp_path: Path):
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith("serving on http://127.0.0.1:") and line.endswith("(3 questions)\n"), line
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        assert line.endswith("(3 questions, 0 with a calibrated time limit)\n"), line
         port = int(line.split(":")[2].split(" ")[0])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         body = json.dumps({"query": [ADD_PROMPT + RIGHT, ADD_PROMPT + WRONG], "prompts": [ADD_PROMPT] * 2})
