@@ -145,8 +145,13 @@ def under_load(engine: Engine, runs: int, rounds: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=Path, nargs="*", default=[],
-                        help="acecoder passrate outputs on MBPP train questions (passing samples are compared)")
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="acecoder passrate outputs on MBPP train questions (passing samples are compared)",
+    )
     parser.add_argument("--tests", type=int, default=16, help="at most this many MBPP+ tests per task (default 16)")
     parser.add_argument("--runs", type=int, default=CALIBRATION_RUNS, help="calibration runs per reference")
     parser.add_argument("--rounds", type=int, default=1, help="loaded rounds (default 1)")
@@ -164,7 +169,9 @@ def main() -> int:
             figures["samples"] = print_spread("MBPP reference vs SmolLM2 passing samples",
                                               spread(engine, samples, arguments.runs), len(samples))  # fmt: skip
         if not arguments.skip_load:
-            print(f"2. calibrated limits (floor {MIN_TIME_LIMIT} s, factor {TIME_LIMIT_FACTOR}) under 2x oversubscription")
+            print(
+                f"2. calibrated limits (floor {MIN_TIME_LIMIT} s, factor {TIME_LIMIT_FACTOR}) under 2x oversubscription"
+            )
             figures["load"] = under_load(engine, arguments.runs, arguments.rounds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

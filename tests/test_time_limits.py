@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from acecoder import time_limits
 from acecoder.eval import evalplus
 from acecoder.exec import Engine, ExecResult, Limits, Status
@@ -29,7 +28,9 @@ LOOP_TESTS = ["assert f(0) == 0", "assert f(1) == 1", "assert f(2) == 2"]
 
 def work(name: str, rounds: int) -> str:
     """A function that spends about ``rounds`` units of CPU and returns 1 (its tests are honest and slow)."""
-    return f"def {name}(x):\n    total = 0\n    for i in range({rounds} * 100000):\n        total += i % 7\n    return 1\n"
+    return (
+        f"def {name}(x):\n    total = 0\n    for i in range({rounds} * 100000):\n        total += i % 7\n    return 1\n"
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -74,9 +74,7 @@ class Jobs:
     limits: list[float | None] = field(default_factory=list)  # each job's per-test CPU limit (None: the engine's)
 
 
-def plan_jobs(
-    responses: Sequence[str], tests: Sequence[Sequence[Test] | None], limits: LimitColumn = None
-) -> Jobs:
+def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None], limits: LimitColumn = None) -> Jobs:
     """The engine jobs for ``responses`` (the policy's answers as text) and their tests, one list (or None) each:
     the program is extracted from each response that has tests (``acecoder.extract``; with its top-level prints and
     ``__main__`` block kept when the tests are stdin/stdout cases); an empty one is ``no_code``. ``limits``, when

@@ -65,8 +65,11 @@ def run(arguments: argparse.Namespace) -> int:
     write_rows(written, arguments.output)
     limits = [calibration.limit for calibration in calibrations if calibration.limit is not None]
     at_floor = sum(1 for limit in limits if limit == floor)
-    print(f"{len(limits)} of {len(rows)} questions calibrated ({at_floor} at the {floor:g} s floor"
-          + (f", the largest {max(limits):.2f} s" if limits else "") + f"); wrote {arguments.output}")
+    print(
+        f"{len(limits)} of {len(rows)} questions calibrated ({at_floor} at the {floor:g} s floor"
+        + (f", the largest {max(limits):.2f} s" if limits else "")
+        + f"); wrote {arguments.output}"
+    )
     causes = collections.Counter(calibration.cause for calibration in calibrations if calibration.cause is not None)
     for cause, count in causes.most_common():
         print(f"  not calibrated (the default limit applies): {cause}: {count}")
