@@ -100,6 +100,6 @@ def time_limit_report(summary: PassRateSummary, default_seconds: float) -> str:
     """One line: which limits applied, and what the programs that ran out of time cost."""
     share = summary.timeout_cpu_seconds / summary.test_cpu_seconds if summary.test_cpu_seconds else 0.0
     return (f"time limits: {summary.calibrated} of {summary.scored} questions at their calibrated limit "
-            f"(test_cpu_seconds column), the rest at {default_seconds:g} CPU s per test; {summary.timed_out} programs "
-            f"timed out, their timed-out tests took {summary.timeout_cpu_seconds:,.1f} CPU s ({share:.0%} of all "
+            f"(test_cpu_seconds column), the rest at {default_seconds:g} CPU s per test; programs timed out: "
+            f"{summary.timed_out}, their timed-out tests took {summary.timeout_cpu_seconds:,.1f} CPU s ({share:.0%} of all "
             f"tests' {summary.test_cpu_seconds:,.1f})")  # fmt: skip
