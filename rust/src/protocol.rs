@@ -99,6 +99,22 @@ pub struct Job {
     /// Stop at the first test that does not pass; the rest are `not_run` (evalplus's fast check).
     #[serde(default)]
     pub fail_fast: bool,
+    /// This job's per-test CPU limit (a question's calibrated limit), in place of the engine's `test_cpu_seconds`
+    /// and never above it; a `Call` test's own `cpu_seconds` still wins.
+    #[serde(default)]
+    pub test_cpu_seconds: Option<f64>,
+}
+
+impl Job {
+    /// Checks what the host, not the judge, reads of a job: its per-test limit must be a positive number.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.test_cpu_seconds {
+            Some(seconds) if !(seconds.is_finite() && seconds > 0.0) => {
+                Err(format!("test_cpu_seconds must be a positive number, got {seconds}"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Job {
@@ -270,6 +286,24 @@ mod tests {
         assert!((case.cpu_seconds(4.0) - 4.0).abs() < 1e-12);
         let job: Job = serde_json::from_str(r#"{"program":"","tests":[],"seed":0}"#).unwrap();
         assert!(!job.fail_fast);
+        assert_eq!(job.test_cpu_seconds, None);
+        let job: Job = serde_json::from_str(r#"{"program":"","tests":[],"seed":0,"test_cpu_seconds":0.5}"#).unwrap();
+        assert_eq!(job.test_cpu_seconds, Some(0.5));
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn a_job_limit_that_is_not_a_positive_number_is_refused() {
+        for seconds in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let job = Job {
+                program: String::new(),
+                tests: vec![],
+                seed: 0,
+                fail_fast: false,
+                test_cpu_seconds: Some(seconds),
+            };
+            assert!(job.validate().unwrap_err().contains("test_cpu_seconds"), "{seconds}");
+        }
     }
 
     #[test]

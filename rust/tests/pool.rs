@@ -54,6 +54,26 @@ fn a_test_that_hangs_or_exits_costs_only_itself() {
 }
 
 #[test]
+fn a_jobs_own_test_limit_times_out_its_loops_sooner_and_a_bad_one_is_refused() {
+    let pool = pool(1);
+    let program = "def f(x):\n    while x: pass\n    return x\n";
+    let tests = ["assert f(0) == 0", "assert f(1) == 1"];
+    let tight = Job { test_cpu_seconds: Some(0.2), ..assert_job(program, &tests) };
+    let wide = Job { test_cpu_seconds: Some(30.0), ..assert_job(program, &tests) };
+    let results = pool.submit(vec![tight, wide]).unwrap().collect_ordered().unwrap();
+    for result in &results {
+        let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();
+        assert_eq!(statuses, [Status::Passed, Status::Timeout], "{result:?}");
+    }
+    // 0.2 s against the engine's 1.0 s (fast_limits); 30 s is capped at the engine's 1.0 s, so the loop ends at
+    // 1 s of CPU or at that limit's 3 s wall backstop on a loaded machine, never at 30 s (61 s of wall backstop).
+    assert!(results[0].tests[1].cpu_time < 0.6, "{:?}", results[0].tests[1]);
+    assert!(results[1].tests[1].cpu_time < 1.6 && results[1].wall_time < 20.0, "{:?}", results[1]);
+    let bad = Job { test_cpu_seconds: Some(f64::NAN), ..assert_job(program, &tests) };
+    assert!(matches!(pool.submit(vec![bad]), Err(EngineError::InvalidConfig(message)) if message.contains("job 0")));
+}
+
+#[test]
 fn uncatchable_busy_loop_is_killed_from_outside() {
     // A C-level loop never returns to the interpreter, so the CPU-time signal cannot interrupt it: the zygote's
     // wall-clock backstop or RLIMIT_CPU must.
@@ -97,6 +117,7 @@ fn stdin_stdout_tests_are_judged_by_the_zygote() {
         tests: vec![io("1 2\n", "3\n"), io("2 2\n", "5"), io("oops", "0")],
         seed: 0,
         fail_fast: false,
+        test_cpu_seconds: None,
     };
     let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from acecoder.cli import (
     bench,
     bon,
+    calibrate,
     demo,
     evaluate,
     hard_subset,
@@ -31,6 +32,7 @@ VERBS = {
     "demo": demo,
     "synth": synth,
     "sample": sample,
+    "calibrate": calibrate,
     "passrate": passrate,
     "pairs": pairs,
     "hard-subset": hard_subset,
