@@ -335,17 +335,12 @@ impl Pool {
     /// Queues jobs with their JSON frames as the caller encoded them (sent to the worker as they are).
     pub fn submit_encoded(&self, jobs: Vec<(Job, Vec<u8>)>) -> Result<Batch, EngineError> {
         for (index, (job, _)) in jobs.iter().enumerate() {
-            job.validate().map_err(|why| EngineError::InvalidConfig(format!("job {index}: {why}")))?;
+            job.validate().map_err(|reason| EngineError::InvalidJob { index, reason })?;
         }
         let (sender, receiver) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         let total = jobs.len();
         let mut queued = Vec::with_capacity(total);
-        if let Some((index, reason)) =
-            jobs.iter().enumerate().find_map(|(index, (job, _))| job.invalid_reason().map(|reason| (index, reason)))
-        {
-            return Err(EngineError::InvalidJob { index, reason });
-        }
         for (index, (job, payload)) in jobs.into_iter().enumerate() {
             let plan = self.limits.plan(&job);
             let wall_bound = Duration::from_secs_f64(plan.job_wall.min(1e7)) + HOST_SLACK;

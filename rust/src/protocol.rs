@@ -106,34 +106,28 @@ pub struct Job {
 }
 
 impl Job {
-    /// Checks what the host, not the judge, reads of a job: its per-test limit must be a positive number.
+    /// Refuses a job the host cannot plan or the judge cannot run as given, before it reaches a worker (a mistake of
+    /// the caller must not come back as a `sandbox_error` that reads as the program's doing): its per-test limit
+    /// must be a positive number, and its tests must be of one kind, since the judge runs a job's tests one way:
+    /// all `io` (the program as `__main__` per test), all `call` (compared in the judge), or statements (`assert`).
     pub fn validate(&self) -> Result<(), String> {
-        match self.test_cpu_seconds {
-            Some(seconds) if !(seconds.is_finite() && seconds > 0.0) => {
-                Err(format!("test_cpu_seconds must be a positive number, got {seconds}"))
+        if let Some(seconds) = self.test_cpu_seconds {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(format!("test_cpu_seconds must be a positive number, got {seconds}"));
             }
-            _ => Ok(()),
         }
-    }
-}
-
-impl Job {
-    /// Why the judge cannot run this job as given, if it cannot. The judge runs a job's tests one way: all
-    /// `io` (the program as `__main__` per test), all `call` (compared in the judge), or statements (`assert`);
-    /// a list that mixes kinds is the caller's mistake, refused before it reaches a worker rather than ending in a
-    /// `sandbox_error` that looks like the program's doing.
-    #[must_use]
-    pub fn invalid_reason(&self) -> Option<String> {
         let kind = |test: &TestCase| match test {
             TestCase::Assert { .. } => "assert",
             TestCase::Io { .. } => "io",
             TestCase::Call { .. } => "call",
         };
-        let first = self.tests.first().map(kind)?;
-        let other = self.tests.iter().map(kind).find(|&other| other != first)?;
-        Some(format!(
-            "a job's tests must all be of one kind (assert statements, IOTests or CallTests), got {first} and {other}"
-        ))
+        let Some(first) = self.tests.first().map(kind) else { return Ok(()) };
+        match self.tests.iter().map(kind).find(|&other| other != first) {
+            Some(other) => Err(format!(
+                "a job's tests must all be of one kind (assert statements, IOTests or CallTests), got {first} and {other}"
+            )),
+            None => Ok(()),
+        }
     }
 }
 

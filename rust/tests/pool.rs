@@ -70,7 +70,9 @@ fn a_jobs_own_test_limit_times_out_its_loops_sooner_and_a_bad_one_is_refused() {
     assert!(results[0].tests[1].cpu_time < 0.6, "{:?}", results[0].tests[1]);
     assert!(results[1].tests[1].cpu_time < 1.6 && results[1].wall_time < 20.0, "{:?}", results[1]);
     let bad = Job { test_cpu_seconds: Some(f64::NAN), ..assert_job(program, &tests) };
-    assert!(matches!(pool.submit(vec![bad]), Err(EngineError::InvalidConfig(message)) if message.contains("job 0")));
+    assert!(
+        matches!(pool.submit(vec![bad]), Err(EngineError::InvalidJob { index: 0, reason }) if reason.contains("test_cpu_seconds"))
+    );
 }
 
 #[test]
