@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from acecoder import time_limits
@@ -224,3 +225,23 @@ def test_the_calibrate_command_stores_limits_that_passrate_reads(tmp_path, capsy
     assert "1 of 2 questions calibrated (1 at the 0.3 s floor" in printed
     assert "not calibrated (the default limit applies): the reference fails: 1" in printed
     assert main(["calibrate", "--input", str(source), "--output", str(output), "--reference-column", "nope"]) == 1
+
+
+def test_the_corpus_timer_attacks_gain_nothing_under_a_calibrated_limit_or_fail_fast():
+    # A question's own limit goes through the same timer as the engine's: every attack on that timer in our hostile
+    # corpus (disarming it, ignoring or blocking its signal, catching the timeout, looping in C) must still lose its
+    # looping test at a tight per-job limit, and fail_fast (the binary reward) must never count a test it did not run.
+    corpus = Path(__file__).parent / "hostile" / "corpus.jsonl"
+    cases = [case for case in map(json.loads, corpus.read_text().splitlines()) if case["class"] == "timer"]
+    assert len(cases) >= 7
+    programs, tests = [case["program"] for case in cases], [case["tests"] for case in cases]
+    with Engine(workers=2, limits=FAST_LIMITS) as engine:
+        every_test = engine.run(programs, tests, test_cpu_seconds=0.3)
+        first_failure = engine.run(programs, tests, test_cpu_seconds=0.3, fail_fast=True)
+    for case, full, fast in zip(cases, every_test, first_failure):
+        assert full.passed == case["expected_passed"], f"{case['name']}: {full}"
+        assert full.status is not Status.PASSED and fast.status is not Status.PASSED, case["name"]
+        assert fast.passed <= full.passed, f"{case['name']}: {fast}"
+        statuses = [test.status for test in fast.tests]
+        stop = next(index for index, status in enumerate(statuses) if status is not Status.PASSED)
+        assert all(status is Status.NOT_RUN for status in statuses[stop + 1 :]), f"{case['name']}: {statuses}"
