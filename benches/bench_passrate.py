@@ -14,8 +14,14 @@ and only the tests the canonical solution passes (AceCode's tests are filtered t
 Markdown fence with some chatter, so code extraction runs as it does on real completions. Tasks are replicated
 under distinct ids up to ``--questions``.
 
+``--time-limits`` compares instead, in one run on one engine, the fixed per-test limit against each question's
+calibrated one (``acecoder.time_limits``, measured on its canonical solution): wall time, CPU, the programs that
+timed out and what they cost, and the programs whose pass rate differs (expected: only programs that loop). Use it
+with ``--keep-loops``, or there is nothing for the limits to change.
+
     .venv/bin/python benches/bench_passrate.py --questions 1000
     .venv/bin/python benches/bench_passrate.py --questions 300 --json benches/results/bench_passrate.json
+    .venv/bin/python benches/bench_passrate.py --questions 500 --keep-loops --time-limits --test-cpu-seconds 4
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from acecoder.eval.expected import MBPP_NOT_NONE_ENTRY_POINTS, load_expected_out
 from acecoder.exec import Engine, Limits, Status
 from acecoder.pairs.passrate import PassRateSummary, score_rows
 from acecoder.speed.table import cpu_snapshot, format_table, other_cores, rate, ratio
+from acecoder.time_limits import MIN_TIME_LIMIT, calibrated_rows
 
 ACECODE_QUESTIONS = 87_149
 ACECODE_PROGRAMS_PER_QUESTION = 16
@@ -192,7 +199,7 @@ def build_questions(count: int, programs: int, tests: int, workers: int, limits:
             for index, program in enumerate(variants[:programs])
         ]  # fmt: skip
         workload.rows.append({"id": f"{task_id}/{number // len(base)}", "question": question, "test_cases": kept,
-                              "inferences": inferences})
+                              "inferences": inferences, "solution": variants[0]})
     return workload
 
 
@@ -233,6 +240,55 @@ def run_ray(
         return summary, cluster_seconds, other_cores(before, last[0], last[1] - started)
     finally:
         ray.shutdown()
+
+
+def run_time_limits(rows: list[dict], workers: int, limits: Limits, json_path: Path | None) -> None:
+    """Fixed against calibrated limits on one engine, one after the other, and the pass rates compared."""
+    with Engine(workers=workers, limits=limits) as engine:
+        started = time.perf_counter()
+        calibrated, calibrations = calibrated_rows(rows, "solution", engine=engine)
+        calibration_seconds = time.perf_counter() - started
+        engine.run(["def warm():\n    return 1\n"] * (2 * workers), [["assert warm() == 1"]] * (2 * workers))
+        figures, outputs = {}, {}
+        with tempfile.TemporaryDirectory(prefix="bench-passrate-") as directory:
+            for name, scored in (("fixed", rows), ("calibrated", calibrated)):
+                output = Path(directory) / f"{name}.jsonl"
+                before, started = cpu_snapshot(), time.perf_counter()
+                summary = score_rows(scored, engine, output)
+                after = cpu_snapshot()
+                figures[name] = {
+                    "wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(after[1] - before[1], 2),
+                    "test_cpu_s": round(summary.test_cpu_seconds, 2), "programs_run": summary.jobs_run,
+                    "timed_out_programs": summary.timed_out, "timeout_cpu_s": round(summary.timeout_cpu_seconds, 2),
+                    "other_cores": round(other_cores(before, after, summary.seconds), 2),
+                }  # fmt: skip
+                outputs[name] = [json.loads(line) for line in output.read_text().splitlines()]
+    differing = looping = 0
+    for fixed_row, calibrated_row in zip(outputs["fixed"], outputs["calibrated"]):
+        for left, right in zip(fixed_row["inferences"], calibrated_row["inferences"]):
+            if left["pass_rate"] != right["pass_rate"]:
+                differing += 1
+                looping += "timeout" in left["test_statuses"] or "timeout" in right["test_statuses"]
+    limits_set = [calibration.limit for calibration in calibrations if calibration.limit is not None]
+    print(f"  calibration: {len(limits_set)} of {len(rows)} questions in {calibration_seconds:.1f} s (3 runs of each "
+          f"canonical solution); limits: {sum(limit == MIN_TIME_LIMIT for limit in limits_set)} at the "
+          f"{MIN_TIME_LIMIT} s floor, max {max(limits_set, default=0):.2f} s\n")  # fmt: skip
+    headers = ("limits", "wall s", "CPU s", "tests' CPU s", "programs run", "timed out", "their timeouts' CPU s",
+               "other cores")  # fmt: skip
+    print(format_table(headers, [
+        [f"fixed {limits.test_cpu_seconds:g} s" if name == "fixed" else "calibrated", item["wall_s"], item["cpu_s"],
+         item["test_cpu_s"], item["programs_run"], item["timed_out_programs"], item["timeout_cpu_s"],
+         item["other_cores"]] for name, item in figures.items()
+    ]))  # fmt: skip
+    fixed, calibrated_figures = figures["fixed"], figures["calibrated"]
+    print(f"\n  fixed / calibrated: wall {ratio(fixed['wall_s'], calibrated_figures['wall_s'])}, CPU "
+          f"{ratio(fixed['cpu_s'], calibrated_figures['cpu_s'])}; programs whose pass rate differs: {differing} "
+          f"({looping} of them with a timed-out test, {differing - looping} without)")  # fmt: skip
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"questions": len(rows), "fixed_test_seconds": limits.test_cpu_seconds,
+                                         "calibration_s": round(calibration_seconds, 2), "figures": figures,
+                                         "differing": differing, "differing_with_timeout": looping}, indent=2) + "\n")
 
 
 def pass_rates(path: Path) -> dict[str, list]:
@@ -320,12 +376,23 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                help="CPU seconds per test (default 1.0)")  # fmt: skip
     parser.add_argument("--keep-loops", action="store_true",
                         help="keep mutants that loop (by default they are screened out and replaced)")
+    parser.add_argument("--time-limits", action="store_true",
+                        help="the fixed limit against calibrated ones on one engine, instead of single against Ray")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    if arguments.time_limits:
+        limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds))
+        workload = build_questions(arguments.questions, arguments.programs, arguments.tests, arguments.workers,
+                                   limits, arguments.keep_loops)  # fmt: skip
+        print(f"{len(workload.rows):,} questions x {arguments.programs} programs from MBPP+ (loops "
+              f"{'kept' if arguments.keep_loops else 'screened out'}); {arguments.workers} workers; fixed limit "
+              f"{arguments.test_cpu_seconds} CPU s per test\n", flush=True)  # fmt: skip
+        run_time_limits(workload.rows, arguments.workers, limits, arguments.json)
+        return 0
     if arguments.actors > arguments.workers:
         print("error: --actors must not exceed --workers (each actor needs a core)", file=sys.stderr)
         return 2

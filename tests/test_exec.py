@@ -14,6 +14,7 @@ import pytest
 from acecoder.exec import (
     Engine,
     EngineClosedError,
+    CallTest,
     ExecResult,
     IOTest,
     Limits,
@@ -223,7 +224,7 @@ def test_bad_arguments_raise_clear_errors(engine):
         engine.run([ADD], [["assert True", 3]])
     with pytest.raises(TypeError, match=r"programs\[1\] must be a str"):
         engine.run([ADD, b"x = 1"], [[], []])
-    with pytest.raises(ValueError, match="mixes IOTest cases with other tests"):
+    with pytest.raises(ValueError, match=r"tests\[0\] mixes assert statements and IOTests"):
         engine.run([ADD], [["assert True", IOTest("", "")]])
     with pytest.raises(ValueError, match="test_cpu_seconds"):
         Limits(test_cpu_seconds=0)
@@ -403,3 +404,14 @@ def test_import_stays_light():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_a_list_mixing_asserts_and_call_tests_is_refused_before_anything_runs(engine):
+    # The judge runs a list one way; a mixed list once reached it and ended as a worker lost (sandbox_error), which
+    # reads as the program's doing. Both orders, and the whole batch is refused: no job of it runs.
+    call = CallTest("add", (1, 2), 3)
+    for mixed in (["assert add(1, 2) == 3", call], [call, "assert add(1, 2) == 3"]):
+        with pytest.raises(ValueError, match=r"tests\[1\] mixes assert statements and CallTests"):
+            engine.run([ADD, ADD], [["assert add(1, 2) == 3"], mixed])
+    [result] = engine.run([ADD], [[call, CallTest("add", (2, 2), 4)]])
+    assert result.status is Status.PASSED and result.passed == 2

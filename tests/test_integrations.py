@@ -78,7 +78,8 @@ def test_verl_single_form_binary_with_reasons(engine_runs):
     assert right == {"score": 1.0, "pass_rate": 1.0, "passed": 4, "total": 4, "no_code": 0, "no_tests": 0,
                      "sandbox_error": 0}  # fmt: skip
     half = verl_reward.compute_score(data_source="acecode", solution_str=HALF, ground_truth=json.dumps(ADD_TESTS))
-    assert (half["score"], half["pass_rate"], half["passed"]) == (0.0, 0.5, 2)
+    # Binary mode stops at the first failing test (HALF fails the first of four): the rest cannot change the score.
+    assert (half["score"], half["pass_rate"], half["passed"], half["total"]) == (0.0, 0.0, 0, 4)
     prose = verl_reward.compute_score("acecode", PROSE, ADD_TESTS, {"index": 3})
     assert (prose["score"], prose["no_code"], prose["total"]) == (0.0, 1, 4)
     untested = verl_reward.compute_score("acecode", RIGHT, [], None)

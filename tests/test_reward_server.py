@@ -165,7 +165,7 @@ def test_malformed_rows_are_named():
 
 def test_sandbox_errors_score_zero_and_are_counted():
     class SandboxFailing:
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             return [ExecResult(Status.SANDBOX_ERROR, 0, len(each), []) for each in tests]
 
     index = QuestionIndex(questions_from_rows(ROWS))
@@ -468,7 +468,8 @@ def test_cli_serves_until_sigint(tmp_path: Path):
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith("serving on http://127.0.0.1:") and line.endswith("(3 questions)\n"), line
+        assert line.startswith("serving on http://127.0.0.1:"), line
+        assert line.endswith("(3 questions, 0 with a calibrated time limit)\n"), line
         port = int(line.split(":")[2].split(" ")[0])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         body = json.dumps({"query": [ADD_PROMPT + RIGHT, ADD_PROMPT + WRONG], "prompts": [ADD_PROMPT] * 2})

@@ -50,17 +50,24 @@ def test_log_metric_receives_statistics_and_trainer_keywords_are_accepted():
                                log_metric=logged.__setitem__, log_extra=lambda *_: None, trainer_state=None,
                                completion_ids=[[1], [2]], difficulty=["easy", "hard"])
     assert rewards == [1.0, 0.0]
-    assert logged["acecoder/pass_rate_mean"] == pytest.approx(0.75)
+    # Binary mode stops HALF at its first failing test, so it cannot know (and does not log) the mean pass rate.
+    assert "acecoder/pass_rate_mean" not in logged
     assert logged["acecoder/all_pass_fraction"] == 0.5
     assert logged["acecoder/sandbox_errors"] == 0.0
     assert logged["acecoder/no_code"] == 0.0
+    assert logged["acecoder/timeouts"] == 0.0
+    logged.clear()
+    make_test_pass_reward("pass_rate", limits=FAST_LIMITS)(prompts=["p"] * 2, completions=[RIGHT, HALF],
+                                                           test_cases=[TESTS, TESTS], log_metric=logged.__setitem__)
+    assert logged["acecoder/pass_rate_mean"] == pytest.approx(0.75)
 
 
 def test_completions_without_code_score_zero_and_are_counted():
     logged: dict[str, float] = {}
     completions = [RIGHT, "I cannot solve this, sorry.", "```python\nassert add(1, 2) == 3\n```", ""]
-    rewards = reward_functions.test_pass_reward(prompts=["p"] * 4, completions=completions,
-                                                test_cases=[TESTS, TESTS, TESTS, None], log_metric=logged.__setitem__)
+    rewards = make_test_pass_reward("pass_rate", limits=FAST_LIMITS)(
+        prompts=["p"] * 4, completions=completions, test_cases=[TESTS, TESTS, TESTS, None], log_metric=logged.__setitem__
+    )
     assert rewards == [1.0, 0.0, 0.0, None]
     assert logged["acecoder/no_code"] == 2.0
     assert logged["acecoder/pass_rate_mean"] == pytest.approx(1 / 3)

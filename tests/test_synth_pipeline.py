@@ -20,6 +20,7 @@ from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import Seed, load_seeds, mbpp_train_questions  # noqa: E402
 from acecoder.generation import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
 from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
+from acecoder.time_limits import MIN_TIME_LIMIT  # noqa: E402
 
 SQUARE_TESTS = [f"assert square({value}) == {value * value}" for value in range(6)] + [
     "assert square(3) == 10",  # wrong: the oracle drops it
@@ -80,6 +81,8 @@ def test_pipeline_parses_filters_and_writes_acecode_rows(engine, tmp_path):
         "seed_id": "s-square", "model": "recorded-model", "oracle_model": "recorded-model",
         "tests_generated": 9, "tests_parsed": 7, "tests_kept": 6, "repaired": False,
     }
+    # The kept question's limit, calibrated on the oracle's solution (quick: evalplus's 1 s floor).
+    assert row["test_cpu_seconds"] == MIN_TIME_LIMIT
     assert (summary.questions_in, summary.questions_out) == (3, 1)
     assert summary.tests_generated == 9 + 6
     assert summary.tests_parsed == 7 + 6

@@ -88,6 +88,12 @@ def test_questions_become_policy_prompts(tmp_path):
     assert examples[0]["test_cases"] == ADD_TESTS
     assert isinstance(load_questions(path, conversational=False)[0]["prompt"], str)
     assert len(load_questions(path, limit=2)) == 2
+    assert "test_cpu_seconds" not in examples[0]  # no row is calibrated: the examples are as they were
+    calibrated = tmp_path / "calibrated.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    calibrated.write_text("".join(json.dumps({**row, "test_cpu_seconds": 0.5 if row["id"] == "q1" else None}) + "\n"
+                                  for row in rows))  # fmt: skip
+    assert [example["test_cpu_seconds"] for example in load_questions(calibrated)] == [None, 0.5, None]
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"id": "bad", "question": "q", "test_cases": "assert True"}) + "\n")
     with pytest.raises(ValueError, match="rows 4 "):

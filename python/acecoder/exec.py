@@ -26,6 +26,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import math
 import os
 import pickle
 import sys
@@ -302,8 +303,38 @@ def _encode_test(test: object, where: str) -> dict:
     raise TypeError(f"{where} must be a str (a Python statement), an IOTest or a CallTest, got {type(test).__name__}")
 
 
+# A job's per-test CPU limit: one for every job of a call, or one (or None: the engine's) per job.
+JobLimits = float | Sequence[float | None] | None
+
+
+def _checked_seconds(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{where} must be a finite number of seconds > 0 or None, got {value!r}")
+    return float(value)
+
+
+def _job_limits(test_cpu_seconds: JobLimits, count: int) -> list[float | None]:
+    """``test_cpu_seconds`` as one checked limit (or None) per job."""
+    if test_cpu_seconds is None:
+        return [None] * count
+    if isinstance(test_cpu_seconds, (int, float)):
+        return [_checked_seconds(test_cpu_seconds, "test_cpu_seconds")] * count
+    if isinstance(test_cpu_seconds, (str, bytes)) or not isinstance(test_cpu_seconds, Sequence):
+        raise TypeError(f"test_cpu_seconds must be a number or a sequence, got {type(test_cpu_seconds).__name__}")
+    if len(test_cpu_seconds) != count:
+        raise ValueError(f"got {count} programs but {len(test_cpu_seconds)} test_cpu_seconds: one per program")
+    return [
+        None if value is None else _checked_seconds(value, f"test_cpu_seconds[{index}]")
+        for index, value in enumerate(test_cpu_seconds)
+    ]
+
+
 def _encode_jobs(
-    programs: Sequence[str], tests: Sequence[Sequence[Test]], seed: int, fail_fast: bool = False
+    programs: Sequence[str],
+    tests: Sequence[Sequence[Test]],
+    seed: int,
+    fail_fast: bool = False,
+    test_cpu_seconds: JobLimits = None,
 ) -> list[bytes]:
     """Validates the arguments and turns them into the engine's JSON job frames."""
     if isinstance(programs, (str, bytes)) or not isinstance(programs, Sequence):
@@ -312,6 +343,7 @@ def _encode_jobs(
         raise TypeError(f"tests must be a sequence of sequences of tests, got {type(tests).__name__}")
     if len(programs) != len(tests):
         raise ValueError(f"got {len(programs)} programs but {len(tests)} test lists: one list per program")
+    limits = _job_limits(test_cpu_seconds, len(programs))
     jobs = []
     # Many programs often share one test list (a question's samples): it is encoded once. The list itself is kept
     # with its encoding, so its id cannot be reused by another object during this call.
@@ -328,12 +360,17 @@ def _encode_jobs(
         if known is None:
             encoded = [_encode_test(test, f"tests[{index}][{position}]") for position, test in enumerate(program_tests)]
             kinds = {test["kind"] for test in encoded}
-            if "io" in kinds and len(kinds) > 1:
-                raise ValueError(f"tests[{index}] mixes IOTest cases with other tests; use IOTests alone")
+            if len(kinds) > 1:  # the judge runs a list one way: statements, IOTests or CallTests (Job::invalid_reason)
+                names = {"assert": "assert statements", "io": "IOTests", "call": "CallTests"}
+                raise ValueError(
+                    f"tests[{index}] mixes {' and '.join(names[kind] for kind in sorted(kinds))}; "
+                    "a program's tests must all be of one kind"
+                )
             known = encoded_lists[id(program_tests)] = (program_tests, json.dumps(encoded, ensure_ascii=False))
-        payload = '{"program":%s,"tests":%s,"seed":%d,"fail_fast":%s}' % (
-            json.dumps(program, ensure_ascii=False), known[1], seed, "true" if fail_fast else "false"
-        )
+        payload = '{"program":%s,"tests":%s,"seed":%d,"fail_fast":%s,"test_cpu_seconds":%s}' % (
+            json.dumps(program, ensure_ascii=False), known[1], seed, "true" if fail_fast else "false",
+            "null" if limits[index] is None else repr(limits[index]),
+        )  # fmt: skip
         try:
             jobs.append(payload.encode("utf-8"))
         except UnicodeEncodeError:  # lone surrogates: keep the job, replace what cannot be encoded
@@ -442,30 +479,39 @@ class Engine:
         *,
         callback: Callable[[int, ExecResult], object] | None = None,
         fail_fast: bool = False,
+        test_cpu_seconds: JobLimits = None,
     ) -> list[ExecResult]:
         """Runs every program against its tests; results in input order.
 
         ``callback(index, result)``, if given, is called as each job finishes (in completion order), e.g. to
         advance a progress bar. With ``fail_fast`` a program's tests stop at the first one that does not pass
-        (the rest are ``not_run``), as evalplus does.
+        (the rest are ``not_run``), as evalplus does. ``test_cpu_seconds`` sets the per-test CPU limit of these
+        jobs (one number for all, or one per program, None for the engine's): a question's calibrated limit
+        (``acecoder.time_limits``). It can only tighten the engine's ``Limits.test_cpu_seconds``, never exceed it;
+        a ``CallTest``'s own ``cpu_seconds`` still wins.
         """
         if callback is None:
-            batch = self._submit(programs, tests, fail_fast)
+            batch = self._submit(programs, tests, fail_fast, test_cpu_seconds)
             return [ExecResult.from_json(text) for text in batch.collect()]
         results: list[ExecResult | None] = [None] * len(programs)
-        for index, result in self.stream(programs, tests, fail_fast=fail_fast):
+        for index, result in self.stream(programs, tests, fail_fast=fail_fast, test_cpu_seconds=test_cpu_seconds):
             results[index] = result
             callback(index, result)
         return results  # type: ignore[return-value]
 
     def stream(
-        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[Test]],
+        *,
+        fail_fast: bool = False,
+        test_cpu_seconds: JobLimits = None,
     ) -> Iterator[tuple[int, ExecResult]]:
         """Yields ``(index, result)`` as each job finishes. Leaving the loop early cancels the jobs not started.
 
         The jobs are queued at once (not at the first ``next``), so they run while the caller prepares to iterate.
         """
-        return self._results_of(self._submit(programs, tests, fail_fast))
+        return self._results_of(self._submit(programs, tests, fail_fast, test_cpu_seconds))
 
     @staticmethod
     def _results_of(batch: _engine.NativeBatch) -> Iterator[tuple[int, ExecResult]]:
@@ -480,10 +526,15 @@ class Engine:
             batch.cancel()
 
     async def run_async(
-        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[Test]],
+        *,
+        fail_fast: bool = False,
+        test_cpu_seconds: JobLimits = None,
     ) -> list[ExecResult]:
         """``run`` for asyncio code (e.g. TRL's async reward functions): the event loop keeps running meanwhile."""
-        batch = self._submit(programs, tests, fail_fast)
+        batch = self._submit(programs, tests, fail_fast, test_cpu_seconds)
         try:
             texts = await asyncio.to_thread(batch.collect)
         except asyncio.CancelledError:
@@ -492,9 +543,13 @@ class Engine:
         return [ExecResult.from_json(text) for text in texts]
 
     def _submit(
-        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], fail_fast: bool = False
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[Test]],
+        fail_fast: bool = False,
+        test_cpu_seconds: JobLimits = None,
     ) -> _engine.NativeBatch:
-        jobs = _encode_jobs(programs, tests, self.seed, bool(fail_fast))
+        jobs = _encode_jobs(programs, tests, self.seed, bool(fail_fast), test_cpu_seconds)
         if self._closed:
             raise EngineClosedError("the engine is closed")
         return self._pool.submit(jobs)
@@ -565,15 +620,16 @@ def run_batch(
     tests: Sequence[Sequence[Test]],
     *,
     fail_fast: bool = False,
+    test_cpu_seconds: JobLimits = None,
     **options: object,
 ) -> list[ExecResult]:
     """Runs jobs through a shared engine, created on first use for these ``options`` and reused afterwards.
 
     ``options`` are ``Engine``'s keyword arguments (``workers``, ``limits``, ``preload``, ``seccomp``, ``python``,
-    ``seed``); ``fail_fast`` is ``Engine.run``'s. Shared engines close when the process exits (or with
-    ``shutdown_shared_engines()``).
+    ``seed``); ``fail_fast`` and ``test_cpu_seconds`` are ``Engine.run``'s. Shared engines close when the process
+    exits (or with ``shutdown_shared_engines()``).
     """
-    return shared_engine(**options).run(programs, tests, fail_fast=fail_fast)
+    return shared_engine(**options).run(programs, tests, fail_fast=fail_fast, test_cpu_seconds=test_cpu_seconds)
 
 
 def shared_engine(**options: object) -> Engine:

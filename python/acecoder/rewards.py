@@ -12,6 +12,13 @@ Programs run in the shared long-lived engine of ``acecoder.exec.run_batch``: zyg
 the trainer, which is itself never forked. Two modes: ``binary`` (1 only if every test passes: the paper's rule)
 and ``pass_rate`` (the released script's default). Code extraction is the pass-rate step's (``acecoder.extract``).
 
+What a reward waits for is its slowest program, so the rule rewards spend no test that cannot change a reward: in
+``binary`` mode a program stops at its first test that does not pass (``fail_fast``; one looping sample costs one
+limit, not one per test), and each row's tests run under the row's calibrated limit where the dataset has a
+``test_cpu_seconds`` column (``acecoder.time_limits``; TRL passes it like ``test_cases``), the engine's default
+otherwise. ``pass_rate`` mode runs every test. Because binary mode does not run the tests after a failure, it logs
+no ``acecoder/pass_rate_mean`` (it would count those tests as failed); both modes log ``acecoder/timeouts``.
+
 ``make_rm_reward`` scores completions with a reward model trained by ``acecoder train-rm``, formatted exactly as its
 pairs were (the policy prompt, then the extracted program as a code block). Weighting the two: TRL sums
 ``reward_weights[i] * reward_i`` per completion and then normalises within each group of samples of a prompt, so
@@ -35,11 +42,14 @@ from typing import Any
 from acecoder.exec import ExecResult, IOTest, Limits, Status, Test, run_batch, shared_engine
 from acecoder.extract import extract_code
 from acecoder.prompts import response_text
+from acecoder.time_limits import LIMIT_COLUMN, stored_limit
 
 MODES = ("binary", "pass_rate")
 
 # The dataset's test_cases column as TRL passes it: one list of asserts (or None) per completion.
 TestColumn = Sequence[Sequence[str] | None] | None
+# The dataset's calibrated limits (``acecoder.time_limits``), likewise: one number (or None) per completion.
+LimitColumn = Sequence[float | None] | None
 
 
 def completion_text(completion: object) -> str:
@@ -61,13 +71,17 @@ class Jobs:
     programs: list[str] = field(default_factory=list)
     tests: list[list[Test]] = field(default_factory=list)
     no_code: list[int] = field(default_factory=list)
+    limits: list[float | None] = field(default_factory=list)  # each job's per-test CPU limit (None: the engine's)
 
 
-def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None]) -> Jobs:
+def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None], limits: LimitColumn = None) -> Jobs:
     """The engine jobs for ``responses`` (the policy's answers as text) and their tests, one list (or None) each:
     the program is extracted from each response that has tests (``acecoder.extract``; with its top-level prints and
-    ``__main__`` block kept when the tests are stdin/stdout cases); an empty one is ``no_code``.
+    ``__main__`` block kept when the tests are stdin/stdout cases); an empty one is ``no_code``. ``limits``, when
+    given, holds each response's calibrated per-test limit (a ``ValueError`` names a malformed one).
     Every rule reward (TRL's here, verl's and OpenRLHF's in ``acecoder.integrations``) plans its jobs this way."""
+    if limits is not None and len(limits) != len(responses):
+        raise ValueError(f"{len(responses)} responses but {len(limits)} {LIMIT_COLUMN}")
     jobs = Jobs()
     for index, (response, cases) in enumerate(zip(responses, tests, strict=True)):
         if not cases:  # a row without tests: the caller decides what it is worth
@@ -81,10 +95,11 @@ def plan_jobs(responses: Sequence[str], tests: Sequence[Sequence[Test] | None]) 
         jobs.indices.append(index)
         jobs.programs.append(program)
         jobs.tests.append(list(cases))
+        jobs.limits.append(None if limits is None else stored_limit(limits[index], f"{LIMIT_COLUMN} of row {index}"))
     return jobs
 
 
-def _jobs(completions: Sequence[object], test_cases: TestColumn) -> Jobs:
+def _jobs(completions: Sequence[object], test_cases: TestColumn, limits: LimitColumn) -> Jobs:
     if test_cases is None:
         raise ValueError("test_pass_reward needs a 'test_cases' column in the dataset (a list of asserts per row)")
     if len(test_cases) != len(completions):
@@ -93,7 +108,7 @@ def _jobs(completions: Sequence[object], test_cases: TestColumn) -> Jobs:
         if isinstance(cases, str):
             raise TypeError(f"test_cases of row {index} is a string; it must be a list of assert statements")
     texts = [completion_text(completion) if cases else "" for completion, cases in zip(completions, test_cases)]
-    return plan_jobs(texts, test_cases)
+    return plan_jobs(texts, test_cases, limits)
 
 
 def rule_reward(result: ExecResult, mode: str) -> float:
@@ -117,12 +132,28 @@ def _rewards(count: int, jobs: Jobs, results: list[ExecResult], mode: str, log_m
     if callable(log_metric) and (results or jobs.no_code):
         # Completions without code are scored rows that passed nothing.
         rates = [result.pass_rate for result in results] + [0.0] * len(jobs.no_code)
-        log_metric("acecoder/pass_rate_mean", statistics.fmean(rates))
+        if mode == "pass_rate":  # binary mode skips the tests after a failure (see the module doc)
+            log_metric("acecoder/pass_rate_mean", statistics.fmean(rates))
         log_metric("acecoder/all_pass_fraction", sum(1 for rate in rates if rate == 1.0) / len(rates))
         errors = sum(1 for result in results if result.status == Status.SANDBOX_ERROR)
         log_metric("acecoder/sandbox_errors", float(errors))
         log_metric("acecoder/no_code", float(len(jobs.no_code)))
+        log_metric("acecoder/timeouts", float(sum(1 for result in results if timed_out(result))))
     return rewards
+
+
+def timed_out(result: ExecResult) -> bool:
+    """Whether any test of the job (or the program itself) ran out of time."""
+    return result.status is Status.TIMEOUT or any(test.status is Status.TIMEOUT for test in result.tests)
+
+
+def run_rule_jobs(jobs: Jobs, mode: str, limits: Limits | None = None, workers: int | None = None) -> list[ExecResult]:
+    """``jobs`` through the shared engine as ``mode`` needs them: a binary reward stops each program at its first
+    test that does not pass (the rest cannot change it), a pass rate runs every test."""
+    if not jobs.programs:
+        return []
+    return run_batch(jobs.programs, jobs.tests, fail_fast=mode == "binary", test_cpu_seconds=jobs.limits,
+                     limits=limits, workers=workers)  # fmt: skip
 
 
 def make_test_pass_reward(mode: str = "binary", limits: Limits | None = None, workers: int | None = None) -> Callable:
@@ -131,10 +162,14 @@ def make_test_pass_reward(mode: str = "binary", limits: Limits | None = None, wo
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
     def reward(
-        prompts: Sequence[object], completions: Sequence[object], test_cases: TestColumn = None, **kwargs: object
+        prompts: Sequence[object],
+        completions: Sequence[object],
+        test_cases: TestColumn = None,
+        test_cpu_seconds: LimitColumn = None,
+        **kwargs: object,
     ) -> list[float | None]:
-        jobs = _jobs(completions, test_cases)
-        results = run_batch(jobs.programs, jobs.tests, limits=limits, workers=workers) if jobs.programs else []
+        jobs = _jobs(completions, test_cases, test_cpu_seconds)
+        results = run_rule_jobs(jobs, mode, limits, workers)
         return _rewards(len(completions), jobs, results, mode, kwargs.get("log_metric"))
 
     reward.__name__ = f"test_pass_{mode}"
@@ -149,11 +184,19 @@ def make_async_test_pass_reward(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
     async def reward(
-        prompts: Sequence[object], completions: Sequence[object], test_cases: TestColumn = None, **kwargs: object
+        prompts: Sequence[object],
+        completions: Sequence[object],
+        test_cases: TestColumn = None,
+        test_cpu_seconds: LimitColumn = None,
+        **kwargs: object,
     ) -> list[float | None]:
-        jobs = _jobs(completions, test_cases)
+        jobs = _jobs(completions, test_cases, test_cpu_seconds)
         engine = shared_engine(limits=limits, workers=workers)
-        results = await engine.run_async(jobs.programs, jobs.tests) if jobs.programs else []
+        results = (
+            await engine.run_async(jobs.programs, jobs.tests, fail_fast=mode == "binary", test_cpu_seconds=jobs.limits)
+            if jobs.programs
+            else []
+        )
         return _rewards(len(completions), jobs, results, mode, kwargs.get("log_metric"))
 
     reward.__name__ = f"test_pass_{mode}_async"

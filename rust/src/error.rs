@@ -13,6 +13,9 @@ pub enum EngineError {
     Closed,
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A job the judge cannot run as given (the batch is refused before any of it is queued).
+    #[error("job {index}: {reason}")]
+    InvalidJob { index: usize, reason: String },
     #[error("i/o error talking to a worker: {0}")]
     Io(#[from] io::Error),
 }

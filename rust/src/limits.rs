@@ -107,10 +107,19 @@ impl Limits {
         cpu_seconds * self.wall_multiplier + self.wall_slack_seconds
     }
 
+    /// The per-test CPU limit of `job`'s tests that carry none of their own: the job's own limit (a question's
+    /// calibrated one) where it has one, capped by the engine's, so a dataset column can tighten a limit but never
+    /// raise it past what the engine was started with.
+    #[must_use]
+    pub fn test_cpu_for(&self, job: &Job) -> f64 {
+        job.test_cpu_seconds.map_or(self.test_cpu_seconds, |seconds| seconds.min(self.test_cpu_seconds))
+    }
+
     /// Every number the judge needs for `job`.
     #[must_use]
     pub fn plan(&self, job: &Job) -> JobPlan {
-        let test_cpu: Vec<f64> = job.tests.iter().map(|test| test.cpu_seconds(self.test_cpu_seconds)).collect();
+        let default = self.test_cpu_for(job);
+        let test_cpu: Vec<f64> = job.tests.iter().map(|test| test.cpu_seconds(default)).collect();
         let test_wall: Vec<f64> = test_cpu.iter().map(|&seconds| self.wall_seconds(seconds)).collect();
         let program_wall = self.wall_seconds(self.program_cpu_seconds);
         let job_wall = test_wall.iter().map(|wall| program_wall + wall).sum::<f64>() + program_wall;
@@ -150,7 +159,13 @@ mod tests {
             oracle: None,
             cpu_seconds: seconds,
         };
-        let job = Job { program: String::new(), tests: vec![call(Some(0.5)), call(None)], seed: 0, fail_fast: false };
+        let job = Job {
+            program: String::new(),
+            tests: vec![call(Some(0.5)), call(None)],
+            seed: 0,
+            fail_fast: false,
+            test_cpu_seconds: None,
+        };
         let plan = limits.plan(&job);
         assert_eq!(plan.test_cpu, vec![0.5, 4.0]);
         assert!((plan.test_wall[0] - (0.5 * 3.0 + 2.0)).abs() < 1e-12);
@@ -158,5 +173,32 @@ mod tests {
         let longer = Job { tests: vec![call(None); 5], ..job.clone() };
         assert!(limits.plan(&longer).job_wall > plan.job_wall);
         assert!(plan.job_wall >= plan.program_wall + plan.test_wall.iter().sum::<f64>());
+    }
+
+    #[test]
+    fn a_jobs_own_limit_replaces_the_default_below_it_and_a_tests_own_still_wins() {
+        let limits = Limits::default();
+        let assert = TestCase::Assert { code: "assert True".into() };
+        let call = TestCase::Call {
+            entry_point: "f".into(),
+            arguments: String::new(),
+            expected: String::new(),
+            expected_key: None,
+            atol: 0.0,
+            oracle: None,
+            cpu_seconds: Some(2.5),
+        };
+        let job = Job {
+            program: String::new(),
+            tests: vec![assert.clone(), call],
+            seed: 0,
+            fail_fast: false,
+            test_cpu_seconds: Some(0.25),
+        };
+        let plan = limits.plan(&job);
+        assert_eq!(plan.test_cpu, vec![0.25, 2.5]);
+        assert!((plan.test_wall[0] - (0.25 * 3.0 + 2.0)).abs() < 1e-12);
+        let above = Job { tests: vec![assert], test_cpu_seconds: Some(60.0), ..job.clone() };
+        assert_eq!(limits.plan(&above).test_cpu, vec![4.0], "a job's limit never exceeds the engine's");
     }
 }

@@ -334,6 +334,9 @@ impl Pool {
 
     /// Queues jobs with their JSON frames as the caller encoded them (sent to the worker as they are).
     pub fn submit_encoded(&self, jobs: Vec<(Job, Vec<u8>)>) -> Result<Batch, EngineError> {
+        for (index, (job, _)) in jobs.iter().enumerate() {
+            job.validate().map_err(|reason| EngineError::InvalidJob { index, reason })?;
+        }
         let (sender, receiver) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         let total = jobs.len();

@@ -99,6 +99,36 @@ pub struct Job {
     /// Stop at the first test that does not pass; the rest are `not_run` (evalplus's fast check).
     #[serde(default)]
     pub fail_fast: bool,
+    /// This job's per-test CPU limit (a question's calibrated limit), in place of the engine's `test_cpu_seconds`
+    /// and never above it; a `Call` test's own `cpu_seconds` still wins.
+    #[serde(default)]
+    pub test_cpu_seconds: Option<f64>,
+}
+
+impl Job {
+    /// Refuses a job the host cannot plan or the judge cannot run as given, before it reaches a worker (a mistake of
+    /// the caller must not come back as a `sandbox_error` that reads as the program's doing): its per-test limit
+    /// must be a positive number, and its tests must be of one kind, since the judge runs a job's tests one way:
+    /// all `io` (the program as `__main__` per test), all `call` (compared in the judge), or statements (`assert`).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(seconds) = self.test_cpu_seconds {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(format!("test_cpu_seconds must be a positive number, got {seconds}"));
+            }
+        }
+        let kind = |test: &TestCase| match test {
+            TestCase::Assert { .. } => "assert",
+            TestCase::Io { .. } => "io",
+            TestCase::Call { .. } => "call",
+        };
+        let Some(first) = self.tests.first().map(kind) else { return Ok(()) };
+        match self.tests.iter().map(kind).find(|&other| other != first) {
+            Some(other) => Err(format!(
+                "a job's tests must all be of one kind (assert statements, IOTests or CallTests), got {first} and {other}"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// First frame a worker sends once it has started and pre-imported its modules.
@@ -250,6 +280,24 @@ mod tests {
         assert!((case.cpu_seconds(4.0) - 4.0).abs() < 1e-12);
         let job: Job = serde_json::from_str(r#"{"program":"","tests":[],"seed":0}"#).unwrap();
         assert!(!job.fail_fast);
+        assert_eq!(job.test_cpu_seconds, None);
+        let job: Job = serde_json::from_str(r#"{"program":"","tests":[],"seed":0,"test_cpu_seconds":0.5}"#).unwrap();
+        assert_eq!(job.test_cpu_seconds, Some(0.5));
+        assert!(job.validate().is_ok());
+    }
+
+    #[test]
+    fn a_job_limit_that_is_not_a_positive_number_is_refused() {
+        for seconds in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let job = Job {
+                program: String::new(),
+                tests: vec![],
+                seed: 0,
+                fail_fast: false,
+                test_cpu_seconds: Some(seconds),
+            };
+            assert!(job.validate().unwrap_err().contains("test_cpu_seconds"), "{seconds}");
+        }
     }
 
     #[test]

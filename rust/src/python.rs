@@ -23,6 +23,7 @@ fn to_python_error(error: NativeError) -> PyErr {
     match error {
         NativeError::Closed => EngineClosedError::new_err(error.to_string()),
         NativeError::InvalidConfig(message) => PyValueError::new_err(message),
+        NativeError::InvalidJob { .. } => PyValueError::new_err(error.to_string()),
         NativeError::WorkerStart { .. } | NativeError::WorkerNotReady(_) => {
             WorkerStartError::new_err(error.to_string())
         }

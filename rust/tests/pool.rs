@@ -54,6 +54,28 @@ fn a_test_that_hangs_or_exits_costs_only_itself() {
 }
 
 #[test]
+fn a_jobs_own_test_limit_times_out_its_loops_sooner_and_a_bad_one_is_refused() {
+    let pool = pool(1);
+    let program = "def f(x):\n    while x: pass\n    return x\n";
+    let tests = ["assert f(0) == 0", "assert f(1) == 1"];
+    let tight = Job { test_cpu_seconds: Some(0.2), ..assert_job(program, &tests) };
+    let wide = Job { test_cpu_seconds: Some(30.0), ..assert_job(program, &tests) };
+    let results = pool.submit(vec![tight, wide]).unwrap().collect_ordered().unwrap();
+    for result in &results {
+        let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();
+        assert_eq!(statuses, [Status::Passed, Status::Timeout], "{result:?}");
+    }
+    // 0.2 s against the engine's 1.0 s (fast_limits); 30 s is capped at the engine's 1.0 s, so the loop ends at
+    // 1 s of CPU or at that limit's 3 s wall backstop on a loaded machine, never at 30 s (61 s of wall backstop).
+    assert!(results[0].tests[1].cpu_time < 0.6, "{:?}", results[0].tests[1]);
+    assert!(results[1].tests[1].cpu_time < 1.6 && results[1].wall_time < 20.0, "{:?}", results[1]);
+    let bad = Job { test_cpu_seconds: Some(f64::NAN), ..assert_job(program, &tests) };
+    assert!(
+        matches!(pool.submit(vec![bad]), Err(EngineError::InvalidJob { index: 0, reason }) if reason.contains("test_cpu_seconds"))
+    );
+}
+
+#[test]
 fn uncatchable_busy_loop_is_killed_from_outside() {
     // A C-level loop never returns to the interpreter, so the CPU-time signal cannot interrupt it: the zygote's
     // wall-clock backstop or RLIMIT_CPU must.
@@ -97,6 +119,7 @@ fn stdin_stdout_tests_are_judged_by_the_zygote() {
         tests: vec![io("1 2\n", "3\n"), io("2 2\n", "5"), io("oops", "0")],
         seed: 0,
         fail_fast: false,
+        test_cpu_seconds: None,
     };
     let result = pool.submit(vec![job]).unwrap().collect_ordered().unwrap().remove(0);
     let statuses: Vec<Status> = result.tests.iter().map(|test| test.status).collect();
@@ -156,4 +179,22 @@ fn close_interrupts_running_jobs_promptly() {
     pool.close();
     assert!(started.elapsed() < Duration::from_secs(10), "close waited for the job");
     assert!(batch.next_timeout(Some(Duration::from_secs(5))).is_err());
+}
+
+#[test]
+fn a_job_mixing_test_kinds_is_refused_with_the_batch() {
+    // The judge runs a job's tests one way; a mixed job used to reach it and come back as a lost worker.
+    let pool = pool(1);
+    let mut mixed = assert_job("def f():\n    return 1\n", &["assert f() == 1"]);
+    mixed.tests.push(TestCase::Io { stdin: String::new(), stdout: "1\n".to_owned(), float_tolerance: None });
+    let honest = assert_job("def f():\n    return 1\n", &["assert f() == 1"]);
+    match pool.submit(vec![honest.clone(), mixed]) {
+        Err(EngineError::InvalidJob { index, reason }) => {
+            assert_eq!(index, 1);
+            assert!(reason.contains("assert and io"), "{reason}");
+        }
+        other => panic!("expected InvalidJob, got {:?}", other.map(|_| "a batch")),
+    }
+    let results = pool.submit(vec![honest]).unwrap().collect_ordered().unwrap();
+    assert_eq!(results[0].status, Status::Passed);
 }

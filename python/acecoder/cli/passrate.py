@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acecoder.cli.config_flags import positive_float, positive_int
 from acecoder.cli.vocabulary import add_option
 from acecoder.exec import Limits
+
+if TYPE_CHECKING:
+    from acecoder.pairs.passrate import PassRateSummary
 
 HELP = "pass rate of every sampled program (engine), rows written back with per-test statuses"
 
@@ -79,6 +83,7 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"questions {summary.questions}: scored {summary.scored}, resumed {summary.resumed}, errors "
           f"{len(summary.errors)}; programs run {summary.jobs_run} ({summary.programs_per_second:,.0f}/s), tests "
           f"{summary.tests_run} ({summary.tests_per_second:,.0f}/s); statuses: {statuses or 'none'}")
+    print(time_limit_report(summary, limits.test_cpu_seconds))
     if not arguments.output.exists():
         print(f"error: nothing was written to {arguments.output}", file=sys.stderr)
         return 1
@@ -89,3 +94,12 @@ def run(arguments: argparse.Namespace) -> int:
               f"('error') in the output: {shown}", file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def time_limit_report(summary: PassRateSummary, default_seconds: float) -> str:
+    """One line: which limits applied, and what the programs that ran out of time cost."""
+    share = summary.timeout_cpu_seconds / summary.test_cpu_seconds if summary.test_cpu_seconds else 0.0
+    return (f"time limits: {summary.calibrated} of {summary.scored} questions at their calibrated limit "
+            f"(test_cpu_seconds column), the rest at {default_seconds:g} CPU s per test; programs timed out: "
+            f"{summary.timed_out}, their timed-out tests took {summary.timeout_cpu_seconds:,.1f} CPU s ({share:.0%} of all "
+            f"tests' {summary.test_cpu_seconds:,.1f})")  # fmt: skip

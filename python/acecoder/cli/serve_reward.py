@@ -101,7 +101,9 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         with server:
             server.start()
-            print(f"serving on {server.url} ({len(server.index)} questions)", flush=True)
+            calibrated = sum(1 for question in server.index.questions if question.test_cpu_seconds is not None)
+            print(f"serving on {server.url} ({len(server.index)} questions, {calibrated} with a calibrated time "
+                  "limit)", flush=True)  # fmt: skip
             while not stop.wait(0.5):
                 pass
     finally:

@@ -38,10 +38,11 @@ class SharedFlag:
 # fmt: off
 SHARED_FLAGS = (
     SharedFlag("--input", "the rows (or samples) the verb reads", "required, except sample and synth (bundled MBPP)",
-               "sample, synth, audit, passrate, pairs, hard-subset, report, evaluate, bon, serve-reward, demo, train-rm, train-rl",
+               "sample, synth, audit, calibrate, passrate, pairs, hard-subset, report, evaluate, bon, serve-reward, demo, train-rm, "
+               "train-rl",
                old=("--seeds", "--samples", "--questions", "--dataset", "report's PATH")),
     SharedFlag("--output", "the file the verb writes (.jsonl or .parquet)", "required, except evaluate and demo",
-               "sample, synth, audit, passrate, pairs, hard-subset, evaluate, demo"),
+               "sample, synth, audit, calibrate, passrate, pairs, hard-subset, evaluate, demo"),
     SharedFlag("--output-dir", "the directory the verb writes into", "per verb", "demo, bon, report, train-rm, train-rl",
                old=("--plots",), setting="output_dir"),
     SharedFlag("--limit", "only the first N rows (questions, seeds or tasks)", "all (demo: 6)",
@@ -49,16 +50,17 @@ SHARED_FLAGS = (
     SharedFlag("--n", "samples per question", "16 (synth: 8 replies per seed)", "sample, demo, bon, synth",
                old=("--samples",)),
     SharedFlag("--workers", "sandboxed engine workers", "one per usable CPU",
-               "synth, audit, passrate, demo, evaluate, bon, serve-reward, bench, train-rl", setting="engine_workers"),
+               "synth, audit, calibrate, passrate, demo, evaluate, bon, serve-reward, bench, train-rl", setting="engine_workers"),
     SharedFlag("--test-cpu-seconds", "CPU seconds one test may use", "the engine's (4)",
-               "passrate, audit, serve-reward, evaluate, train-rl", old=("--test-seconds", "--timeout", "--min-time-limit"),
+               "audit, calibrate, passrate, serve-reward, evaluate, train-rl",
+               old=("--test-seconds", "--timeout", "--min-time-limit"),
                setting="test_cpu_seconds"),
     SharedFlag("--request-timeout", "seconds one HTTP request may take, the whole reply included (openai backend)",
                "120", "synth, sample, bon", old=("--timeout",)),
     SharedFlag("--model", "model: hub id or directory, .gguf file, or 'smollm2'", "required where it is used",
                "synth, sample, bon, train-rm, train-rl", setting="model_name_or_path"),
     SharedFlag("--reference-column", "the column holding each question's reference solution",
-               "the oracle solution synth keeps (provenance.oracle_solution)", "audit"),
+               "required (audit: the oracle solution synth keeps, provenance.oracle_solution)", "audit, calibrate"),
 )
 # fmt: on
 

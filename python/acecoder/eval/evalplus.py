@@ -42,10 +42,8 @@ from acecoder.eval.expected import load_expected_outputs
 from acecoder.eval.passk import allowed_ks, mean_pass_at_k
 from acecoder.exec import CallTest, Engine, ExecResult, Limits, Status
 from acecoder.extract import extract_code, parse_python
+from acecoder.time_limits import MIN_TIME_LIMIT, TIME_LIMIT_FACTOR, time_limit
 
-# evalplus's defaults (evalplus/config.py).
-MIN_TIME_LIMIT = 1.0
-TIME_LIMIT_FACTOR = 4.0
 FLOAT_TOLERANCE = 1e-6  # the tolerance evalplus applies once an expected value is a float and the task has none
 
 # Entry points with a special oracle (evalplus/eval/_special_oracle.py and unsafe_execute).
@@ -121,7 +119,7 @@ def build_tests(
     for index, (arguments, output, seconds) in enumerate(
         zip(task[f"{split}_input"], expected[split], expected[f"{split}_time"])
     ):
-        limit = max(min_time_limit, time_limit_factor * seconds)
+        limit = time_limit(seconds, min_time_limit, time_limit_factor)
         if index in digests:  # an output too large to carry (see expected.DIGEST_ABOVE_BYTES)
             digest_oracle, digest = digests[index]
             tests.append(CallTest(task["entry_point"], arguments, digest, oracle=digest_oracle, cpu_seconds=limit))

@@ -84,6 +84,7 @@ def score_queries(
     index = _index(dataset) if dataset else None
     responses: list[str] = []
     tests: list[list | None] = []
+    limits: list[float | None] = []  # a dataset row's calibrated limit (acecoder.time_limits), else the engine's
     unmatched: list[int] = []
     for position, query in enumerate(queries):
         prompt = prompts[position] if prompts is not None else None
@@ -98,12 +99,14 @@ def score_queries(
                 tests.append(tests_from_ground_truth(label))
             except ValueError as error:
                 raise ValueError(f"label of query {position}: {error}") from None
+            limits.append(None)
             continue
         question = index.find(prompt if prompt is not None else query, label)
         if question is None:
             unmatched.append(position)
         tests.append(None if question is None else question.tests)
-    outcomes = score_responses(responses, tests, mode, workers=workers)
+        limits.append(None if question is None else question.test_cpu_seconds)
+    outcomes = score_responses(responses, tests, mode, workers=workers, test_cpu_seconds=limits)
     for outcome in outcomes:
         outcome["unmatched"] = 0
     for position in unmatched:

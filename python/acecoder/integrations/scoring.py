@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acecoder.exec import Limits, Status, Test, run_batch
-from acecoder.rewards import MODES, plan_jobs
+from acecoder.exec import Limits, Status, Test
+from acecoder.rewards import MODES, LimitColumn, plan_jobs, run_rule_jobs
 from acecoder.serve.scoring import reward_of
 
 __all__ = ["OUTCOME_KEYS", "score_responses"]
@@ -38,18 +38,21 @@ def score_responses(
     *,
     limits: Limits | None = None,
     workers: int | None = None,
+    test_cpu_seconds: LimitColumn = None,
 ) -> list[dict]:
     """One outcome dict (``OUTCOME_KEYS``) per response, in order, from one batch in the shared engine.
 
     A response whose tests are empty scores 0.0 with ``no_tests``; one with no code, 0.0 with ``no_code`` (never
-    run); one the sandbox failed on, 0.0 with ``sandbox_error``.
+    run); one the sandbox failed on, 0.0 with ``sandbox_error``. ``test_cpu_seconds`` holds each response's
+    calibrated per-test limit (``acecoder.time_limits``), None for the engine's. In binary mode a program stops at
+    its first failing test, so its ``pass_rate`` and ``passed`` count only the tests before it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if len(responses) != len(tests):
         raise ValueError(f"{len(responses)} responses but {len(tests)} test lists; they must match")
-    jobs = plan_jobs(responses, tests)
-    results = run_batch(jobs.programs, jobs.tests, limits=limits, workers=workers) if jobs.programs else []
+    jobs = plan_jobs(responses, tests, test_cpu_seconds)
+    results = run_rule_jobs(jobs, mode, limits, workers)
     outcomes = [_outcome(no_tests=1) for _ in responses]
     for index in jobs.no_code:
         outcomes[index] = _outcome(total=len(tests[index] or ()), no_code=1)

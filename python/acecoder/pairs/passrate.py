@@ -13,6 +13,10 @@ kill at any point loses at most the rows of the chunks in flight; a rerun skips 
 by position as well as id (``acecoder.data.journal``), so rows that repeat an id each keep their own result.
 Identical programs within a question (common among samples) run once.
 
+A row's ``test_cpu_seconds`` column (its calibrated limit, ``acecoder.time_limits``) sets the per-test limit of its
+programs; rows without one keep the engine's. The summary counts the programs that timed out and the CPU their
+timed-out tests took, against the CPU of all tests: what the limit cost.
+
 One bad row never costs the rest: a row that cannot be scored (a line that is not a JSON object, tests that are
 not a list of strings, no id) becomes an error record in its place, ``{"id", "row", "error"}``, and the run goes
 on; the command exits non-zero when any row erred (``--strict`` stops at the first instead). A completion longer
@@ -32,6 +36,7 @@ from acecoder.data.acecode import UnreadableRow, question_problem
 from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, ExecResult, Status
 from acecoder.extract import extract_code
+from acecoder.time_limits import row_limit
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,6 +57,20 @@ class PassRateSummary:
     seconds: float = 0.0
     statuses: collections.Counter = field(default_factory=collections.Counter)
     errors: list[str] = field(default_factory=list)  # "row N: why", for every error record in the output
+    calibrated: int = 0  # questions scored at their own (calibrated) limit
+    timed_out: int = 0  # programs run with at least one test that timed out
+    timeout_cpu_seconds: float = 0.0  # CPU those timed-out tests used
+    test_cpu_seconds: float = 0.0  # CPU every test used
+
+    def count(self, result: ExecResult) -> None:
+        """Adds one finished job to the figures."""
+        self.jobs_run += 1
+        self.tests_run += len(result.tests)
+        self.statuses[result.status.value] += 1
+        timed_out = [test.cpu_time for test in result.tests if test.status is Status.TIMEOUT]
+        self.timed_out += bool(timed_out)
+        self.timeout_cpu_seconds += sum(timed_out)
+        self.test_cpu_seconds += sum(test.cpu_time for test in result.tests)
 
     @property
     def programs_per_second(self) -> float:
@@ -76,6 +95,10 @@ def row_problem(row: dict | UnreadableRow) -> str | None:
         return problem
     if not isinstance(row.get("inferences"), list) or not all(isinstance(item, dict) for item in row["inferences"]):
         return "'inferences' is not a list of objects"
+    try:
+        row_limit(row)
+    except ValueError as error:
+        return str(error)
     return None
 
 
@@ -126,6 +149,7 @@ class _Chunk:
         self.indexes = list(indexes)
         self.programs: list[str] = []
         self.tests: list[list[str]] = []
+        self.limits: list[float | None] = []  # job → its row's calibrated per-test limit (None: the engine's)
         self.owner: list[int] = []  # job → row position
         # Row position → each inference's extracted program (extracted once, here), and program → job.
         self.programs_of_row: list[list[str | None]] = []
@@ -134,16 +158,23 @@ class _Chunk:
             programs = [_program(inference) for inference in row["inferences"]]
             jobs: dict[str, int] = {}
             if row["test_cases"]:
+                limit = row_limit(row)
                 for program in programs:
                     if program is not None and program not in jobs:
                         jobs[program] = len(self.programs)
                         self.programs.append(program)
                         self.tests.append(row["test_cases"])
+                        self.limits.append(limit)
                         self.owner.append(position)
             self.programs_of_row.append(programs)
             self.jobs_of_row.append(jobs)
         self.results: dict[int, ExecResult] = {}
         self.remaining = [len(jobs) for jobs in self.jobs_of_row]
+        self.calibrated = sum(1 for row in self.rows if row["test_cases"] and row_limit(row) is not None)
+
+    def stream(self, engine: Engine) -> Iterator[tuple[int, ExecResult]]:
+        """The chunk's jobs on ``engine``, each at its row's limit, as they finish."""
+        return engine.stream(self.programs, self.tests, test_cpu_seconds=self.limits)
 
     def finished_row(self, position: int) -> dict:
         row = self.rows[position]
@@ -198,19 +229,17 @@ def score_rows(
     total_rows = len(rows)
     chunks = _chunks(scorable, chunk_jobs)
     current = next(chunks, None)
-    current_stream = engine.stream(current.programs, current.tests) if current else None
+    current_stream = current.stream(engine) if current else None
     while current is not None and current_stream is not None:
         following = next(chunks, None)  # queued now: it runs while this chunk drains
-        following_stream = engine.stream(following.programs, following.tests) if following else None
+        following_stream = following.stream(engine) if following else None
         for position, count in enumerate(current.remaining):
             if count == 0:
                 appender.finish(current.indexes[position], current.finished_row(position))
                 finished_rows += 1
         for index, result in current_stream:
             current.results[index] = result
-            summary.jobs_run += 1
-            summary.tests_run += len(result.tests)
-            summary.statuses[result.status.value] += 1
+            summary.count(result)
             position = current.owner[index]
             current.remaining[position] -= 1
             if current.remaining[position] == 0:
@@ -219,6 +248,7 @@ def score_rows(
                 if progress is not None:
                     progress("pass rates", finished_rows, total_rows)
         summary.scored += len(current.rows)
+        summary.calibrated += current.calibrated
         summary.programs += sum(len(row["inferences"]) for row in current.rows)
         too_long = sum(program is None for programs in current.programs_of_row for program in programs)
         if too_long:

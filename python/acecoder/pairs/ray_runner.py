@@ -16,7 +16,6 @@ acecoder is put on their import path.
 
 from __future__ import annotations
 
-import collections
 import os
 import time
 from collections.abc import Sequence
@@ -45,19 +44,22 @@ class RunOutcome:
     jobs_run: int = 0
     tests_run: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
+    calibrated: int = 0
+    timed_out: int = 0
+    timeout_cpu_seconds: float = 0.0
+    test_cpu_seconds: float = 0.0
 
 
 def score_run(engine: Engine, rows: Sequence[dict]) -> RunOutcome:
     """Scores one run of rows on ``engine``: the rows as ``score_rows`` writes them, in input order."""
     chunk = _Chunk(rows)
-    statuses: collections.Counter[str] = collections.Counter()
-    tests_run = 0
-    for index, result in engine.stream(chunk.programs, chunk.tests):
+    figures = PassRateSummary()
+    for index, result in chunk.stream(engine):
         chunk.results[index] = result
-        tests_run += len(result.tests)
-        statuses[result.status.value] += 1
+        figures.count(result)
     scored = [chunk.finished_row(position) for position in range(len(chunk.rows))]
-    return RunOutcome(scored, len(chunk.results), tests_run, dict(statuses))
+    return RunOutcome(scored, figures.jobs_run, figures.tests_run, dict(figures.statuses), chunk.calibrated,
+                      figures.timed_out, figures.timeout_cpu_seconds, figures.test_cpu_seconds)  # fmt: skip
 
 
 class EngineActor:
@@ -214,6 +216,10 @@ def _dispatch(
             summary.jobs_run += outcome.jobs_run
             summary.tests_run += outcome.tests_run
             summary.statuses.update(outcome.statuses)
+            summary.calibrated += outcome.calibrated
+            summary.timed_out += outcome.timed_out
+            summary.timeout_cpu_seconds += outcome.timeout_cpu_seconds
+            summary.test_cpu_seconds += outcome.test_cpu_seconds
             if progress is not None:
                 progress("pass rates", finished_rows, total_rows)
             feed(number)

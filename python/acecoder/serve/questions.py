@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acecoder.prompts import policy_prompt
+from acecoder.time_limits import LIMIT_COLUMN, stored_limit
 
 _WHITESPACE = re.compile(r"\s+")
 DEFAULT_CACHE_SIZE = 16384
@@ -48,19 +49,22 @@ def _digest(normalised: str) -> str:
 @dataclass(frozen=True)
 class Question:
     """One dataset row as the server needs it. ``tests`` is one shared list, so the engine encodes a question's
-    tests once for all the responses of a request."""
+    tests once for all the responses of a request; ``test_cpu_seconds`` is its calibrated per-test limit
+    (``acecoder.time_limits``), None where the row has none (the engine's default applies)."""
 
     question: str
     tests: list[str]
     id: str | None = None
+    test_cpu_seconds: float | None = None
 
 
 def questions_from_rows(rows: Sequence[Mapping]) -> list[Question]:
     """``Question``s from rows with ``question`` and ``test_cases`` (or ``tests``), and optionally ``id``.
 
     AceCoder's released ``serve_rm.py`` read a ``tests`` column while its data had ``test_cases``, so every lookup
-    found no tests; both names are accepted here, and ``test_cases`` wins when a row has both. ``ValueError``
-    (``TypeError`` for a row that is not an object) names the first malformed row, counted from 1.
+    found no tests; both names are accepted here, and ``test_cases`` wins when a row has both. A row's
+    ``test_cpu_seconds`` column, when present, is its calibrated limit. ``ValueError`` (``TypeError`` for a row that
+    is not an object) names the first malformed row, counted from 1.
     """
     questions = []
     for number, row in enumerate(rows, start=1):
@@ -75,7 +79,8 @@ def questions_from_rows(rows: Sequence[Mapping]) -> list[Question]:
         if isinstance(tests, str) or not isinstance(tests, Sequence) or not all(isinstance(t, str) for t in tests):
             raise ValueError(f"row {number}: test_cases must be a list of strings (assert statements)")
         identifier = row.get("id")
-        questions.append(Question(question, list(tests), None if identifier is None else str(identifier)))
+        limit = stored_limit(row.get(LIMIT_COLUMN), f"row {number}: {LIMIT_COLUMN}")
+        questions.append(Question(question, list(tests), None if identifier is None else str(identifier), limit))
     return questions
 
 

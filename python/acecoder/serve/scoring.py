@@ -50,7 +50,12 @@ class Runner(Protocol):
     """What scoring needs of an engine: ``Engine`` itself, or the server's fair share of one."""
 
     def run(
-        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[Test]],
+        *,
+        fail_fast: bool = False,
+        test_cpu_seconds: Sequence[float | None] | None = None,
     ) -> list[ExecResult]: ...
 
 
@@ -157,6 +162,7 @@ def score_queries(
     jobs: list[int] = []
     programs: list[str] = []
     tests: list[list[str]] = []
+    limits: list[float | None] = []  # each question's calibrated per-test limit (None: the engine's)
     for position, query in enumerate(queries):
         prompt = prompts[position] if prompts is not None else query
         response = response_of(query, prompts[position] if prompts is not None else None)
@@ -184,8 +190,9 @@ def score_queries(
             jobs.append(position)
             programs.append(program)
             tests.append(question.tests)
+            limits.append(question.test_cpu_seconds)
     # A binary reward is decided by the first failing test: stop there, the verdict is the same.
-    results = engine.run(programs, tests, fail_fast=mode == "binary") if jobs else []
+    results = engine.run(programs, tests, fail_fast=mode == "binary", test_cpu_seconds=limits) if jobs else []
     for position, result in zip(jobs, results):
         if result.status is Status.SANDBOX_ERROR:
             reply.sandbox_errors.append(position)

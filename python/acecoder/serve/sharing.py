@@ -95,12 +95,15 @@ class FairShare:
         tests: Sequence[Sequence[Test]],
         *,
         fail_fast: bool = False,
+        test_cpu_seconds: Sequence[float | None] | None = None,
         gone: Callable[[], bool] | None = None,
     ) -> list[ExecResult]:
         """``Engine.run`` in turns; raises ``ClientGone`` when ``gone()`` says so before a turn."""
         total = len(programs)
         if len(tests) != total:
             raise ValueError(f"got {total} programs but {len(tests)} test lists: one list per program")
+        if test_cpu_seconds is not None and len(test_cpu_seconds) != total:
+            raise ValueError(f"got {total} programs but {len(test_cpu_seconds)} test_cpu_seconds: one per program")
         results: list[ExecResult | None] = [None] * total
         starts = iter(range(0, total, self.jobs_per_turn))
         lock = threading.Lock()
@@ -120,7 +123,12 @@ class FairShare:
                     if stopped.is_set() or (gone is not None and gone()):
                         stopped.set()
                         return
-                    batch = self.engine.stream(programs[start:end], tests[start:end], fail_fast=fail_fast)
+                    batch = self.engine.stream(
+                        programs[start:end],
+                        tests[start:end],
+                        fail_fast=fail_fast,
+                        test_cpu_seconds=None if test_cpu_seconds is None else test_cpu_seconds[start:end],
+                    )
                     for index, result in batch:
                         results[start + index] = result
                         held -= 1
@@ -162,6 +170,11 @@ class RequestShare:
         self.gone = gone
 
     def run(
-        self, programs: Sequence[str], tests: Sequence[Sequence[Test]], *, fail_fast: bool = False
+        self,
+        programs: Sequence[str],
+        tests: Sequence[Sequence[Test]],
+        *,
+        fail_fast: bool = False,
+        test_cpu_seconds: Sequence[float | None] | None = None,
     ) -> list[ExecResult]:
-        return self.share.run(programs, tests, fail_fast=fail_fast, gone=self.gone)
+        return self.share.run(programs, tests, fail_fast=fail_fast, test_cpu_seconds=test_cpu_seconds, gone=self.gone)

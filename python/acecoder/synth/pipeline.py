@@ -11,6 +11,13 @@ record carries a fingerprint of the settings that shape the result (models, prom
 rerun with other settings recomputes rather than mixing results. The journal is matched to seeds by position as
 well as id (``acecoder.data.resume``, shared with sampling and pass rates), so seeds that repeat an id each keep a
 verdict of their own.
+
+Each kept question also carries its calibrated time limit (``test_cpu_seconds``, ``acecoder.time_limits``): the
+oracle's solution, which passes every kept test by construction, runs on them a few more times and the limit is
+evalplus's rule on its slowest test, so every later step that runs the question's tests spends on a looping program
+what the question's work needs rather than the engine's fixed default. Only the limit is stored, not the measured
+times behind it (``acecoder calibrate`` keeps those): at the floor, where quick questions sit, it is the same in
+every run, so a resumed run still writes the file an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
     TESTS_BY_LINE_START, entry_function, question_messages, rewrite_messages, seed_question, lines_messages,
 )  # fmt: skip
+from acecoder.time_limits import LIMIT_COLUMN, calibrate
 
 FORMATS = ("json", "lines")
 ORACLES = ("model", "seed")
@@ -277,7 +285,8 @@ class Synthesizer:
         return self._verdicts(answered, verdicts, records, transient)
 
     def _verdicts(self, answered, verdicts, records: list[dict], transient: collections.Counter):
-        """Journal records from the oracle's verdicts on each question's tests."""
+        """Journal records from the oracle's verdicts on each question's tests; kept questions calibrated."""
+        kept: list[tuple[dict, str]] = []  # (kept row, the oracle's solution)
         for ((seed, reply), _), verdict in zip(answered, verdicts):
             if verdict.infrastructure_failure:
                 transient["sandbox_error"] += 1
@@ -287,6 +296,12 @@ class Synthesizer:
                 records.append(self._record(seed, reply, cause="too_few_tests", kept=verdict.kept))
             else:
                 records.append(self._record(seed, reply, cause=None, kept=verdict.kept, solution=verdict.solution))
+                kept.append((records[-1]["row"], verdict.solution))
+        if kept:
+            calibrations = calibrate([solution for _, solution in kept], [row["test_cases"] for row, _ in kept],
+                                     engine=self.engine)  # fmt: skip
+            for (row, _), calibration in zip(kept, calibrations):
+                row[LIMIT_COLUMN] = calibration.limit
         return records, +transient
 
     def _sequences_per_seed(self) -> tuple[int, int]:

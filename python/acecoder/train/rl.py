@@ -23,6 +23,7 @@ from acecoder.exec import Limits
 from acecoder.files import share_saved_weights
 from acecoder.prompts import policy_prompt
 from acecoder.rewards import make_rm_reward, make_test_pass_reward
+from acecoder.time_limits import LIMIT_COLUMN, row_limit
 from acecoder.train.checkpoints import resume_checkpoint
 from acecoder.train.config import save_config
 from acecoder.train.rl_config import RLConfig
@@ -36,7 +37,9 @@ _STEP_KEYS = ("reward", "reward_std", "frac_reward_zero_std", "kl", "loss", "com
 def load_questions(path: str | Path, conversational: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
     """Training examples ``{"id", "prompt", "test_cases"}`` from AceCode rows. The prompt is AceCoder's policy
     prompt (question + first test), as a user message when ``conversational``. Rows without a question or without a
-    list of test strings are an error naming them: silently training on fewer questions would hide a broken file."""
+    list of test strings are an error naming them: silently training on fewer questions would hide a broken file.
+    When any row carries a calibrated limit (``acecoder.time_limits``), every example gets ``test_cpu_seconds``
+    (None where its row has none), which TRL hands the rule reward like ``test_cases``."""
     rows = read_acecode(path)
     examples: list[dict[str, Any]] = []
     bad: list[int] = []
@@ -47,12 +50,16 @@ def load_questions(path: str | Path, conversational: bool = True, limit: int | N
             continue
         text = policy_prompt(question, tests)
         prompt: object = [{"role": "user", "content": text}] if conversational else text
-        examples.append({"id": str(row["id"]), "prompt": prompt, "test_cases": [str(test) for test in tests]})
+        examples.append({"id": str(row["id"]), "prompt": prompt, "test_cases": [str(test) for test in tests],
+                         LIMIT_COLUMN: row_limit(row)})  # fmt: skip
     if bad:
         shown = ", ".join(str(number) for number in bad[:10]) + (" ..." if len(bad) > 10 else "")
         raise ValueError(f"{path}: rows {shown} lack a question or a non-empty list of test strings")
     if not examples:
         raise ValueError(f"{path}: no questions")
+    if all(example[LIMIT_COLUMN] is None for example in examples):
+        for example in examples:
+            del example[LIMIT_COLUMN]
     return examples[:limit] if limit else examples
 
 

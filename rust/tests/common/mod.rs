@@ -70,5 +70,6 @@ pub fn assert_job(program: &str, tests: &[&str]) -> Job {
         tests: tests.iter().map(|code| TestCase::Assert { code: (*code).to_owned() }).collect(),
         seed: 0,
         fail_fast: false,
+        test_cpu_seconds: None,
     }
 }
