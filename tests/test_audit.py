@@ -243,3 +243,21 @@ def test_command_reads_the_oracle_solution_synth_keeps_by_default(tmp_path: Path
                  "--plot", str(tmp_path / "plot.png")]) == 0  # fmt: skip
     [audited] = [json.loads(line) for line in output.read_text().splitlines()]
     assert audited["kill_rate"] == 0.25 and audited["provenance"] == row["provenance"]
+
+
+def test_a_row_calibrated_limit_is_the_limit_of_its_tests(tmp_path: Path) -> None:
+    # The reference needs about 0.1 CPU s per test: under the command's 0.02 s it fails its own tests, under the
+    # row's calibrated 3 s (acecoder calibrate's test_cpu_seconds column) it passes and the audit goes on.
+    slow = "def total(n):\n    value = 0\n    for i in range(n):\n        value += i\n    return value\n"
+    expected = sum(range(1_500_000))
+    row = {"id": "slow", "question": "?", "reference": slow, "test_cases": [f"assert total(1_500_000) == {expected}"]}
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps(row) + "\n" + json.dumps({**row, "id": "calibrated", "test_cpu_seconds": 3.0}) + "\n"
+    )
+    output = tmp_path / "audit.jsonl"
+    main(["audit", "--input", str(questions), "--output", str(output), "--reference-column", "reference",
+          "--test-cpu-seconds", "0.02", "--workers", "2", "--quiet", "--plot", str(tmp_path / "plot.png")])  # fmt: skip
+    audits = {json.loads(line)["id"]: json.loads(line)["audit"] for line in output.read_text().splitlines()}
+    assert audits["slow"]["status"] == "reference_fails"
+    assert audits["calibrated"]["status"] == "audited" and audits["calibrated"]["kill_rate"] > 0

@@ -23,8 +23,9 @@ test. What each question gets:
   kills (proof that the question's tests let a wrong program through) and ``possibly_equivalent`` only the
   survivors it does not kill either; ``ground_truth_kill_rate`` is the second suite's own kill rate.
 
-Mutants get a short per-test CPU limit (``DEFAULT_TEST_CPU_SECONDS``): loops are common among mutants (a flipped
-comparison in a ``while``), and each costs the limit on every test it reaches. A sandbox failure is no verdict: the
+Mutants get a short per-test CPU limit: the question's calibrated limit where the row has one
+(``acecoder.time_limits``, evalplus's rule on the reference's own time), else ``DEFAULT_TEST_CPU_SECONDS``. Loops
+are common among mutants (a flipped comparison in a ``while``), and each costs the limit on every test it reaches. A sandbox failure is no verdict: the
 question is left out of the output (``transient``) and a rerun does it again.
 """
 
@@ -40,6 +41,7 @@ from typing import Any
 from acecoder.data.mutants import Mutant, mutant_set
 from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, ExecResult, Status, Test
+from acecoder.time_limits import row_limit
 
 DEFAULT_MUTANTS = 20
 # Per test, for mutants and the reference alike. The questions' tests are small (an assert, a call); a mutant that
@@ -56,6 +58,8 @@ class AuditQuestion:
     reference: str | None
     tests: Sequence[Test]
     ground_truth: Sequence[Test] | None = None
+    # The per-test CPU limit on its own tests (a calibrated limit, ``acecoder.time_limits``); None: the engine's.
+    test_cpu_seconds: float | None = None
 
 
 @dataclass
@@ -243,6 +247,7 @@ def _run_chunk(
     owners: list[tuple[_Plan, int]] = []  # job → (plan, the mutant's number; -1, -2: the reference's jobs)
     programs: list[str] = []
     tests: list[list[Test]] = []
+    limits: list[float | None] = []  # the question's limit on its own tests; the ground truth's CallTests carry theirs
     for plan in plans:
         if plan.status != "audited":
             continue
@@ -250,15 +255,18 @@ def _run_chunk(
         owners.append((plan, -1))
         programs.append(plan.question.reference)
         tests.append(list(plan.question.tests))
+        limits.append(plan.question.test_cpu_seconds)
         if plan.question.ground_truth:  # apart: a job's tests are all asserts or all calls
             owners.append((plan, -2))
             programs.append(plan.question.reference)
             tests.append(list(plan.question.ground_truth))
+            limits.append(None)
         for number, mutant in enumerate(plan.mutants):
             owners.append((plan, number))
             programs.append(mutant.source)
             tests.append(list(plan.question.tests))
-    for index, result in engine.stream(programs, tests):
+            limits.append(plan.question.test_cpu_seconds)
+    for index, result in engine.stream(programs, tests, test_cpu_seconds=limits):
         counters.count(result)
         plan, number = owners[index]
         if number == -2:
@@ -304,11 +312,17 @@ def reference_of(row: Mapping[str, Any], column: str | None = None) -> str | Non
 
 
 def question_of(
-    row: Mapping[str, Any], reference_column: str | None, ground_truth: Sequence[Test] | None
+    row: Mapping[str, Any],
+    reference_column: str | None,
+    ground_truth: Sequence[Test] | None,
+    test_cpu_seconds: float | None = None,
 ) -> AuditQuestion:
+    """A row as a question to audit, with its calibrated limit (``acecoder.time_limits``: the ``test_cpu_seconds``
+    column) where it has one, else ``test_cpu_seconds``."""
     tests = row.get("test_cases")
     usable = [test for test in tests if isinstance(test, str)] if isinstance(tests, list) else []
-    return AuditQuestion(reference_of(row, reference_column), usable, ground_truth)
+    limit = row_limit(row) or test_cpu_seconds
+    return AuditQuestion(reference_of(row, reference_column), usable, ground_truth, limit)
 
 
 @dataclass
@@ -418,17 +432,23 @@ def audit_rows(
     ground_truth: Mapping[str, Sequence[Test]] | None = None,
     progress: Callable[[str, int, int], object] | None = None,
     chunk_jobs: int = CHUNK_JOBS,
+    test_cpu_seconds: float | None = None,
 ) -> tuple[list[dict], AuditSummary]:
     """Audits every row not yet in ``output`` and appends it there with ``kill_rate`` and ``audit`` added, in
     input order, so a killed run resumes where it stopped; returns the output's rows and their summary.
 
-    ``ground_truth`` maps a row's id (as a string) to its second suite; rows it lacks get none. A row whose jobs
+    ``ground_truth`` maps a row's id (as a string) to its second suite; rows it lacks get none. Each question's
+    own tests run under its calibrated limit (the ``test_cpu_seconds`` column) where it has one, else under
+    ``test_cpu_seconds`` (None: the engine's); either only tightens the engine's own limit. A row whose jobs
     met a sandbox failure is not written (``summary.transient``); the next run does it again."""
     started = time.perf_counter()
     resume = ResumableOutput.of_rows(output, rows)
     pending = resume.pending
     questions = [
-        question_of(rows[position], reference_column, None if ground_truth is None else ground_truth.get(str(rows[position].get("id"))))
+        question_of(
+            rows[position], reference_column,
+            None if ground_truth is None else ground_truth.get(str(rows[position].get("id"))), test_cpu_seconds,
+        )
         for position in pending
     ]  # fmt: skip
     appender = resume.appender(len(pending))

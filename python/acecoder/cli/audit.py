@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N rows (default: all)")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--test-cpu-seconds", type=positive_float, default=DEFAULT_TEST_CPU_SECONDS,
-                        help=f"CPU seconds one test may use (default {DEFAULT_TEST_CPU_SECONDS:g}: mutants often loop)")  # fmt: skip
+                        help=f"CPU seconds one test may use where a row has no calibrated limit (test_cpu_seconds column, "
+                        f"acecoder calibrate) (default {DEFAULT_TEST_CPU_SECONDS:g}: mutants often loop)")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None, help="the kill-rate histogram (default: OUTPUT's name "
                         "with .kill_rate.png)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -49,6 +50,7 @@ def run(arguments: argparse.Namespace) -> int:
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format, read_acecode
     from acecoder.exec import Engine, Limits
+    from acecoder.time_limits import row_limit
 
     try:
         output_format(arguments.output)
@@ -68,12 +70,20 @@ def run(arguments: argparse.Namespace) -> int:
     if not rows:
         print(f"error: {arguments.input} holds no rows; nothing to audit, nothing written", file=sys.stderr)
         return 1
+    try:
+        calibrated = [limit for limit in (row_limit(row) for row in rows) if limit is not None]
+    except ValueError as error:
+        print(f"error: {arguments.input}: {error}", file=sys.stderr)
+        return 2
+    # The engine's limit is the largest a question may use: each job then runs under its own question's.
+    limits = Limits(test_cpu_seconds=max([arguments.test_cpu_seconds, *calibrated]))
     progress = None if arguments.quiet else Progress()
     try:
-        with Engine(workers=arguments.workers, limits=Limits(test_cpu_seconds=arguments.test_cpu_seconds)) as engine:
+        with Engine(workers=arguments.workers, limits=limits) as engine:
             audited, summary = audit_rows(
                 rows, engine, arguments.output, mutants=arguments.mutants, reference_column=arguments.reference_column,
                 ground_truth=ground_truth, progress=progress.update if progress else None,
+                test_cpu_seconds=arguments.test_cpu_seconds,
             )  # fmt: skip
     finally:
         if progress:
