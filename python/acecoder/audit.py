@@ -25,8 +25,8 @@ test. What each question gets:
 
 Mutants get a short per-test CPU limit: the question's calibrated limit where the row has one
 (``acecoder.time_limits``, evalplus's rule on the reference's own time), else ``DEFAULT_TEST_CPU_SECONDS``. Loops
-are common among mutants (a flipped comparison in a ``while``), and each costs the limit on every test it reaches. A sandbox failure is no verdict: the
-question is left out of the output (``transient``) and a rerun does it again.
+are common among mutants (a flipped comparison in a ``while``), and each costs the limit on every test it reaches.
+A sandbox failure is no verdict: the question is left out of the output (``transient``) and a rerun does it again.
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ from typing import Any
 from acecoder.data.mutants import Mutant, mutant_set
 from acecoder.data.resume import ResumableOutput
 from acecoder.exec import Engine, ExecResult, Status, Test
-from acecoder.time_limits import row_limit
+from acecoder.time_limits import MIN_TIME_LIMIT, row_limit
 
 DEFAULT_MUTANTS = 20
-# Per test, for mutants and the reference alike. The questions' tests are small (an assert, a call); a mutant that
-# loops pays this on every test it reaches, and AceCode-sized suites have about 20.
-DEFAULT_TEST_CPU_SECONDS = 1.0
+# Per test, for mutants and the reference alike, where a question has no calibrated limit: the floor of the
+# calibrated ones. The questions' tests are small (an assert, a call); a mutant that loops pays this on every test
+# it reaches, and AceCode-sized suites have about 20.
+DEFAULT_TEST_CPU_SECONDS = MIN_TIME_LIMIT
 # Questions' jobs per engine batch: enough to keep every worker busy, few enough that a kill loses little.
 CHUNK_JOBS = 1024
 
