@@ -36,6 +36,7 @@ from acecoder.exec import Engine, Status
 from acecoder.generation.base import Backend, ChatRequest, Sampling, oversized_reply
 from acecoder.synth.parsing import parse_test_lines
 from acecoder.synth.prompts import entry_function, harden_messages
+from acecoder.time_limits import row_limit
 
 FORMATS = ("chat", "lines")
 
@@ -134,6 +135,7 @@ class _Question:
     weak: int = 0  # proposed tests the reference passes that kill no survivor
     rounds_run: int = 0
     kill_rate_before: float = 0.0
+    test_cpu_seconds: float | None = None  # its calibrated limit (acecoder.time_limits), None: the engine's
     failed: bool = False  # a model call failed: not journaled, so the next run asks again
 
 
@@ -200,7 +202,9 @@ class Hardener:
         """The rows hardened, and per row whether a model call of it failed."""
         questions: list[_Question | None] = [self._start(row) for row in rows]
         audits = [
-            AuditQuestion(question.reference, question.tests) if question else AuditQuestion(None, [])
+            AuditQuestion(question.reference, question.tests, test_cpu_seconds=question.test_cpu_seconds)
+            if question
+            else AuditQuestion(None, [])
             for question in questions
         ]  # fmt: skip
         for position, audit in audit_questions(audits, self.engine, self.config.mutants):
@@ -235,7 +239,11 @@ class Hardener:
         rounds = (row.get("provenance") or {}).get("test_rounds")
         if not isinstance(rounds, list) or len(rounds) != len(tests):
             rounds = [0] * len(tests)
-        return _Question(row, reference, function.name, list(tests), list(rounds), found, [])
+        try:
+            limit = row_limit(row)
+        except ValueError:
+            limit = None  # a malformed limit: the engine's own
+        return _Question(row, reference, function.name, list(tests), list(rounds), found, [], test_cpu_seconds=limit)
 
     def _round(self, active: list[_Question], round_number: int, summary: HardenSummary) -> None:
         requests = []
@@ -260,6 +268,7 @@ class Hardener:
         programs: list[str] = []
         tests: list[list[str]] = []
         owners: list[tuple[int, int]] = []  # job → (question's place in active, -1 reference or mutant number)
+        limits: list[float | None] = []
         for place, (question, proposed) in enumerate(zip(active, proposals)):
             question.proposed += len(proposed)
             if not proposed:
@@ -268,9 +277,10 @@ class Hardener:
                 owners.append((place, number))
                 programs.append(question.reference if number < 0 else question.mutants[number].source)
                 tests.append(proposed)
+                limits.append(question.test_cpu_seconds)
         verdicts: dict[tuple[int, int], list[bool]] = {}
         failed: set[int] = set()
-        for index, result in self.engine.stream(programs, tests):
+        for index, result in self.engine.stream(programs, tests, test_cpu_seconds=limits):
             place, number = owners[index]
             if result.status == Status.SANDBOX_ERROR:
                 failed.add(place)
