@@ -191,7 +191,7 @@ def test_responses_and_prompts_over_the_limit_are_too_large_and_never_run():
         def __init__(self) -> None:
             self.programs: list[str] = []
 
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             self.programs += programs
             return [ExecResult(Status.PASSED, len(each), len(each), []) for each in tests]
 
@@ -289,7 +289,7 @@ def test_large_responses_are_extracted_one_at_a_time(monkeypatch):
     body = {"query": [large, large], "prompts": [ADD_PROMPT] * 2}
 
     class Passing:
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             return [ExecResult(Status.PASSED, len(each), len(each), []) for each in tests]
 
     threads = [threading.Thread(target=score_queries, args=(body, index, Passing(), "binary")) for _ in range(4)]
