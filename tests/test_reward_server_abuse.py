@@ -155,7 +155,7 @@ SMUGGLED = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
     ],
 )
 def test_ambiguous_framing_gets_400_and_no_second_request(server, headers, status):
-    head = f"POST /get_reward HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode("utf-8")
+    head = f"POST /get_reward HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode()
     served = health(server)["served"]
     assert responses_until_closed(server, head + b"{}" + SMUGGLED) == [status]
     assert health(server)["served"] == served

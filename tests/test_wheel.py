@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +78,9 @@ def fresh_venv(directory: Path, wheel: Path, requirements: tuple[str, ...] = ())
     venv.create(directory, with_pip=True)
     python = directory / "bin" / "python"
     subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", wheel], check=True, capture_output=True
+        [python, "-m", "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", wheel],
+        check=True,
+        capture_output=True,
     )
     if requirements:
         subprocess.run(
@@ -151,7 +152,12 @@ def test_wheel_holds_engine_harness_and_data(wheel: Path) -> None:
     }
     assert expected - names == set()
     assert "acecoder/_engine.abi3.so" in names
-    for name in ("acecoder/harness/judge.py", "acecoder/harness/runner.py", "acecoder/py.typed", "acecoder/_engine.pyi"):
+    for name in (
+        "acecoder/harness/judge.py",
+        "acecoder/harness/runner.py",
+        "acecoder/py.typed",
+        "acecoder/_engine.pyi",
+    ):
         assert name in names
     assert "acecoder/data/bundled/mbpp_plus_sample.jsonl" in names
     assert "acecoder/data/benchmark_data/HumanEvalPlus.jsonl.gz" in names

@@ -14,8 +14,21 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-_BINARY_SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv}
-_COMPARE_SWAPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+_BINARY_SWAPS = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+}
+_COMPARE_SWAPS = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+}
 
 
 def _mutation_sites(tree: ast.AST) -> Iterator[ast.AST]:
@@ -85,7 +98,9 @@ def build_mbpp_plus_sample(source: Path, tasks: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Build the bundled MBPP+ demo sample.")
-    parser.add_argument("--source", type=Path, default=Path(__file__).parents[3] / ".." / "shared" / "data" / "MbppPlus.jsonl.gz")
+    parser.add_argument(
+        "--source", type=Path, default=Path(__file__).parents[3] / ".." / "shared" / "data" / "MbppPlus.jsonl.gz"
+    )
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--tasks", type=int, default=120)
     arguments = parser.parse_args()

@@ -131,7 +131,13 @@ def scored_inference(inference: dict, program: str | None, result: ExecResult | 
     statuses = [test.status.value for test in result.tests]
     passed = sum(1 for status in statuses if status == Status.PASSED.value)
     pass_rate = None if result.status == Status.SANDBOX_ERROR else passed / test_count
-    return {**inference, "program": program, "pass_rate": pass_rate, "test_statuses": statuses, "status": result.status.value}
+    return {
+        **inference,
+        "program": program,
+        "pass_rate": pass_rate,
+        "test_statuses": statuses,
+        "status": result.status.value,
+    }
 
 
 def _program(inference: dict) -> str | None:
