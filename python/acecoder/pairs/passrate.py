@@ -46,6 +46,8 @@ MAX_COMPLETION_CHARACTERS = 1_000_000
 TOO_LONG = "completion_too_long"
 
 
+# Counters of one run, one plain field each; the other steps' summaries have the same shape, deliberately (each step
+# counts its own things, and a shared base would hide which counts a step has).
 @dataclass
 class PassRateSummary:
     questions: int = 0

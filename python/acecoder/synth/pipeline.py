@@ -97,6 +97,7 @@ class SynthConfig:
             raise ValueError(f"oracle must be one of {', '.join(ORACLES)}, got {self.oracle!r}")
 
 
+# Counters of one run, the same shape as the other steps' summaries, deliberately (see pairs/passrate.py).
 @dataclass
 class Summary:
     questions_in: int = 0

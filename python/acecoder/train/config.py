@@ -47,6 +47,7 @@ def save_strategy_help(choices: str) -> str:
     return f"Checkpoints during training: {choices}; with checkpoints a rerun resumes from the last complete one."
 
 
+# The same shape as RLConfig's first fields, deliberately: each names its own input and help (one field each).
 @dataclass(kw_only=True)
 class RewardModelConfig(RewardConfig):
     """``trl.RewardConfig`` plus the model, the pairs file, the held-out split, LoRA and margin options."""
