@@ -143,7 +143,9 @@ def compare(ours_path: Path, theirs_path: Path) -> dict:
                     "evalplus_failing_input": str(their["base_fail_tests"] or their["plus_fail_tests"])[:200],
                 })  # fmt: skip
     canonical_failures = [
-        task_id for task_id, runs in ours.items() if runs and not runs[0]["base_status"] == runs[0]["plus_status"] == "pass"
+        task_id
+        for task_id, runs in ours.items()
+        if runs and not runs[0]["base_status"] == runs[0]["plus_status"] == "pass"
     ]  # the first sample of every task is its canonical solution
     return {
         "samples": total,

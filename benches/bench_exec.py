@@ -39,10 +39,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from acecoder.exec import Engine, Limits
 from acecoder.speed.floor import BareFloor
 from acecoder.speed.table import Measurement, count_mismatches, format_table, rate, timed_batch
 from acecoder.speed.workloads import Workload, build_workload
-from acecoder.exec import Engine, Limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import EvalplusPattern, SubprocessRunner  # noqa: E402
@@ -87,9 +87,10 @@ def measure_against_previous(
     """acecoder and the previous commit's engine, each on a warm pool, their batches alternated ``repeat`` times;
     each keeps its fastest batch."""
     runs: dict[str, list] = {"acecoder": [], "previous commit": []}
-    with Engine(workers=workers, limits=Limits(test_cpu_seconds=workload.test_seconds)) as engine, PreviousEngine(
-        previous, workers, workload.test_seconds, ballast_gb
-    ) as other:
+    with (
+        Engine(workers=workers, limits=Limits(test_cpu_seconds=workload.test_seconds)) as engine,
+        PreviousEngine(previous, workers, workload.test_seconds, ballast_gb) as other,
+    ):
         engine.run(*_warm_up_slice(workload, workers))
         other.run(*_warm_up_slice(workload, workers))
         for _ in range(max(1, repeat)):
@@ -121,7 +122,9 @@ def _measure_runner(name: str, runner_class: Callable, workload: Workload, worke
     with runner_class(workers, workload.test_seconds) as runner:
         runner.run(*_warm_up_slice(workload, workers))
         passed, seconds, other = _fastest(lambda: runner.run(workload.programs, workload.tests), repeat)
-    return Measurement(name, workload.name, len(workload), workload.test_count, seconds, passed=passed, other_cores=other)
+    return Measurement(
+        name, workload.name, len(workload), workload.test_count, seconds, passed=passed, other_cores=other
+    )
 
 
 MEASURES: dict[str, Callable[[Workload, int, int], Measurement]] = {
@@ -231,10 +234,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ballast-gb", type=float, default=4.0,
                         help="memory the caller holds in the second half, in 10^9 bytes (0 skips it). The default "
                              "stays under evalplus's absolute 4 GiB RLIMIT_AS, which a larger caller would exceed")  # fmt: skip
-    parser.add_argument("--mbpp", type=Path, default=None, help="MBPP+ release file (default ../shared/data if present)")
+    parser.add_argument(
+        "--mbpp", type=Path, default=None, help="MBPP+ release file (default ../shared/data if present)"
+    )
     parser.add_argument("--workloads", default="tiny,mbpp,mixed", help="comma-separated subset of tiny,mbpp,mixed")
-    parser.add_argument("--previous", default=None, metavar="COMMIT",
-                        help="also run this commit's engine, alternated with acecoder's (built into benches/.previous)")
+    parser.add_argument(
+        "--previous",
+        default=None,
+        metavar="COMMIT",
+        help="also run this commit's engine, alternated with acecoder's (built into benches/.previous)",
+    )
     parser.add_argument("--only-previous", action="store_true",
                         help="run acecoder and the previous commit only (skip the other runners)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON figures (default benches/results/)")
@@ -336,9 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
-        "settings": {"workers": arguments.workers, "quick": arguments.quick, "ballast_gb": arguments.ballast_gb,
-                     "repeat": arguments.repeat,
-                     "sizes": {workload.name: len(workload) for workload in workloads}},  # fmt: skip
+        "settings": {
+            "workers": arguments.workers,
+            "quick": arguments.quick,
+            "ballast_gb": arguments.ballast_gb,
+            "repeat": arguments.repeat,
+            "sizes": {workload.name: len(workload) for workload in workloads},
+        },  # fmt: skip
         "measurements": [dict(caller=key[0], **value.summary()) for key, value in measurements.items()],
         "targets": checks,
         "pass_count_mismatches": total_mismatches,

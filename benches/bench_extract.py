@@ -59,6 +59,7 @@ print(json.dumps({"seconds": seconds, "peak": peak, "program": len(program)}))
 
 def previous_revision() -> str:
     """The commit whose ``extract.py`` this checkout's replaced."""
+
     def git(*arguments: str) -> str:
         return subprocess.run(["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout
 
@@ -114,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                     speedup = f">{arguments.timeout / max(now['seconds'], 1e-6):.0f}x"
                 else:
                     speedup = "-"
-                same = "-" if now is None or before is None else ("yes" if now["program"] == before["program"] else "NO")
+                same = (
+                    "-" if now is None or before is None else ("yes" if now["program"] == before["program"] else "NO")
+                )
                 print(f"{shape:<12} {size:>10,} {seconds_text(now, arguments.timeout):>8} "
                       f"{seconds_text(before, arguments.timeout):>9} {speedup:>8} {peak_text(now):>8} "
                       f"{peak_text(before):>10} {same:>5}", flush=True)  # fmt: skip

@@ -35,12 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baselines import EvalplusPattern  # noqa: E402
-
 from acecoder.cli.vocabulary import add_option  # noqa: E402
 from acecoder.data.seeds import load_mbpp, mbpp_train_questions  # noqa: E402
 from acecoder.extract import extract_code  # noqa: E402
 from acecoder.rewards import completion_text  # noqa: E402
+from baselines import EvalplusPattern  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -111,9 +110,7 @@ def compare_policies(before: dict, after: dict) -> dict:
     questions = sorted(before)
     differences = [after[question] - before[question] for question in questions]
     generator = random.Random(0)
-    resampled = sorted(
-        statistics.fmean(generator.choice(differences) for _ in questions) for _ in range(10_000)
-    )
+    resampled = sorted(statistics.fmean(generator.choice(differences) for _ in questions) for _ in range(10_000))
     return {
         "before": statistics.fmean(before.values()),
         "after": statistics.fmean(after.values()),
@@ -208,18 +205,29 @@ def main() -> int:
     summary = {
         "model": arguments.model,
         "dataset": arguments.input or f"{arguments.questions} easy MBPP train tasks (shortest reference)",
-        "settings": {"steps": arguments.steps, "samples_per_prompt": arguments.n,
-                     "questions_per_step": arguments.questions_per_step, "learning_rate": arguments.learning_rate,
-                     "beta": config.beta, "reward_mode": arguments.reward_mode,
-                     "completion_tokens": arguments.completion_tokens, "temperature": arguments.temperature,
-                     "workers": arguments.workers},  # fmt: skip
+        "settings": {
+            "steps": arguments.steps,
+            "samples_per_prompt": arguments.n,
+            "questions_per_step": arguments.questions_per_step,
+            "learning_rate": arguments.learning_rate,
+            "beta": config.beta,
+            "reward_mode": arguments.reward_mode,
+            "completion_tokens": arguments.completion_tokens,
+            "temperature": arguments.temperature,
+            "workers": arguments.workers,
+        },  # fmt: skip
         "history": history,
         "reward_seconds": {
-            "engine": {"first_call": engine.seconds[0], "mean_after_first": statistics.fmean(engine_steady),
-                       "total": sum(engine.seconds)},  # fmt: skip
-            "evalplus_pattern": {"first_call": evalplus.seconds[0],
-                                 "mean_after_first": statistics.fmean(evalplus_steady),
-                                 "total": sum(evalplus.seconds)},  # fmt: skip
+            "engine": {
+                "first_call": engine.seconds[0],
+                "mean_after_first": statistics.fmean(engine_steady),
+                "total": sum(engine.seconds),
+            },  # fmt: skip
+            "evalplus_pattern": {
+                "first_call": evalplus.seconds[0],
+                "mean_after_first": statistics.fmean(evalplus_steady),
+                "total": sum(evalplus.seconds),
+            },  # fmt: skip
             "ratio_evalplus_over_engine": statistics.fmean(evalplus_steady) / statistics.fmean(engine_steady),
         },
         "epoch_means": epoch_means(history, metrics["counts"]["questions"], arguments.questions_per_step),

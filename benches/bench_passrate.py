@@ -59,7 +59,7 @@ CHATTER = (
     "Here is a solution:\n\n```python\n{program}\n```\n\nIt handles the edge cases in linear time.",
     "```python\n{program}\n```",
     "Sure! Let me think step by step.\nThe function below does what the task asks.\n\n```python\n{program}\n\n"
-    "if __name__ == \"__main__\":\n    print(\"done\")\n```\nLet me know if you need anything else.",
+    'if __name__ == "__main__":\n    print("done")\n```\nLet me know if you need anything else.',
     "```py\n{program}\n```\nExplanation: the function computes the result directly.",
 )
 
@@ -198,8 +198,15 @@ def build_questions(count: int, programs: int, tests: int, workers: int, limits:
              "completion": CHATTER[(number + index) % len(CHATTER)].format(program=program.rstrip())}
             for index, program in enumerate(variants[:programs])
         ]  # fmt: skip
-        workload.rows.append({"id": f"{task_id}/{number // len(base)}", "question": question, "test_cases": kept,
-                              "inferences": inferences, "solution": variants[0]})
+        workload.rows.append(
+            {
+                "id": f"{task_id}/{number // len(base)}",
+                "question": question,
+                "test_cases": kept,
+                "inferences": inferences,
+                "solution": variants[0],
+            }
+        )
     return workload
 
 
@@ -220,7 +227,6 @@ def run_ray(
 ) -> tuple[PassRateSummary, float, float]:
     """``score_rows_with_ray`` on a local cluster of ``workers`` CPUs started here (its start is timed apart)."""
     import ray
-
     from acecoder.pairs.ray_runner import score_rows_with_ray
 
     started = time.perf_counter()
@@ -286,9 +292,20 @@ def run_time_limits(rows: list[dict], workers: int, limits: Limits, json_path: P
           f"({looping} of them with a timed-out test, {differing - looping} without)")  # fmt: skip
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"questions": len(rows), "fixed_test_seconds": limits.test_cpu_seconds,
-                                         "calibration_s": round(calibration_seconds, 2), "figures": figures,
-                                         "differing": differing, "differing_with_timeout": looping}, indent=2) + "\n")
+        json_path.write_text(
+            json.dumps(
+                {
+                    "questions": len(rows),
+                    "fixed_test_seconds": limits.test_cpu_seconds,
+                    "calibration_s": round(calibration_seconds, 2),
+                    "figures": figures,
+                    "differing": differing,
+                    "differing_with_timeout": looping,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 def pass_rates(path: Path) -> dict[str, list]:
@@ -346,17 +363,21 @@ def print_report(results: list[dict], cores: int, tests_per_program: float, clus
     ]  # fmt: skip
     print(format_table(headers, lines))
     single, sharded = results
-    print(f"\n  ray / single: {ratio(sharded['programs_per_second'], single['programs_per_second'])} programs/s "
-          f"(the Ray figure includes starting its actors' engines; starting the local cluster took "
-          f"{cluster_seconds:.1f} s more and is not counted)")
+    print(
+        f"\n  ray / single: {ratio(sharded['programs_per_second'], single['programs_per_second'])} programs/s "
+        f"(the Ray figure includes starting its actors' engines; starting the local cluster took "
+        f"{cluster_seconds:.1f} s more and is not counted)"
+    )
     for item in results:
         ordered = sorted(item["statuses"].items(), key=lambda pair: -pair[1])
         statuses = ", ".join(f"{key} {value}" for key, value in ordered)
         print(f"  statuses ({item['runner']}): {statuses}")
     jobs = jobs_in_acecode()
-    print(f"\n  AceCode-87K: {ACECODE_QUESTIONS:,} questions x {ACECODE_PROGRAMS_PER_QUESTION} programs = {jobs:,} "
-          f"jobs, assuming ~{ACECODE_TESTS_PER_QUESTION} tests per question (this run: {tests_per_program:.1f} tests "
-          "per program run)")
+    print(
+        f"\n  AceCode-87K: {ACECODE_QUESTIONS:,} questions x {ACECODE_PROGRAMS_PER_QUESTION} programs = {jobs:,} "
+        f"jobs, assuming ~{ACECODE_TESTS_PER_QUESTION} tests per question (this run: {tests_per_program:.1f} tests "
+        "per program run)"
+    )
     extrapolation_headers = (
         "runner", "core-hours (by programs/s)", "core-hours (by tests/s)", f"hours on {cores} cores"
     )  # fmt: skip
@@ -374,10 +395,16 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--actors", type=int, default=2, help="Ray actors sharing those cores (default 2)")
     add_option(parser, "--test-cpu-seconds", old=("--test-seconds",), type=float, default=1.0,
                help="CPU seconds per test (default 1.0)")  # fmt: skip
-    parser.add_argument("--keep-loops", action="store_true",
-                        help="keep mutants that loop (by default they are screened out and replaced)")
-    parser.add_argument("--time-limits", action="store_true",
-                        help="the fixed limit against calibrated ones on one engine, instead of single against Ray")
+    parser.add_argument(
+        "--keep-loops",
+        action="store_true",
+        help="keep mutants that loop (by default they are screened out and replaced)",
+    )
+    parser.add_argument(
+        "--time-limits",
+        action="store_true",
+        help="the fixed limit against calibrated ones on one engine, instead of single against Ray",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
 
@@ -385,7 +412,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     if arguments.time_limits:
-        limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds))
+        limits = Limits(
+            test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds)
+        )
         workload = build_questions(arguments.questions, arguments.programs, arguments.tests, arguments.workers,
                                    limits, arguments.keep_loops)  # fmt: skip
         print(f"{len(workload.rows):,} questions x {arguments.programs} programs from MBPP+ (loops "
@@ -401,20 +430,32 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("error: this benchmark needs Ray: pip install 'acecoder[ray]'", file=sys.stderr)
         return 2
-    limits = Limits(test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds))
+    limits = Limits(
+        test_cpu_seconds=arguments.test_cpu_seconds, program_cpu_seconds=max(2.0, arguments.test_cpu_seconds)
+    )
     print(f"building {arguments.questions:,} questions x {arguments.programs} programs from MBPP+ ...", flush=True)
     started = time.perf_counter()
-    workload = build_questions(arguments.questions, arguments.programs, arguments.tests, arguments.workers, limits,
-                               arguments.keep_loops)
+    workload = build_questions(
+        arguments.questions, arguments.programs, arguments.tests, arguments.workers, limits, arguments.keep_loops
+    )
     rows = workload.rows
     test_counts = [len(row["test_cases"]) for row in rows]
-    print(f"  built in {time.perf_counter() - started:.1f} s; tests per question: mean "
-          f"{sum(test_counts) / len(test_counts):.1f}, min {min(test_counts)}, max {max(test_counts)}", flush=True)
+    print(
+        f"  built in {time.perf_counter() - started:.1f} s; tests per question: mean "
+        f"{sum(test_counts) / len(test_counts):.1f}, min {min(test_counts)}, max {max(test_counts)}",
+        flush=True,
+    )
     if workload.screened:
-        print(f"  loop screen: {workload.looping} of {workload.screened} mutants timed out on some test and were "
-              "replaced (--keep-loops keeps them)", flush=True)
-    print(f"  {platform.python_version()}, {os.cpu_count()} CPUs, {arguments.workers} cores per runner; ray "
-          f"{__import__('ray').__version__}; per-test limit {arguments.test_cpu_seconds} CPU s\n", flush=True)
+        print(
+            f"  loop screen: {workload.looping} of {workload.screened} mutants timed out on some test and were "
+            "replaced (--keep-loops keeps them)",
+            flush=True,
+        )
+    print(
+        f"  {platform.python_version()}, {os.cpu_count()} CPUs, {arguments.workers} cores per runner; ray "
+        f"{__import__('ray').__version__}; per-test limit {arguments.test_cpu_seconds} CPU s\n",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-passrate-") as directory:
         single_output, ray_output = Path(directory) / "single.jsonl", Path(directory) / "ray.jsonl"
         print(f"score_rows: one engine, {arguments.workers} workers ...", flush=True)
@@ -425,16 +466,19 @@ def main(argv: list[str] | None = None) -> int:
         mismatches = count_mismatches(pass_rates(single_output), pass_rates(ray_output))
     results = [
         figures(f"single engine ({arguments.workers} workers)", single, arguments.workers, single_other, None),
-        figures(f"ray ({arguments.actors} actors x {workers_per_actor})", sharded, arguments.workers, ray_other,
-                mismatches),
+        figures(
+            f"ray ({arguments.actors} actors x {workers_per_actor})", sharded, arguments.workers, ray_other, mismatches
+        ),
     ]
     print_report(results, arguments.workers, single.tests_run / max(1, single.jobs_run), cluster_seconds)
     loop_share = workload.looping / workload.screened if workload.screened else 0.0
     loop_core_hours = jobs_in_acecode() * loop_share * ACECODE_TESTS_PER_QUESTION * arguments.test_cpu_seconds / 3600
     if workload.screened:
-        print(f"\n  loops: {loop_share:.2%} of this simulation's mutants time out; at that share, with every test of "
-              f"such a program looping ({arguments.test_cpu_seconds} CPU s each, an upper bound), AceCode-87K would add "
-              f"up to {loop_core_hours:,.1f} core-hours to the figures above")
+        print(
+            f"\n  loops: {loop_share:.2%} of this simulation's mutants time out; at that share, with every test of "
+            f"such a program looping ({arguments.test_cpu_seconds} CPU s each, an upper bound), AceCode-87K would add "
+            f"up to {loop_core_hours:,.1f} core-hours to the figures above"
+        )
     if arguments.json is not None:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
         document = {"questions": arguments.questions, "programs_per_question": arguments.programs,

@@ -28,13 +28,13 @@ import statistics
 import time
 from pathlib import Path
 
-from acecoder.speed.table import cpu_snapshot, other_cores
-from acecoder.speed.workloads import DEFAULT_TEST_SECONDS
 from acecoder.data.benchmarks import load_mbpp_plus
 from acecoder.data.mutants import mutants
 from acecoder.data.tests import split_test_script
 from acecoder.exec import Engine, Limits, shared_engine
 from acecoder.rewards import make_test_pass_reward
+from acecoder.speed.table import cpu_snapshot, other_cores
+from acecoder.speed.workloads import DEFAULT_TEST_SECONDS
 from acecoder.time_limits import calibrate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_reward_latency.json"
@@ -139,8 +139,11 @@ def main() -> None:
     parser.add_argument("--previous", help="the commit to compare with (built into benches/.previous)")
     parser.add_argument("--batches", type=int, default=60, help="batches of 8 programs (default 60)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--time-limits", action="store_true",
-                        help="measure a looping sample's cost at fixed and calibrated limits instead")
+    parser.add_argument(
+        "--time-limits",
+        action="store_true",
+        help="measure a looping sample's cost at fixed and calibrated limits instead",
+    )
     parser.add_argument("--questions", type=int, default=3, help="questions for --time-limits (default 3)")
     parser.add_argument("--output", type=Path, default=None)
     arguments = parser.parse_args()
@@ -157,9 +160,10 @@ def main() -> None:
     limits = Limits(test_cpu_seconds=DEFAULT_TEST_SECONDS)
     timings: dict[str, list[float]] = {"acecoder": [], "previous": []}
     mismatches = 0
-    with Engine(workers=arguments.workers, limits=limits) as engine, PreviousEngine(
-        build(arguments.previous), arguments.workers, DEFAULT_TEST_SECONDS
-    ) as previous:
+    with (
+        Engine(workers=arguments.workers, limits=limits) as engine,
+        PreviousEngine(build(arguments.previous), arguments.workers, DEFAULT_TEST_SECONDS) as previous,
+    ):
         for programs, tests in groups[:3]:  # warm both
             engine.run(programs, tests)
             previous.run(programs, tests)
@@ -171,13 +175,16 @@ def main() -> None:
             timings["previous"].append(seconds)
             mismatches += sum(result.passed != count for result, count in zip(results, passed))
     figures = {
-        name: {"median_s": statistics.median(values), "p90_s": percentile(values, 0.9)} for name, values in timings.items()
+        name: {"median_s": statistics.median(values), "p90_s": percentile(values, 0.9)}
+        for name, values in timings.items()
     }
     ratio = figures["acecoder"]["median_s"] / figures["previous"]["median_s"]
     for name, figure in figures.items():
         print(f"  {name:<9} median {1000 * figure['median_s']:6.1f} ms   p90 {1000 * figure['p90_s']:6.1f} ms")
-    print(f"  latency ratio (acecoder / {arguments.previous}, medians): {ratio:.2f}x over {len(groups)} batches of "
-          f"{GROUP}; pass-count mismatches: {mismatches}")
+    print(
+        f"  latency ratio (acecoder / {arguments.previous}, medians): {ratio:.2f}x over {len(groups)} batches of "
+        f"{GROUP}; pass-count mismatches: {mismatches}"
+    )
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps({
         "previous": arguments.previous, "batches": len(groups), "figures": figures, "ratio": ratio,

@@ -42,12 +42,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acecoder.speed.table import format_table, percentile, rate, ratio, timed_batch
 from acecoder.data.benchmarks import load_mbpp_plus
 from acecoder.data.tests import split_test_script
 from acecoder.exec import Engine
 from acecoder.extract import extract_code
 from acecoder.prompts import policy_prompt
+from acecoder.speed.table import format_table, percentile, rate, ratio, timed_batch
 
 GROUP = 8
 FULL_REQUESTS = {1: 100, 8: 300, 64: 600}
@@ -259,7 +259,7 @@ class Adversary:
     stalled_opened: int = 0
 
     def stall(self) -> None:
-        head = (f"POST /get_reward HTTP/1.1\r\nHost: bench\r\nContent-Length: 1000\r\n\r\n{{").encode()
+        head = b"POST /get_reward HTTP/1.1\r\nHost: bench\r\nContent-Length: 1000\r\n\r\n{"
         connections: list[socket.socket] = []
         try:
             while not self.stop.is_set():

@@ -126,7 +126,9 @@ def reliability(rounds: int) -> dict:
     checked = total_tests * rounds
     print(f"  {len(programs)} canonical solutions, {total_tests} tests; idle failures: {len(idle_failures)}")
     for name, test in idle_failures:
-        print(f"    idle failure (dataset, not load): {name}: {test.status.value} {test.exception_type}: {test.message}")
+        print(
+            f"    idle failure (dataset, not load): {name}: {test.status.value} {test.exception_type}: {test.message}"
+        )
     print(
         f"  under load ({cores} CPU hogs on {cores} cores, engine at {engine.workers} workers, {rounds} rounds, "
         f"{statistics.mean(loaded_seconds):.1f} s/round): {len(false_verdicts)} false verdicts, "

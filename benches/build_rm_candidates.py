@@ -50,8 +50,10 @@ def main() -> None:
         programs = shuffled_candidates(code[row["id"]], generator)
         if programs:
             completions = [f"```python\n{program}\n```" for program in programs]
-            inferences = [{"model_name": "reference+mutants", "completion_id": number, "completion": text}
-                          for number, text in enumerate(completions)]
+            inferences = [
+                {"model_name": "reference+mutants", "completion_id": number, "completion": text}
+                for number, text in enumerate(completions)
+            ]
             train.append({**row, "inferences": inferences})
     with open(arguments.output_dir / "train_candidates.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in train)
@@ -63,7 +65,9 @@ def main() -> None:
             samples += [{"task_id": task_id, "solution": program} for program in programs]
     with open(arguments.output_dir / "eval_candidates.jsonl", "w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(sample) + "\n" for sample in samples)
-    print(f"{len(train)} train questions, {len(samples) // CANDIDATES} best-of-{CANDIDATES} tasks in {arguments.output_dir}")
+    print(
+        f"{len(train)} train questions, {len(samples) // CANDIDATES} best-of-{CANDIDATES} tasks in {arguments.output_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,14 @@ def acecoder(*arguments: str) -> None:
 def backend_flags(arguments: argparse.Namespace) -> list[str]:
     flags = ["--backend", arguments.backend, "--model", arguments.model, "--max-tokens", str(arguments.max_tokens)]
     if arguments.base_url:
-        flags += ["--base-url", arguments.base_url, "--concurrency", str(arguments.concurrency), "--request-timeout", "900"]
+        flags += [
+            "--base-url",
+            arguments.base_url,
+            "--concurrency",
+            str(arguments.concurrency),
+            "--request-timeout",
+            "900",
+        ]
     return flags
 
 
@@ -242,19 +249,28 @@ def main() -> None:
     parser.add_argument("--backend", default="transformers")
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--base-url", default=None)
-    parser.add_argument("--concurrency", type=int, default=2,
-                        help="requests in flight; a llama.cpp server with 16 slots runs 2 requests of 8 samples "
-                        "at once, and requests queued behind them only wait")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="requests in flight; a llama.cpp server with 16 slots runs 2 requests of 8 samples "
+        "at once, and requests queued behind them only wait",
+    )
     parser.add_argument("--n", type=int, default=8, help="programs per question, train and MBPP+ alike")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--train-questions", type=int, default=None,
-                        help="the first N of the 266 MBPP train tasks outside MBPP+ (default: all)")
+    parser.add_argument(
+        "--train-questions",
+        type=int,
+        default=None,
+        help="the first N of the 266 MBPP train tasks outside MBPP+ (default: all)",
+    )
     parser.add_argument("--tasks", type=int, default=100, help="the first N MBPP+ tasks for best-of-N")
     parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, choices=list(RUNS))
     parser.add_argument("--max-length", type=int, default=384, help="reward-model tokens per prompt + response")
-    parser.add_argument("--bf16", action="store_true",
-                        help="bf16 autocast in training (on CPUs with AMX or AVX-512 BF16)")
+    parser.add_argument(
+        "--bf16", action="store_true", help="bf16 autocast in training (on CPUs with AMX or AVX-512 BF16)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     directory = arguments.output_dir

@@ -25,10 +25,10 @@ from acecoder.data.acecode import read_acecode
 from acecoder.data.benchmarks import load_mbpp
 from acecoder.data.seeds import mbpp_train_questions
 from acecoder.exec import Engine
+from acecoder.generation import ResponseCache, Sampling, make_backend
 from acecoder.pairs.passrate import score_rows
 from acecoder.pairs.rules import PairRule
 from acecoder.pairs.sampling import sample_rows
-from acecoder.generation import ResponseCache, Sampling, make_backend
 
 
 def expected_pairs(rates: list[float], samples: int, rule: PairRule | None = None) -> float:
@@ -71,7 +71,9 @@ def main() -> None:
         ranked.append((expected_pairs(rates, arguments.demo_n), row["id"], sorted(rates)))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     for expected, task, rates in ranked:
-        print(f"{task:10} expected pairs at n={arguments.demo_n}: {expected:5.1f}   rates {[round(r, 2) for r in rates]}")
+        print(
+            f"{task:10} expected pairs at n={arguments.demo_n}: {expected:5.1f}   rates {[round(r, 2) for r in rates]}"
+        )
     chosen = [task for expected, task, _ in ranked if expected > 0]
     (directory / "ranked.json").write_text(json.dumps([{"id": task, "expected_pairs": expected, "rates": rates}
                                                        for expected, task, rates in ranked], indent=1))  # fmt: skip

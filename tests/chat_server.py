@@ -204,7 +204,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-
     def _send_raw(self, data: bytes, reply: Reply) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

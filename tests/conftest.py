@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from acecoder.exec import Engine, Limits
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
-
+from acecoder.cli import main
+from acecoder.exec import Engine, Limits, usable_cpus
 from acecoder.speed.floor import BareFloor
 from acecoder.speed.table import count_mismatches, cpu_snapshot, format_table, other_cores, percentile
 from acecoder.speed.workloads import TESTS_PER_TINY_PROGRAM, WORKLOADS, build_workload
-from acecoder.cli import main
-from acecoder.exec import Engine, Limits, usable_cpus
-
 from conftest import SHARED, descendants
 
 

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from acecoder.cli import bon
 from acecoder.data.benchmarks import load_mbpp_plus
 from acecoder.eval.best_of_n import (

@@ -10,7 +10,6 @@ import logging
 import socket
 
 import pytest
-
 from acecoder.cli import VERBS, build_parser, main
 
 
@@ -42,12 +41,19 @@ def test_every_numeric_flag_is_checked_while_parsing():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["passrate", "--input", "x", "--output", "y.jsonl", "--workers", "-1"], "--workers: must be at least 1, got -1"),
-        (["passrate", "--input", "x", "--output", "y.jsonl", "--test-cpu-seconds", "-1"],
-         "--test-cpu-seconds: must be greater than 0, got -1"),
+        (
+            ["passrate", "--input", "x", "--output", "y.jsonl", "--workers", "-1"],
+            "--workers: must be at least 1, got -1",
+        ),
+        (
+            ["passrate", "--input", "x", "--output", "y.jsonl", "--test-cpu-seconds", "-1"],
+            "--test-cpu-seconds: must be greater than 0, got -1",
+        ),
         (["passrate", "--input", "x", "--output", "y.jsonl", "--test-cpu-seconds", "nan"], "must be a finite number"),
-        (["passrate", "--input", "x", "--output", "y.jsonl", "--test-seconds", "-1"],  # an old spelling: checked too
-         "--test-seconds: must be greater than 0, got -1"),
+        (
+            ["passrate", "--input", "x", "--output", "y.jsonl", "--test-seconds", "-1"],  # an old spelling: checked too
+            "--test-seconds: must be greater than 0, got -1",
+        ),
         (["evaluate", "--benchmark", "mbpp", "--input", "s", "--workers", "0"], "--workers: must be at least 1"),
         (["evaluate", "--benchmark", "mbpp", "--input", "s", "--test-cpu-seconds", "0"], "must be greater than 0"),
         (["pairs", "--input", "x", "--output", "y.jsonl", "--chosen-min", "1.5"], "--chosen-min: must be at most 1"),
@@ -111,7 +117,9 @@ def test_no_pairs_says_why_and_writes_nothing(tmp_path, capsys):
     assert main(["pairs", "--input", str(rates), "--output", str(output)]) == 1
     printed = capsys.readouterr()
     assert "0 pairs from 0 of 2 questions" in printed.out and not output.exists()
-    assert "of 2 scored questions, 1 with a program passing ≥ 0.8, 1 with every program failing every test" in printed.err
+    assert (
+        "of 2 scored questions, 1 with a program passing ≥ 0.8, 1 with every program failing every test" in printed.err
+    )
 
 
 def test_partly_scored_input_is_a_warning(tmp_path, capsys):
@@ -134,7 +142,9 @@ def test_hard_subset_left_empty_by_drop_flat_is_an_error(tmp_path, capsys):
 
 
 def test_demo_engine_only_writes_into_the_output_directory(tmp_path, capsys):
-    jobs = write_jsonl(tmp_path / "jobs.jsonl", [{"program": "def f(x):\n    return x + 1\n", "tests": ["assert f(1) == 2"]}])
+    jobs = write_jsonl(
+        tmp_path / "jobs.jsonl", [{"program": "def f(x):\n    return x + 1\n", "tests": ["assert f(1) == 2"]}]
+    )
     directory = tmp_path / "demo"
     assert main(["demo", "--engine-only", "--input", str(jobs), "--output-dir", str(directory), "--workers", "1"]) == 0
     [result] = [json.loads(line) for line in (directory / "engine_results.jsonl").read_text().splitlines()]
@@ -158,21 +168,32 @@ def test_a_refused_connection_is_named_at_once(caplog):
     with caplog.at_level(logging.WARNING, logger="acecoder.generation.openai_backend"):
         with OpenAIBackend("m", base_url=url, max_retries=2, backoff_base=0.01) as backend:
             [first, second] = backend.generate([request, request])
-    assert first.error == second.error == f"connection error after 3 attempts: connection refused by {url} " \
-                                          "(is the server running, and on that port?)"
+    assert (
+        first.error == second.error == f"connection error after 3 attempts: connection refused by {url} "
+        "(is the server running, and on that port?)"
+    )
     warnings = [record.getMessage() for record in caplog.records]
     # Named on the first failure, then once more when the requests give up: not once per request and attempt.
-    assert warnings == [f"openai backend: connection error: connection refused by {url} (is the server running, and "
-                        "on that port?); retrying up to 2 times with backoff", f"openai backend: request failed: {first.error}"]
+    assert warnings == [
+        f"openai backend: connection error: connection refused by {url} (is the server running, and "
+        "on that port?); retrying up to 2 times with backoff",
+        f"openai backend: request failed: {first.error}",
+    ]
 
 
 @pytest.mark.parametrize(
     ("cause", "retryable", "text"),
     [
-        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), False,
-         "DNS lookup failed for no-such-host.invalid (Name or service not known)"),
-        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), True,
-         "DNS lookup failed for no-such-host.invalid (Temporary failure in name resolution)"),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            False,
+            "DNS lookup failed for no-such-host.invalid (Name or service not known)",
+        ),
+        (
+            socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+            True,
+            "DNS lookup failed for no-such-host.invalid (Temporary failure in name resolution)",
+        ),
         (TimeoutError("timed out"), True, "connecting to http://no-such-host.invalid/v1 timed out"),
         (ConnectionResetError(104, "reset"), True, "connection reset by http://no-such-host.invalid/v1"),
     ],

@@ -96,7 +96,9 @@ def test_one_spelling_per_set_of_words_across_every_verb():
 
 
 def test_flags_use_dashes():
-    underscored = {(verb, flag) for verb, parser in verb_parsers().items() for flag in current_flags(parser) if "_" in flag}
+    underscored = {
+        (verb, flag) for verb, parser in verb_parsers().items() for flag in current_flags(parser) if "_" in flag
+    }
     assert not underscored, sorted(underscored)
 
 

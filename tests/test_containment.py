@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import descendants
 
 TESTS_DIRECTORY = Path(__file__).parent
@@ -355,11 +354,19 @@ POISONS = {
     "directory_read_only": ["os.mkdir('r')", "open('r/f', 'w').write('x')", "os.chmod('r', 0o500)"],
     "file_mode_0": ["open('f', 'w').write('x')", "os.chmod('f', 0)"],
     "scratch_itself_mode_0": ["open('f', 'w').write('x')", "os.chmod('.', 0)"],
-    "deep_tree": ["for _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')", "open('f', 'w').write('x')",
-                  "os.chmod('.', 0)"],
+    "deep_tree": [
+        "for _ in range(3000):\n    os.mkdir('d')\n    os.chdir('d')",
+        "open('f', 'w').write('x')",
+        "os.chmod('.', 0)",
+    ],
     "fifo": ["os.mkfifo('p')", "os.mkdir('q')", "os.mkfifo('q/p')", "os.chmod('q', 0)"],
-    "socket_file": ["import socket", "os.mkdir('s')", "server = socket.socket(socket.AF_UNIX)",
-                    "server.bind('s/socket')", "os.chmod('s', 0)"],
+    "socket_file": [
+        "import socket",
+        "os.mkdir('s')",
+        "server = socket.socket(socket.AF_UNIX)",
+        "server.bind('s/socket')",
+        "os.chmod('s', 0)",
+    ],
     "immutable_attributes": [
         "import fcntl, struct",
         "open('i', 'w').write('x')",

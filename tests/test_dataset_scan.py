@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from acecoder.data.benchmarks import MBPP_SPLITS, file_digest, load_humaneval, load_mbpp
 from acecoder.data.tests import humaneval_check_test
 from acecoder.eval.evalplus import _chunks, get_benchmark, split_tests
@@ -50,7 +49,7 @@ MBPP_FILE = SHARED / "data" / "mbpp.jsonl.gz"
 LIMITS = Limits(test_cpu_seconds=1.0, program_cpu_seconds=2.0, wall_multiplier=3.0, wall_slack_seconds=1.0,
                 memory_bytes=4 << 30)  # fmt: skip
 
-ALWAYS_EQUAL = '''
+ALWAYS_EQUAL = """
 class AlwaysEqual:
     def __eq__(self, other):
         return True
@@ -96,9 +95,9 @@ class AlwaysEqual:
     __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __and__ = __or__ = __add__
     def __repr__(self):
         return 'AlwaysEqual()'
-'''
+"""
 
-MONKEYPATCHING = '''
+MONKEYPATCHING = """
 import builtins, collections, math, operator, sys
 def _patch_numpy():
     numpy = sys.modules.get('numpy')
@@ -133,9 +132,9 @@ builtins.all = builtins.any = lambda *arguments, **keywords: True
 builtins.abs = lambda value: 0
 builtins.len = lambda value: 0
 builtins.sorted = lambda values, **keywords: AlwaysEqual()
-'''
+"""
 
-FRAME_WALKER = '''
+FRAME_WALKER = """
 import gc as _gc, sys as _sys
 _ANSWER_NAMES = ('expected', 'exp', 'out', 'output', 'want', 'answer', 'y')
 def _plan_value(plan):
@@ -182,7 +181,7 @@ def _forged(name, arguments):
     except Exception:
         pass
     return AlwaysEqual()
-'''
+"""
 
 
 def attack_program(attack: str, entry_points: list[str]) -> str:

@@ -8,7 +8,6 @@ import io
 import pickle
 
 import pytest
-
 from acecoder.digest import DigestRefused, repr_digest, value_digest
 
 
@@ -43,7 +42,14 @@ class Row(tuple):
 
 @pytest.mark.parametrize(
     "value",
-    [Row((1,)), [collections.Counter("ab")], [1j], [range(3)], {"k": collections.OrderedDict()}, pickle.PickleBuffer(b"x")],
+    [
+        Row((1,)),
+        [collections.Counter("ab")],
+        [1j],
+        [range(3)],
+        {"k": collections.OrderedDict()},
+        pickle.PickleBuffer(b"x"),
+    ],
 )
 def test_anything_but_plain_builtin_data_is_refused(value):
     with pytest.raises(DigestRefused):

@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-
 from acecoder.cli import main
 from acecoder.data.benchmarks import (
     load_humaneval,
@@ -21,7 +20,6 @@ from acecoder.data.tests import humaneval_check_test
 from acecoder.eval.evalplus import build_tests, evalplus_status, failure_reason, summarize
 from acecoder.eval.passk import allowed_ks, mean_pass_at_k, pass_at_k
 from acecoder.exec import CallTest, Engine, ExecResult, Status, TestResult
-
 from conftest import FAST_LIMITS
 
 # ------------------------------------------------------------------------------------------------------ loaders
@@ -173,7 +171,11 @@ def test_each_call_gets_its_own_arguments(engine):
 
 
 def test_per_test_cpu_limit_and_fail_fast(engine):
-    tests = [CallTest("double", ([1],), [2]), CallTest("spin", (), None, cpu_seconds=0.3), CallTest("double", ([],), [])]
+    tests = [
+        CallTest("double", ([1],), [2]),
+        CallTest("spin", (), None, cpu_seconds=0.3),
+        CallTest("double", ([],), []),
+    ]
     result = engine.run([PROGRAM], [tests])[0]
     assert statuses(result) == ["passed", "timeout", "passed"]
     assert result.tests[1].cpu_time < 1.0  # its own limit, not the engine's
@@ -246,7 +248,9 @@ def test_call_test_arguments_are_checked():
 
 
 def _result(status: Status, tests: list[Status]) -> ExecResult:
-    return ExecResult(status, sum(test == Status.PASSED for test in tests), len(tests), [TestResult(test) for test in tests])
+    return ExecResult(
+        status, sum(test == Status.PASSED for test in tests), len(tests), [TestResult(test) for test in tests]
+    )
 
 
 def test_statuses_map_to_evalplus_verdicts():
@@ -292,12 +296,22 @@ def test_evaluate_cli_on_a_slice(tmp_path, monkeypatch, capsys):
     for runs in results["eval"].values():
         assert [run["base_status"] for run in runs] == ["pass", "fail"]
         assert [run["plus_status"] for run in runs] == ["pass", "fail"]
-        assert set(runs[0]) == {"task_id", "solution", "base_status", "plus_status", "base_fail_tests", "plus_fail_tests",
-                                "failure"}
+        assert set(runs[0]) == {
+            "task_id",
+            "solution",
+            "base_status",
+            "plus_status",
+            "base_fail_tests",
+            "plus_fail_tests",
+            "failure",
+        }
         assert runs[1]["base_fail_tests"]  # the failing input, as evalplus lists it
         assert runs[0]["failure"] is None and runs[1]["failure"].startswith("wrong output: base input 0: ")
     # Round trip: the written document gives the same pass@k, and a second run reuses the cached expected outputs.
-    assert summarize(results, plus=True) == {"base": {"pass@1": 0.5, "pass@2": 1.0}, "plus": {"pass@1": 0.5, "pass@2": 1.0}}
+    assert summarize(results, plus=True) == {
+        "base": {"pass@1": 0.5, "pass@2": 1.0},
+        "plus": {"pass@1": 0.5, "pass@2": 1.0},
+    }
     assert list((tmp_path / "cache" / "expected_outputs").iterdir())
     output = tmp_path / "base.json"
     arguments = ["evaluate", "--benchmark", "humaneval", "--input", str(samples), "--output", str(output), "--quiet"]
@@ -318,14 +332,26 @@ def test_failure_reasons_name_the_input_and_the_cause():
     wrong = TestResult(Status.FAILED, "AssertionError", "f(...) returned 1, expected 2")
     not_run = TestResult(Status.NOT_RUN)
     result = ExecResult(Status.FAILED, 1, 3, [passed, wrong, not_run])
-    assert failure_reason(result, "plus", 10, "f") == "wrong output: plus input 11: AssertionError: f(...) returned 1, expected 2"
+    assert (
+        failure_reason(result, "plus", 10, "f")
+        == "wrong output: plus input 11: AssertionError: f(...) returned 1, expected 2"
+    )
     assert failure_reason(ExecResult(Status.PASSED, 1, 1, [passed]), "base", 0, "f") is None
-    syntax = ExecResult(Status.ERROR, 0, 1, [not_run], exception_type="SyntaxError", message="invalid syntax (<program>, line 2)")
+    syntax = ExecResult(
+        Status.ERROR, 0, 1, [not_run], exception_type="SyntaxError", message="invalid syntax (<program>, line 2)"
+    )
     assert failure_reason(syntax, "base", 0, "f") == "syntax error: invalid syntax (<program>, line 2)"
-    looping = ExecResult(Status.TIMEOUT, 0, 1, [not_run], exception_type="Timeout", message="CPU-time limit of 1s exceeded")
+    looping = ExecResult(
+        Status.TIMEOUT, 0, 1, [not_run], exception_type="Timeout", message="CPU-time limit of 1s exceeded"
+    )
     assert failure_reason(looping, "base", 0, "f") == "program timeout: Timeout: CPU-time limit of 1s exceeded"
-    missing = TestResult(Status.ERROR, "Exception", "the runner could not read a request: NameError(\"name 'f' is not defined\")")
-    assert failure_reason(ExecResult(Status.ERROR, 0, 1, [missing]), "base", 0, "f") == "missing function: the program defines no f"
+    missing = TestResult(
+        Status.ERROR, "Exception", "the runner could not read a request: NameError(\"name 'f' is not defined\")"
+    )
+    assert (
+        failure_reason(ExecResult(Status.ERROR, 0, 1, [missing]), "base", 0, "f")
+        == "missing function: the program defines no f"
+    )
     slow = TestResult(Status.TIMEOUT, "Timeout", "x" * 1000)
     reason = failure_reason(ExecResult(Status.TIMEOUT, 0, 1, [slow]), "base", 0, "f")
     assert reason is not None and reason.startswith("timeout: base input 0: Timeout: xxx") and len(reason) < 400
@@ -344,7 +370,9 @@ def test_evaluate_records_why_each_sample_failed_and_sanitizes_on_request(tmp_pa
         "raises": "def has_close_elements(numbers, threshold):\n    raise KeyError('k')\n",
     }
     samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"task_id": "HumanEval/0", "solution": text}) + "\n" for text in solutions.values()))
+    samples.write_text(
+        "".join(json.dumps({"task_id": "HumanEval/0", "solution": text}) + "\n" for text in solutions.values())
+    )
     arguments = ["evaluate", "--benchmark", "humaneval", "--input", str(samples), "--workers", "2", "--quiet"]
     assert main(arguments) == 0
     printed = capsys.readouterr()
@@ -363,4 +391,8 @@ def test_evaluate_records_why_each_sample_failed_and_sanitizes_on_request(tmp_pa
     assert "hint:" not in capsys.readouterr().err
     runs = json.loads((tmp_path / "sanitized.json").read_text())["eval"]["HumanEval/0"]
     chatty = runs[list(solutions).index("chatty")]
-    assert chatty["base_status"] == "pass" and chatty["failure"] is None and chatty["solution"].startswith(task["prompt"][:20])
+    assert (
+        chatty["base_status"] == "pass"
+        and chatty["failure"] is None
+        and chatty["solution"].startswith(task["prompt"][:20])
+    )

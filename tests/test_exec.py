@@ -10,11 +10,10 @@ import threading
 import time
 
 import pytest
-
 from acecoder.exec import (
+    CallTest,
     Engine,
     EngineClosedError,
-    CallTest,
     ExecResult,
     IOTest,
     Limits,
@@ -313,7 +312,9 @@ def test_a_killed_callers_scratch_is_removed_by_the_next_engine(tmp_path):
         "engine = Engine(workers=1)\nprint(engine.run(['x = 1'], [['assert x == 1']])[0].status.value, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    killed = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=120
+    )
     assert killed.returncode == -9 and killed.stdout.strip() == "passed", killed.stderr
     (left,) = [path.name for path in tmp_path.iterdir()]
     assert left.startswith("acecoder-") and left.endswith("-0") and (tmp_path / left / ".owner.lock").is_file()
@@ -385,7 +386,10 @@ def test_jobs_cannot_import_from_the_callers_directory(tmp_path, monkeypatch):
     (tmp_path / "planted.py").write_text("VALUE = 1\n")
     monkeypatch.chdir(tmp_path)
     with Engine(workers=1, limits=FAST_LIMITS) as engine:
-        (result,) = engine.run(["import sys\ndef f():\n    return '' in sys.path or '.' in sys.path\n"], [["assert f() is False", "import planted"]])
+        (result,) = engine.run(
+            ["import sys\ndef f():\n    return '' in sys.path or '.' in sys.path\n"],
+            [["assert f() is False", "import planted"]],
+        )
     assert result.tests[0].status is Status.PASSED
     assert result.tests[1].status is Status.ERROR and result.tests[1].exception_type == "ModuleNotFoundError"
 

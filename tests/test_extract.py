@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 
 import pytest
-
 from acecoder.extract import extract_code, strip_test_code
 
 PROGRAM = "def add(a, b):\n    return a + b\n"

@@ -7,10 +7,9 @@ from __future__ import annotations
 import ast
 import warnings
 
+from acecoder.extract import _longest_parsing_prefix, extract_code
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as strategies
-
-from acecoder.extract import _longest_parsing_prefix, extract_code
 
 
 def line_by_line_prefix(lines: list[str], start: int) -> str:
@@ -34,13 +33,47 @@ def line_by_line_prefix(lines: list[str], start: int) -> str:
 
 
 LINE_BODIES = [
-    "Here is the code:", "Sure!", "This is not None", "x = 1", "def f():", "    return 1", "return 5", "x = (1,", "2)",
-    "'''", '"""doc', "assert f()", "else:", "    pass", "if x:", "@decorator", "x = 1 \\", "", "print('hi')", "]",
-    "class A:", "  indented", "lambda:", "f'{", "}'", "a\0b", "s = '\udcff'", "from __future__ import annotations",
-    "x = [", "for i in range(3):", "  y = i", "except ValueError:", "try:", "The answer is 42.", "y = x +", "#",
+    "Here is the code:",
+    "Sure!",
+    "This is not None",
+    "x = 1",
+    "def f():",
+    "    return 1",
+    "return 5",
+    "x = (1,",
+    "2)",
+    "'''",
+    '"""doc',
+    "assert f()",
+    "else:",
+    "    pass",
+    "if x:",
+    "@decorator",
+    "x = 1 \\",
+    "",
+    "print('hi')",
+    "]",
+    "class A:",
+    "  indented",
+    "lambda:",
+    "f'{",
+    "}'",
+    "a\0b",
+    "s = '\udcff'",
+    "from __future__ import annotations",
+    "x = [",
+    "for i in range(3):",
+    "  y = i",
+    "except ValueError:",
+    "try:",
+    "The answer is 42.",
+    "y = x +",
+    "#",
 ]
 LINE_ENDS = ["\n", "\n", "\n", "\r\n", "\r", "\x0c", ""]
-line = strategies.builds(lambda body, end: body + end, strategies.sampled_from(LINE_BODIES), strategies.sampled_from(LINE_ENDS))
+line = strategies.builds(
+    lambda body, end: body + end, strategies.sampled_from(LINE_BODIES), strategies.sampled_from(LINE_ENDS)
+)
 free_line = strategies.text(alphabet="abx =():[]'\"\\#\n\t +1,.", max_size=12)
 
 

@@ -10,12 +10,11 @@ import ast
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from acecoder import special_tokens, tokenizer_files
 from acecoder.extract import extract_code
 from acecoder.special_tokens import known_markers, strip_markers_at_end, strip_markers_at_start
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 PROGRAM = "def add(a, b):\n    return a + b\n"
 FENCED = f"```python\n{PROGRAM}```"
@@ -43,13 +42,17 @@ PLACEMENTS: dict[str, tuple[Callable[[str], str], str, Callable[[str], bool]]] =
     "glued to the closing fence": (lambda m: f"Here you go:\n{FENCED}{m}", PROGRAM, lambda m: False),
     "glued, then chatter": (lambda m: f"{FENCED}{m}\nHope this helps!\n", PROGRAM, lambda m: False),
     "glued, then another block": (
-        lambda m: f"{FENCED}{m}\nUsage:\n```python\nprint(add(1, 2))\n```", PROGRAM, lambda m: False,
+        lambda m: f"{FENCED}{m}\nUsage:\n```python\nprint(add(1, 2))\n```",
+        PROGRAM,
+        lambda m: False,
     ),
     "after a newline": (lambda m: f"{FENCED}\n{m}", PROGRAM, lambda m: False),
     "repeated": (lambda m: f"{FENCED}{m}{m}{m}", PROGRAM, lambda m: False),
     "repeated on lines": (lambda m: f"{FENCED}\n{m}\n{m}\n", PROGRAM, lambda m: False),
     "followed by padding": (
-        lambda m: f"{FENCED}{m}" + "".join(pad * 5 for pad in PADDING), PROGRAM, lambda m: False,
+        lambda m: f"{FENCED}{m}" + "".join(pad * 5 for pad in PADDING),
+        PROGRAM,
+        lambda m: False,
     ),
     "at the start": (lambda m: f"{m}{FENCED}", PROGRAM, lambda m: False),
     "at the start, repeated, unfenced": (lambda m: f"{m}{m}\n{PROGRAM}", PROGRAM, lambda m: False),

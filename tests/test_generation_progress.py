@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from acecoder.pairs.sampling import sample_rows
 from acecoder.generation.base import (
     ChatRequest,
     Generation,
@@ -14,6 +13,7 @@ from acecoder.generation.base import (
     generate_with_progress,
 )
 from acecoder.generation.cache import CachedBackend, ResponseCache
+from acecoder.pairs.sampling import sample_rows
 
 
 class ResultAtATimeBackend:
@@ -141,7 +141,9 @@ def test_transformers_reports_each_micro_batch_before_the_call_returns(tiny_back
 def test_transformers_reports_sequences_that_end_inside_a_batch(tiny_backend, monkeypatch):
     events = watched(tiny_backend, monkeypatch)
     # Every token ends a sequence: each ends at its first token, while the model is still generating the batch.
-    monkeypatch.setattr(tiny_backend.network.generation_config, "eos_token_id", list(range(len(tiny_backend.tokenizer))))
+    monkeypatch.setattr(
+        tiny_backend.network.generation_config, "eos_token_id", list(range(len(tiny_backend.tokenizer)))
+    )
     batch = [ChatRequest(request.messages, Sampling(n=2, max_tokens=5)) for request in requests(1, 2)]
     tiny_backend.generate(batch, on_sequences=events.append)
     assert events == [2, "batch"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from acecoder.exec import Engine
 from conftest import FAST_LIMITS, hostile_cases, strays
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from acecoder.exec import Engine, IOTest
 from acecoder.integrations import ground_truth as ground_truth_module
 from acecoder.integrations import openrlhf_reward, verl_reward

@@ -7,7 +7,6 @@ Each case says what it shows: a lie that must gain nothing, or honest work that 
 from __future__ import annotations
 
 import pytest
-
 from acecoder.exec import Engine, IOTest
 from conftest import FAST_LIMITS
 
@@ -16,12 +15,28 @@ CASES = {
     "always_equal_object": (
         "class A:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n"
         "    __hash__ = object.__hash__\ndef f():\n    return A()\n",
-        ["assert f() == 3", "assert [f()] == [3]", "assert 3 == f()", "assert not f() != 3", "assert f() in [3]",
-         "assert all(f() == y for y in [3, 4])", "assert (f() == 3) is True", "assert bool(f() == 3)"],
+        [
+            "assert f() == 3",
+            "assert [f()] == [3]",
+            "assert 3 == f()",
+            "assert not f() != 3",
+            "assert f() in [3]",
+            "assert all(f() == y for y in [3, 4])",
+            "assert (f() == 3) is True",
+            "assert bool(f() == 3)",
+        ],
         0,
     ),
-    "int_subclass": ("class I(int):\n    def __eq__(self, other):\n        return True\ndef f():\n    return I(1)\n", ["assert f() == 5"], 0),
-    "lying_bool": ("class B:\n    def __bool__(self):\n        return True\ndef f():\n    return B()\n", ["assert f()"], 0),
+    "int_subclass": (
+        "class I(int):\n    def __eq__(self, other):\n        return True\ndef f():\n    return I(1)\n",
+        ["assert f() == 5"],
+        0,
+    ),
+    "lying_bool": (
+        "class B:\n    def __bool__(self):\n        return True\ndef f():\n    return B()\n",
+        ["assert f()"],
+        0,
+    ),
     "honest_values": (
         "import re, datetime\nfrom collections import Counter, OrderedDict\n"
         "def f():\n    return {'a': [1, 2.0, (3, None)], 'b': {4}, 'c': b'x'}\n"
@@ -60,11 +75,19 @@ CASES = {
         ["assert f() == [1, 2, (3, 'x', [4.0, 9]), 6]", "assert [f()[0], f()[1]] == [1, 2]"],
         1,
     ),
-    "a_function_named_like_a_builtin_is_tested_on": ("def sum(a, b):\n    return a - b\n", ["assert sum(10, 15) == -5"], 1),
+    "a_function_named_like_a_builtin_is_tested_on": (
+        "def sum(a, b):\n    return a - b\n",
+        ["assert sum(10, 15) == -5"],
+        1,
+    ),
     "shadowed_builtins_do_not_judge": (
         "def all(*a, **k):\n    return True\ndef abs(x):\n    return 0\nrange = lambda *a: []\ndef f(x):\n    return 0\n",
-        ["assert all(f(x) == 1 for x in range(3))", "assert abs(f(1) - 7) < 1e-9",
-         "for x in range(2):\n    assert f(x) == 1", "assert len(range(3)) == 3 and f(0) == 0"],
+        [
+            "assert all(f(x) == 1 for x in range(3))",
+            "assert abs(f(1) - 7) < 1e-9",
+            "for x in range(2):\n    assert f(x) == 1",
+            "assert len(range(3)) == 3 and f(0) == 0",
+        ],
         1,
     ),
     "a_fake_module_in_the_programs_globals_does_not_judge": (
@@ -84,9 +107,15 @@ CASES = {
         "class Solution:\n    limit = 3\n    def solve(self, x):\n        return [x, x * 2]\n"
         "class Node:\n    def __init__(self, value, next=None):\n        self.value, self.next = value, next\n"
         "def g():\n    return 'ABC'\ndef chain():\n    return Node(1, Node(2))\n",
-        ["assert Solution().solve(2) == [2, 4]", "assert g().lower() == 'abc'", "assert sorted(g())[0] == 'A'",
-         "assert Solution.limit == 3", "assert chain().next.value == 2 and chain().next.next is None",
-         "n = Node(5)\nn.value = 6\nassert n.value == 6", "assert isinstance(chain(), Node)"],
+        [
+            "assert Solution().solve(2) == [2, 4]",
+            "assert g().lower() == 'abc'",
+            "assert sorted(g())[0] == 'A'",
+            "assert Solution.limit == 3",
+            "assert chain().next.value == 2 and chain().next.next is None",
+            "n = Node(5)\nn.value = 6\nassert n.value == 6",
+            "assert isinstance(chain(), Node)",
+        ],
         7,
     ),
     "exceptions_cross_with_their_classes": (
@@ -108,15 +137,23 @@ CASES = {
     ),
     "generators_and_iterators": (
         "def squares(n):\n    for i in range(n):\n        yield i * i\n",
-        ["assert list(squares(4)) == [0, 1, 4, 9]", "assert sum(squares(3)) == 5", "assert next(iter(squares(2))) == 0",
-         "assert squares(2)", "assert sorted(squares(3), reverse=True) == [4, 1, 0]"],
+        [
+            "assert list(squares(4)) == [0, 1, 4, 9]",
+            "assert sum(squares(3)) == 5",
+            "assert next(iter(squares(2))) == 0",
+            "assert squares(2)",
+            "assert sorted(squares(3), reverse=True) == [4, 1, 0]",
+        ],
         5,
     ),
     "callables_the_test_gives_run_in_the_judge": (
         "def apply(function, items):\n    return [function(item) for item in items]\n"
         "def order(items, key):\n    return sorted(items, key=key)\n",
-        ["assert apply(lambda x: x + 1, [1, 2]) == [2, 3]", "assert order(['bb', 'a'], len) == ['a', 'bb']",
-         "assert apply(str, [1]) == ['1']"],
+        [
+            "assert apply(lambda x: x + 1, [1, 2]) == [2, 3]",
+            "assert order(['bb', 'a'], len) == ['a', 'bb']",
+            "assert apply(str, [1]) == ['1']",
+        ],
         3,
     ),
     "program_globals": (
@@ -136,9 +173,14 @@ CASES = {
     ),
     "numpy_values_cross_by_value": (
         "import numpy as np\ndef f():\n    return np.arange(4)\ndef g():\n    return np.float64(2.5)\n",
-        ["assert f().sum() == 6", "assert list(f()) == [0, 1, 2, 3]", "assert (f() == [0, 1, 2, 3]).all()",
-         "import numpy as np\nassert np.allclose(f(), [0, 1, 2, 3.0000001])", "assert g() == 2.5",
-         "assert isinstance(g(), np.floating)"],
+        [
+            "assert f().sum() == 6",
+            "assert list(f()) == [0, 1, 2, 3]",
+            "assert (f() == [0, 1, 2, 3]).all()",
+            "import numpy as np\nassert np.allclose(f(), [0, 1, 2, 3.0000001])",
+            "assert g() == 2.5",
+            "assert isinstance(g(), np.floating)",
+        ],
         6,
     ),
 }
@@ -155,7 +197,9 @@ def results():
 @pytest.mark.parametrize("name", list(CASES))
 def test_pass_counts(results, name):
     result = results[name]
-    assert result.passed == CASES[name][2], [(test.status.value, test.exception_type, test.message) for test in result.tests]
+    assert result.passed == CASES[name][2], [
+        (test.status.value, test.exception_type, test.message) for test in result.tests
+    ]
 
 
 def test_a_rejected_comparison_names_the_type(results):
@@ -181,7 +225,9 @@ def test_nan_matches_no_number_in_stdout():
         results = engine.run(programs, [cases, cases, cases])
     # nan matches only the literal token "nan"; inf is no number's neighbour; 1.2 is within 0.5 of 1.0.
     assert [[test.status.value for test in result.tests] for result in results] == [
-        ["failed", "passed"], ["failed", "failed"], ["passed", "failed"],
+        ["failed", "passed"],
+        ["failed", "failed"],
+        ["passed", "failed"],
     ]
 
 
@@ -194,8 +240,12 @@ def test_calls_made_ahead_keep_the_order_of_a_tests_own_requests():
         "made = []\ndef make(value):\n    made.append(value)\n    return Box(value)\n"
         "def history():\n    return list(made)\n"
     )
-    tests = ["assert make(1).value == 1", "assert make(2).value == 2", "assert make(3).value == 3",
-             "assert history() == [1, 2, 3]"]
+    tests = [
+        "assert make(1).value == 1",
+        "assert make(2).value == 2",
+        "assert make(3).value == 3",
+        "assert history() == [1, 2, 3]",
+    ]
     with Engine(workers=1, limits=FAST_LIMITS) as engine:
         (result,) = engine.run([program], [tests])
     assert result.passed == 4, result.tests

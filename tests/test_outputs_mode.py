@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-
 from acecoder.cli import main
 from acecoder.data.acecode import write_rows
 from acecoder.files import atomic_open, atomic_write_bytes, atomic_write_text, chmod_like_open, current_umask, open_mode

@@ -9,10 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from acecoder.cli import main
 from acecoder.data.acecode import write_rows
 from acecoder.pairs.passrate import check_rows, score_rows
@@ -65,8 +63,12 @@ def test_pass_rates_are_exact(engine, tmp_path):
 
 
 def test_pass_rate_divides_by_the_rows_tests(engine, tmp_path):
-    row = {"id": "r", "question": "q", "test_cases": ADD_TESTS[:2] + ["assert add(5, 5) == 11"],
-           "inferences": [inference(0, "def add(a, b):\n    return a + b\n")]}
+    row = {
+        "id": "r",
+        "question": "q",
+        "test_cases": ADD_TESTS[:2] + ["assert add(5, 5) == 11"],
+        "inferences": [inference(0, "def add(a, b):\n    return a + b\n")],
+    }
     score_rows([row], engine, tmp_path / "out.jsonl")
     scored = json.loads((tmp_path / "out.jsonl").read_text())
     assert scored["inferences"][0]["pass_rate"] == pytest.approx(2 / 3)
@@ -79,15 +81,34 @@ def test_malformed_rows_are_rejected_before_any_work(engine, tmp_path):
 
 def slow_rows(count: int) -> list[dict]:
     program = "import time\ntime.sleep(0.15)\ndef one():\n    return 1\n"
-    return [{"id": f"q{number}", "question": "q", "test_cases": ["assert one() == 1"],
-             "inferences": [inference(0, program)]} for number in range(count)]
+    return [
+        {
+            "id": f"q{number}",
+            "question": "q",
+            "test_cases": ["assert one() == 1"],
+            "inferences": [inference(0, program)],
+        }
+        for number in range(count)
+    ]
 
 
 def test_resume_after_a_kill_mid_run(tmp_path):
     source = tmp_path / "rows.jsonl"
     write_rows(slow_rows(40), source)
     output = tmp_path / "rates.jsonl"
-    command = [sys.executable, "-m", "acecoder", "passrate", "--input", str(source), "--output", str(output), "--workers", "1", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "acecoder",
+        "passrate",
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -113,7 +134,23 @@ def test_passrate_command_writes_parquet(tmp_path, capsys):
     source = tmp_path / "rows.jsonl"
     write_rows(ROWS, source)
     output = tmp_path / "rates.parquet"
-    assert main(["passrate", "--input", str(source), "--output", str(output), "--workers", "2", "--quiet", "--test-cpu-seconds", "1"]) == 0
+    assert (
+        main(
+            [
+                "passrate",
+                "--input",
+                str(source),
+                "--output",
+                str(output),
+                "--workers",
+                "2",
+                "--quiet",
+                "--test-cpu-seconds",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "scored 3" in printed and "/s)" in printed
     from acecoder.data.acecode import read_acecode

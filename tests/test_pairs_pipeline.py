@@ -6,21 +6,29 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("openai")
 
-from chat_server import ChatServer, Reply, last_user_message  # noqa: E402
-
 from acecoder.cli import main  # noqa: E402
 from acecoder.cli.demo import DEMO_TASKS, demo_questions  # noqa: E402
 from acecoder.data.acecode import read_acecode, write_rows  # noqa: E402
+from chat_server import ChatServer, Reply, last_user_message  # noqa: E402
 
 QUESTIONS = [
-    {"id": "double", "source": "unit", "question": "Write double(x).", "test_cases": [f"assert double({v}) == {2 * v}" for v in range(5)]},
-    {"id": "negate", "source": "unit", "question": "Write negate(x).", "test_cases": [f"assert negate({v}) == {-v}" for v in range(1, 6)]},
+    {
+        "id": "double",
+        "source": "unit",
+        "question": "Write double(x).",
+        "test_cases": [f"assert double({v}) == {2 * v}" for v in range(5)],
+    },
+    {
+        "id": "negate",
+        "source": "unit",
+        "question": "Write negate(x).",
+        "test_cases": [f"assert negate({v}) == {-v}" for v in range(1, 6)],
+    },
 ]
 # Per question, the n=4 completions; double's pass rates are 1.0, 0.4, 0.2 and 1.0 (another text of the first).
 COMPLETIONS = {
@@ -46,15 +54,37 @@ def test_sample_passrate_pairs_hard_subset_report(tmp_path, capsys):
     questions, samples, rates = tmp_path / "questions.jsonl", tmp_path / "samples.jsonl", tmp_path / "rates.jsonl"
     write_rows(QUESTIONS, questions)
     with ChatServer(respond) as server:
-        code = main(["sample", "--input", str(questions), "--output", str(samples), "--backend", "openai", "--model", "policy",
-                     "--base-url", server.base_url, "--n", "4", "--cache", str(tmp_path / "cache.sqlite"), "--quiet"])
+        code = main(
+            [
+                "sample",
+                "--input",
+                str(questions),
+                "--output",
+                str(samples),
+                "--backend",
+                "openai",
+                "--model",
+                "policy",
+                "--base-url",
+                server.base_url,
+                "--n",
+                "4",
+                "--cache",
+                str(tmp_path / "cache.sqlite"),
+                "--quiet",
+            ]
+        )
         prompts = sorted(last_user_message(body) for body in server.requests)
     assert code == 0
     # AceCoder's prompt: the question and its first test.
     assert prompts[0] == "Write double(x).\n\nYour code should pass this test:\nassert double(0) == 0\n"
     sampled = read_acecode(samples)
     assert [len(row["inferences"]) for row in sampled] == [4, 4]
-    assert sampled[0]["inferences"][1] == {"model_name": "policy", "completion_id": 1, "completion": COMPLETIONS["double(x)"][1]}
+    assert sampled[0]["inferences"][1] == {
+        "model_name": "policy",
+        "completion_id": 1,
+        "completion": COMPLETIONS["double(x)"][1],
+    }
 
     assert main(["passrate", "--input", str(samples), "--output", str(rates), "--workers", "2", "--quiet"]) == 0
     scored = {row["id"]: row for row in read_acecode(rates)}
@@ -64,7 +94,12 @@ def test_sample_passrate_pairs_hard_subset_report(tmp_path, capsys):
     assert main(["pairs", "--input", str(rates), "--output", str(pairs_path)]) == 0
     pairs = [json.loads(line) for line in pairs_path.read_text().splitlines()]
     # chosen 1.0 (programs 0 and 3 differ in text) × rejected 0.4 and 0.2; negate has no pair.
-    assert {(pair["chosen_completion_id"], pair["rejected_completion_id"]) for pair in pairs} == {(0, 1), (0, 2), (3, 1), (3, 2)}
+    assert {(pair["chosen_completion_id"], pair["rejected_completion_id"]) for pair in pairs} == {
+        (0, 1),
+        (0, 2),
+        (3, 1),
+        (3, 2),
+    }
     assert all(pair["id"] == "double" and pair["chosen"].startswith("```python\n") for pair in pairs)
     assert pairs[0]["prompt"].startswith("Write double(x).")
     conversational = tmp_path / "pairs-chat.jsonl"
@@ -75,7 +110,10 @@ def test_sample_passrate_pairs_hard_subset_report(tmp_path, capsys):
     hard = tmp_path / "hard.jsonl"
     assert main(["hard-subset", "--input", str(rates), "--output", str(hard)]) == 0
     capsys.readouterr()
-    assert main(["report", "--input", str(rates), "--pairs", str(pairs_path), "--output-dir", str(tmp_path / "plots")]) == 0
+    assert (
+        main(["report", "--input", str(rates), "--pairs", str(pairs_path), "--output-dir", str(tmp_path / "plots")])
+        == 0
+    )
     report = capsys.readouterr().out
     assert "questions" in report
     if importlib.util.find_spec("matplotlib"):
@@ -86,9 +124,13 @@ def test_sample_resumes_after_a_failed_request(tmp_path):
     questions, samples = tmp_path / "questions.parquet", tmp_path / "samples.parquet"
     pytest.importorskip("datasets")
     write_rows(QUESTIONS, questions)
-    arguments_for = lambda server: ["sample", "--input", str(questions), "--output", str(samples), "--backend", "openai",  # noqa: E731
-                                    "--model", "policy", "--base-url", server.base_url, "--n", "2", "--quiet",
-                                    "--cache", str(tmp_path / "cache.sqlite")]
+
+    def arguments_for(server: ChatServer) -> list[str]:
+        return [
+            *("sample", "--input", str(questions), "--output", str(samples), "--backend", "openai"),
+            *("--model", "policy", "--base-url", server.base_url, "--n", "2", "--quiet"),
+            *("--cache", str(tmp_path / "cache.sqlite")),
+        ]
 
     def negate_fails(body: dict) -> Reply:
         return Reply(status=400, error="bad request") if "negate" in last_user_message(body) else respond(body)
@@ -115,13 +157,27 @@ def test_demo_runs_the_pipeline_with_smollm2(tmp_path, capsys, monkeypatch):
     except FileNotFoundError as error:
         pytest.skip(str(error))
     directory = tmp_path / "demo"
-    arguments = ["demo", "--output-dir", str(directory), "--limit", "2", "--n", "3", "--max-tokens", "64", "--workers", "2"]
+    arguments = [
+        "demo",
+        "--output-dir",
+        str(directory),
+        "--limit",
+        "2",
+        "--n",
+        "3",
+        "--max-tokens",
+        "64",
+        "--workers",
+        "2",
+    ]
     code = main(arguments)
     captured = capsys.readouterr()
     assert [row["id"] for row in read_acecode(directory / "samples.jsonl")] == list(DEMO_TASKS[:2])
     rows = read_acecode(directory / "passrates.jsonl")
     assert sorted(row["id"] for row in rows) == sorted(DEMO_TASKS[:2])  # in the order scoring finished
-    assert all(len(row["inferences"]) == 3 and all(item["pass_rate"] is not None for item in row["inferences"]) for row in rows)
+    assert all(
+        len(row["inferences"]) == 3 and all(item["pass_rate"] is not None for item in row["inferences"]) for row in rows
+    )
     for name in ("samples.jsonl", "pairs.jsonl", "hard_subset.jsonl"):
         assert (directory / name).exists() and str(directory / name) in captured.out
     pairs = read_acecode(directory / "pairs.jsonl")

@@ -13,12 +13,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from conftest import FAST_LIMITS, descendants  # noqa: E402
-
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.acecode import write_rows  # noqa: E402
 from acecoder.pairs.passrate import score_rows  # noqa: E402
 from acecoder.pairs.ray_runner import actor_plan, score_rows_with_ray  # noqa: E402
+from conftest import FAST_LIMITS, descendants  # noqa: E402
 
 # Deprecation notices raised inside Ray itself (some versions have them) are not ours to fix; ours still fail.
 pytestmark = [
@@ -39,15 +38,25 @@ def inference(number: int, completion: str) -> dict:
 
 def hand_rows() -> list[dict]:
     rows = [
-        {"id": "add", "question": "Write add(a, b).", "test_cases": ADD_TESTS,
-         "inferences": [inference(0, CORRECT), inference(1, WRONG), inference(2, LOOP), inference(3, CORRECT)]},
+        {
+            "id": "add",
+            "question": "Write add(a, b).",
+            "test_cases": ADD_TESTS,
+            "inferences": [inference(0, CORRECT), inference(1, WRONG), inference(2, LOOP), inference(3, CORRECT)],
+        },
         {"id": "no-tests", "question": "Anything.", "test_cases": [], "inferences": [inference(0, "x = 1")]},
         {"id": "no-inferences", "question": "Nothing sampled.", "test_cases": ["assert True"], "inferences": []},
     ]
     for number in range(8):  # enough rows for several runs per actor at chunk_jobs=3
-        completions = [CORRECT, WRONG, BROKEN][number % 3:] + [CORRECT]
-        rows.append({"id": f"q{number}", "question": "Write add(a, b).", "test_cases": ADD_TESTS[: 2 + number % 3],
-                     "inferences": [inference(index, text) for index, text in enumerate(completions)]})
+        completions = [CORRECT, WRONG, BROKEN][number % 3 :] + [CORRECT]
+        rows.append(
+            {
+                "id": f"q{number}",
+                "question": "Write add(a, b).",
+                "test_cases": ADD_TESTS[: 2 + number % 3],
+                "inferences": [inference(index, text) for index, text in enumerate(completions)],
+            }
+        )
     return rows
 
 
@@ -120,8 +129,14 @@ def test_resume_skips_rows_already_written(cluster, engine, tmp_path):
     output = tmp_path / "rates.jsonl"
     score_rows(rows[:3], engine, output)
     seen: list[tuple[int, int]] = []
-    summary = score_rows_with_ray(rows, output, actors=1, limits=FAST_LIMITS, chunk_jobs=4,
-                                  progress=lambda label, done, total: seen.append((done, total)))
+    summary = score_rows_with_ray(
+        rows,
+        output,
+        actors=1,
+        limits=FAST_LIMITS,
+        chunk_jobs=4,
+        progress=lambda label, done, total: seen.append((done, total)),
+    )
     assert (summary.resumed, summary.scored, summary.questions) == (3, len(rows) - 3, len(rows))
     lines = output.read_text().splitlines()
     assert sorted(json.loads(line)["id"] for line in lines) == sorted(row["id"] for row in rows)
@@ -137,8 +152,19 @@ def test_passrate_command_with_ray(cluster, tmp_path, capsys):
     source = tmp_path / "rows.jsonl"
     write_rows(rows, source)
     output = tmp_path / "rates.parquet"
-    command = ["passrate", "--input", str(source), "--output", str(output), "--ray", "--ray-actors", "2",
-               "--test-cpu-seconds", "1", "--quiet"]
+    command = [
+        "passrate",
+        "--input",
+        str(source),
+        "--output",
+        str(output),
+        "--ray",
+        "--ray-actors",
+        "2",
+        "--test-cpu-seconds",
+        "1",
+        "--quiet",
+    ]
     assert main(command) == 0
     assert f"scored {len(rows)}" in capsys.readouterr().out
     from acecoder.data.acecode import read_acecode

@@ -7,9 +7,8 @@ import copy
 from collections.abc import Iterable
 
 import pytest
-
-from acecoder.prompts import policy_prompt, response_text
 from acecoder.pairs.rules import PairRule, PairStatistics, build_pairs, hard_subset, pair_statistics
+from acecoder.prompts import policy_prompt, response_text
 
 
 def make_row(question_id: str, scored: list[tuple[str, float | None]], tests: int = 3) -> dict:

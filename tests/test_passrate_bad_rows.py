@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from acecoder.cli import main
 
 GOOD = "```python\ndef f(x):\n    return x\n```"

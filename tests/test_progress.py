@@ -8,7 +8,6 @@ import re
 
 import pytest
 import tqdm.std as tqdm_module
-
 from acecoder.cli.progress import MIN_SECONDS_FOR_RATE, Progress
 
 

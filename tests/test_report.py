@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from acecoder.pairs.rules import build_pairs
 from acecoder.report import format_table, plot, summarize
 

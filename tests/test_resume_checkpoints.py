@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from acecoder.train.checkpoints import (
     IncompleteCheckpointWarning,
     checkpoint_problem,

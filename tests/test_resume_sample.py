@@ -16,10 +16,9 @@ import pytest
 
 pytest.importorskip("openai")
 
-from chat_server import ChatServer, Reply, last_user_message  # noqa: E402
-
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.journal import OrderedAppender, RowJournal  # noqa: E402
+from chat_server import ChatServer, Reply, last_user_message  # noqa: E402
 
 QUESTIONS = [
     {"id": f"q{number}", "question": f"Write f{number}(x).", "test_cases": [f"assert f{number}(1) == {number}"]}

@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_server import ChatServer, Reply, last_user_message
-
 from acecoder.data.journal import RowJournal, journal_path, output_journal
 from acecoder.data.resume import ResumableOutput
+from chat_server import ChatServer, Reply, last_user_message
 
 # --- the helper ------------------------------------------------------------------------------------------------
 

@@ -29,8 +29,8 @@ pytest.importorskip("datasets")
 from acecoder.cli import main  # noqa: E402
 from acecoder.exec import shutdown_shared_engines  # noqa: E402
 from acecoder.files import current_umask  # noqa: E402
-from acecoder.train.checkpoints import IncompleteCheckpointWarning  # noqa: E402
 from acecoder.models.loading import build_tiny_model  # noqa: E402
+from acecoder.train.checkpoints import IncompleteCheckpointWarning  # noqa: E402
 
 STEPS = 3
 # What must match between a resumed run and an uninterrupted one, per logged step (timings never do).

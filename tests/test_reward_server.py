@@ -221,11 +221,16 @@ def test_a_query_that_does_not_start_with_its_prompt_is_scored_whole(binary_serv
 # and padding tokens: (prompt for a question, end of turn, padding).
 TEMPLATES = {
     "ChatML (Qwen)": (lambda q: chat(q), "<|im_end|>", "<|endoftext|>"),
-    "ChatML (SmolLM2)": (lambda q: f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>",
-                         "<|im_end|>"),
+    "ChatML (SmolLM2)": (
+        lambda q: f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n",
+        "<|im_end|>",
+        "<|im_end|>",
+    ),
     "Llama 3": (
-        lambda q: f"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{q}<|eot_id|>"
-        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        lambda q: (
+            f"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{q}<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        ),
         "<|eot_id|>",
         "<|finetune_right_pad_id|>",
     ),

@@ -155,7 +155,7 @@ SMUGGLED = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
     ],
 )
 def test_ambiguous_framing_gets_400_and_no_second_request(server, headers, status):
-    head = f"POST /get_reward HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode("utf-8")
+    head = f"POST /get_reward HTTP/1.1\r\nHost: test\r\n{headers}\r\n".encode()
     served = health(server)["served"]
     assert responses_until_closed(server, head + b"{}" + SMUGGLED) == [status]
     assert health(server)["served"] == served
@@ -191,7 +191,7 @@ def test_responses_and_prompts_over_the_limit_are_too_large_and_never_run():
         def __init__(self) -> None:
             self.programs: list[str] = []
 
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             self.programs += programs
             return [ExecResult(Status.PASSED, len(each), len(each), []) for each in tests]
 
@@ -289,7 +289,7 @@ def test_large_responses_are_extracted_one_at_a_time(monkeypatch):
     body = {"query": [large, large], "prompts": [ADD_PROMPT] * 2}
 
     class Passing:
-        def run(self, programs, tests, fail_fast=False):
+        def run(self, programs, tests, fail_fast=False, test_cpu_seconds=None):
             return [ExecResult(Status.PASSED, len(each), len(each), []) for each in tests]
 
     threads = [threading.Thread(target=score_queries, args=(body, index, Passing(), "binary")) for _ in range(4)]

@@ -9,7 +9,6 @@ import asyncio
 import os
 
 import pytest
-
 from acecoder import rewards as reward_functions
 from acecoder.rewards import make_async_test_pass_reward, make_test_pass_reward
 from conftest import FAST_LIMITS
@@ -31,14 +30,19 @@ def close_shared_engines():
 
 def test_binary_reward_follows_the_contract_and_keeps_order():
     completions = [RIGHT, HALF, WRONG, RIGHT]
-    rewards = reward_functions.test_pass_reward(prompts=["p"] * 4, completions=completions, test_cases=[TESTS, TESTS, TESTS, []])
+    rewards = reward_functions.test_pass_reward(
+        prompts=["p"] * 4, completions=completions, test_cases=[TESTS, TESTS, TESTS, []]
+    )
     assert rewards == [1.0, 0.0, 0.0, None]
 
 
 def test_pass_rate_mode_and_conversational_completions():
     reward = make_test_pass_reward("pass_rate", limits=FAST_LIMITS)
-    completions = [[{"role": "assistant", "content": RIGHT}], [{"role": "assistant", "content": HALF}],
-                   [{"role": "assistant", "content": WRONG}]]
+    completions = [
+        [{"role": "assistant", "content": RIGHT}],
+        [{"role": "assistant", "content": HALF}],
+        [{"role": "assistant", "content": WRONG}],
+    ]
     prompts = [[{"role": "user", "content": "write add"}]] * 3
     assert reward(prompts=prompts, completions=completions, test_cases=[TESTS] * 3) == [1.0, 0.5, 0.0]
     assert reward.__name__ == "test_pass_pass_rate"
@@ -46,9 +50,16 @@ def test_pass_rate_mode_and_conversational_completions():
 
 def test_log_metric_receives_statistics_and_trainer_keywords_are_accepted():
     logged: dict[str, float] = {}
-    rewards = reward_functions.test_pass_reward(prompts=["p"] * 2, completions=[RIGHT, HALF], test_cases=[TESTS, TESTS],
-                               log_metric=logged.__setitem__, log_extra=lambda *_: None, trainer_state=None,
-                               completion_ids=[[1], [2]], difficulty=["easy", "hard"])
+    rewards = reward_functions.test_pass_reward(
+        prompts=["p"] * 2,
+        completions=[RIGHT, HALF],
+        test_cases=[TESTS, TESTS],
+        log_metric=logged.__setitem__,
+        log_extra=lambda *_: None,
+        trainer_state=None,
+        completion_ids=[[1], [2]],
+        difficulty=["easy", "hard"],
+    )
     assert rewards == [1.0, 0.0]
     # Binary mode stops HALF at its first failing test, so it cannot know (and does not log) the mean pass rate.
     assert "acecoder/pass_rate_mean" not in logged
@@ -57,8 +68,9 @@ def test_log_metric_receives_statistics_and_trainer_keywords_are_accepted():
     assert logged["acecoder/no_code"] == 0.0
     assert logged["acecoder/timeouts"] == 0.0
     logged.clear()
-    make_test_pass_reward("pass_rate", limits=FAST_LIMITS)(prompts=["p"] * 2, completions=[RIGHT, HALF],
-                                                           test_cases=[TESTS, TESTS], log_metric=logged.__setitem__)
+    make_test_pass_reward("pass_rate", limits=FAST_LIMITS)(
+        prompts=["p"] * 2, completions=[RIGHT, HALF], test_cases=[TESTS, TESTS], log_metric=logged.__setitem__
+    )
     assert logged["acecoder/pass_rate_mean"] == pytest.approx(0.75)
 
 
@@ -66,15 +78,19 @@ def test_completions_without_code_score_zero_and_are_counted():
     logged: dict[str, float] = {}
     completions = [RIGHT, "I cannot solve this, sorry.", "```python\nassert add(1, 2) == 3\n```", ""]
     rewards = make_test_pass_reward("pass_rate", limits=FAST_LIMITS)(
-        prompts=["p"] * 4, completions=completions, test_cases=[TESTS, TESTS, TESTS, None], log_metric=logged.__setitem__
+        prompts=["p"] * 4,
+        completions=completions,
+        test_cases=[TESTS, TESTS, TESTS, None],
+        log_metric=logged.__setitem__,
     )
     assert rewards == [1.0, 0.0, 0.0, None]
     assert logged["acecoder/no_code"] == 2.0
     assert logged["acecoder/pass_rate_mean"] == pytest.approx(1 / 3)
     logged.clear()
     async_reward = make_async_test_pass_reward("pass_rate", limits=FAST_LIMITS)
-    rewards = asyncio.run(async_reward(prompts=["p"], completions=["No code here."], test_cases=[TESTS],
-                                       log_metric=logged.__setitem__))
+    rewards = asyncio.run(
+        async_reward(prompts=["p"], completions=["No code here."], test_cases=[TESTS], log_metric=logged.__setitem__)
+    )
     assert rewards == [0.0] and logged["acecoder/no_code"] == 1.0
 
 
@@ -89,9 +105,13 @@ def test_completions_decoded_with_special_tokens_kept_score_as_without(end):
 
 def test_async_reward_matches_the_sync_one():
     async_reward = make_async_test_pass_reward("pass_rate", limits=FAST_LIMITS)
-    rewards = asyncio.run(async_reward(prompts=["p"] * 3, completions=[RIGHT, HALF, ""], test_cases=[TESTS, TESTS, None]))
+    rewards = asyncio.run(
+        async_reward(prompts=["p"] * 3, completions=[RIGHT, HALF, ""], test_cases=[TESTS, TESTS, None])
+    )
     assert rewards == [1.0, 0.5, None]
-    assert asyncio.run(reward_functions.test_pass_reward_async(prompts=["p"], completions=[RIGHT], test_cases=[TESTS])) == [1.0]
+    assert asyncio.run(
+        reward_functions.test_pass_reward_async(prompts=["p"], completions=[RIGHT], test_cases=[TESTS])
+    ) == [1.0]
 
 
 def test_bad_calls_are_clear_errors():

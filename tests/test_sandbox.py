@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from acecoder.exec import Engine
 from conftest import FAST_LIMITS, REPOSITORY, hostile_cases
 from test_hostile import expected_passed
@@ -441,7 +440,6 @@ def test_honest_jobs_between_hostile_ones_are_unaffected(sandbox_run):
         if key in sandbox_run["results"]:
             result = sandbox_run["results"][key]
             assert result["passed"] == result["total"], f"{key}: {_describe(result)}"
-
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the privilege drop only happens when the engine runs as root")

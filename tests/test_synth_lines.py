@@ -8,14 +8,13 @@ import ast
 import json
 
 import pytest
-
 from acecoder.cli import main
 from acecoder.data.acecode import read_acecode
 from acecoder.data.seeds import Seed
 from acecoder.generation.base import ChatRequest, Generation
 from acecoder.synth.parsing import parse_test_lines
-from acecoder.synth.pipeline import Synthesizer, SynthConfig
-from acecoder.synth.prompts import TESTS_BY_LINE_START, entry_function, seed_question, lines_messages
+from acecoder.synth.pipeline import SynthConfig, Synthesizer
+from acecoder.synth.prompts import TESTS_BY_LINE_START, entry_function, lines_messages, seed_question
 
 START = TESTS_BY_LINE_START.format(name="square")
 
@@ -30,7 +29,10 @@ def test_entry_function_is_the_last_function_no_other_calls():
 
 def test_seed_question_states_the_task_and_the_signature():
     function = entry_function("def square(n, power=2):\n    return n ** power\n")
-    assert seed_question("Square a number.", function) == "Square a number.\n\nWrite the Python function `def square(n, power=2)`."
+    assert (
+        seed_question("Square a number.", function)
+        == "Square a number.\n\nWrite the Python function `def square(n, power=2)`."
+    )
     assert seed_question(None, function) is None and seed_question("  ", function) is None
 
 

@@ -20,7 +20,7 @@ from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import default_seeds  # noqa: E402
 from acecoder.generation import make_backend  # noqa: E402
 from acecoder.models.names import packaged_model_file  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
+from acecoder.synth.pipeline import SynthConfig, Synthesizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,9 @@ def smollm2_backend(tmp_path_factory):
         packaged_model_file("smollm2")
     except FileNotFoundError as error:
         pytest.skip(str(error))
-    backend = make_backend("transformers", "smollm2", cache=tmp_path_factory.mktemp("cache") / "cache.sqlite", batch_size=3)
+    backend = make_backend(
+        "transformers", "smollm2", cache=tmp_path_factory.mktemp("cache") / "cache.sqlite", batch_size=3
+    )
     yield backend
     backend.close()
 
@@ -57,7 +59,10 @@ def test_smollm2_synthesis_end_to_end(smollm2_backend, engine, tmp_path):
 def test_smollm2_generations_are_cached_and_reproducible(smollm2_backend):
     from acecoder.generation import ChatRequest, Sampling
 
-    request = ChatRequest(({"role": "user", "content": "Write a Python function that adds two numbers."},), Sampling(n=2, max_tokens=24, seed=1))
+    request = ChatRequest(
+        ({"role": "user", "content": "Write a Python function that adds two numbers."},),
+        Sampling(n=2, max_tokens=24, seed=1),
+    )
     first = smollm2_backend.generate([request])[0]
     second = smollm2_backend.generate([request])[0]
     assert first.ok and len(first.texts) == 2 and not first.cached

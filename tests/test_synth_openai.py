@@ -11,7 +11,6 @@ import sys
 import threading
 
 import pytest
-
 from acecoder.generation.base import ChatRequest, Generation, Sampling
 
 pytest.importorskip("openai")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from acecoder.synth.parsing import DROP_REASONS, ParsedReply, filter_tests, parse_reply
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -213,7 +212,7 @@ def test_invalid_escape_single_quote():
 
 
 def test_other_invalid_escapes_keep_their_backslash():
-    text = '{"question": "Match digits", "tests": ["assert re.findall(r\'\\d+\', \'a1b22\') == [\'1\', \'22\']"]}'
+    text = "{\"question\": \"Match digits\", \"tests\": [\"assert re.findall(r'\\d+', 'a1b22') == ['1', '22']\"]}"
     parsed = parse_reply(text)
     assert parsed.ok and parsed.repaired
     assert parsed.tests == ["assert re.findall(r'\\d+', 'a1b22') == ['1', '22']"]
@@ -282,7 +281,7 @@ def test_garbage_never_raises(text):
 
 
 @PROPERTY
-@given(text=st.text(alphabet='{}[]"\'\\:,ab \n`'))
+@given(text=st.text(alphabet="{}[]\"'\\:,ab \n`"))
 def test_json_like_garbage_never_raises(text):
     parsed = parse_reply(text)
     assert parsed.error in {None, "no_json", "no_question", "no_tests"}
@@ -452,7 +451,7 @@ def reference_find_object(text, monkeypatch):
         monkeypatch.undo()
 
 
-JSON_LIKE = st.text(alphabet='{}[]"\'\\:,ab \nquestiontq`', max_size=60)
+JSON_LIKE = st.text(alphabet="{}[]\"'\\:,ab \nquestiontq`", max_size=60)
 
 
 @PROPERTY

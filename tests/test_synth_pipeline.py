@@ -11,27 +11,28 @@ import pytest
 
 pytest.importorskip("openai")
 
-from chat_server import ChatServer, Reply, last_user_message, recorded  # noqa: E402
-
 from acecoder.cli import main  # noqa: E402
 from acecoder.data.acecode import ACECODE_COLUMNS, read_acecode  # noqa: E402
 from acecoder.data.benchmarks import load_mbpp_plus  # noqa: E402
 from acecoder.data.journal import journal_path  # noqa: E402
 from acecoder.data.seeds import Seed, load_seeds, mbpp_train_questions  # noqa: E402
 from acecoder.generation import CachedBackend, ChatRequest, ResponseCache, Sampling, make_backend  # noqa: E402
-from acecoder.synth.pipeline import Synthesizer, SynthConfig  # noqa: E402
+from acecoder.synth.pipeline import SynthConfig, Synthesizer  # noqa: E402
 from acecoder.time_limits import MIN_TIME_LIMIT  # noqa: E402
+from chat_server import ChatServer, Reply, last_user_message, recorded  # noqa: E402
 
 SQUARE_TESTS = [f"assert square({value}) == {value * value}" for value in range(6)] + [
     "assert square(3) == 10",  # wrong: the oracle drops it
     "assert square(2) == 4",  # duplicate
     "assert open('x') is None",  # unsafe
 ]
-SQUARE_REPLY = "Sure!\n```json\n" + json.dumps({"question": "Write square(n) returning n*n.", "tests": SQUARE_TESTS}) + "\n```"
+SQUARE_REPLY = (
+    "Sure!\n```json\n" + json.dumps({"question": "Write square(n) returning n*n.", "tests": SQUARE_TESTS}) + "\n```"
+)
 SQUARE_SOLUTION = "Here you go:\n```python\ndef square(n):\n    return n * n\n```"
 
 # Truncated after the sixth test: the repair keeps six complete tests.
-CUBE_TESTS = [f"assert cube({value}) == {value ** 3}" for value in range(8)]
+CUBE_TESTS = [f"assert cube({value}) == {value**3}" for value in range(8)]
 CUBE_REPLY = json.dumps({"question": "Write cube(n) returning n**3.", "tests": CUBE_TESTS})
 CUBE_REPLY = CUBE_REPLY[: CUBE_REPLY.index(CUBE_TESTS[6]) + 5]
 CUBE_WRONG_SOLUTION = "```python\ndef cube(n):\n    return n * n\n```"  # passes cube(0) and cube(1) only
@@ -78,8 +79,13 @@ def test_pipeline_parses_filters_and_writes_acecode_rows(engine, tmp_path):
     assert row["source"] == "unit"
     assert "def square" in row["provenance"].pop("oracle_solution")  # the reference `acecoder audit` mutates
     assert row["provenance"] == {
-        "seed_id": "s-square", "model": "recorded-model", "oracle_model": "recorded-model",
-        "tests_generated": 9, "tests_parsed": 7, "tests_kept": 6, "repaired": False,
+        "seed_id": "s-square",
+        "model": "recorded-model",
+        "oracle_model": "recorded-model",
+        "tests_generated": 9,
+        "tests_parsed": 7,
+        "tests_kept": 6,
+        "repaired": False,
     }
     # The kept question's limit, calibrated on the oracle's solution (quick: evalplus's 1 s floor).
     assert row["test_cpu_seconds"] == MIN_TIME_LIMIT
@@ -138,6 +144,7 @@ def test_transient_failures_are_retried_on_the_next_run_without_duplicates(engin
 
 def test_interrupted_run_resumes_where_it_stopped(engine, tmp_path):
     output = tmp_path / "out.parquet"
+
     def interrupt(stage: str, done: int, total: int) -> None:
         if done >= 3:  # after the first seed (a rewrite and an oracle call), during the second seed
             raise KeyboardInterrupt
@@ -185,11 +192,32 @@ def test_response_cache_answers_repeats_without_the_server(tmp_path):
 
 def test_synth_command_runs_and_resumes(tmp_path, capsys):
     seeds = tmp_path / "seeds.jsonl"
-    seeds.write_text("".join(json.dumps({"id": seed.id, "program": seed.program, "instruction": seed.instruction}) + "\n" for seed in SEEDS))
+    seeds.write_text(
+        "".join(
+            json.dumps({"id": seed.id, "program": seed.program, "instruction": seed.instruction}) + "\n"
+            for seed in SEEDS
+        )
+    )
     output = tmp_path / "out.jsonl"
     with ChatServer(recorded(REPLIES)) as server:
-        arguments = ["synth", "--input", str(seeds), "--output", str(output), "--backend", "openai", "--model", "m",
-                     "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"), "--workers", "1", "--quiet"]
+        arguments = [
+            "synth",
+            "--input",
+            str(seeds),
+            "--output",
+            str(output),
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            server.base_url,
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+            "--workers",
+            "1",
+            "--quiet",
+        ]
         assert main(arguments) == 0
         first = capsys.readouterr().out
         assert main(arguments) == 0
@@ -203,7 +231,9 @@ def test_synth_command_runs_and_resumes(tmp_path, capsys):
 def test_synth_command_rejects_malformed_seeds(tmp_path, capsys):
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text('{"id": "a", "program": "x = 1"}\n{"id": "b"}\n{"id": "a", "program": "y = 2"}\n')
-    code = main(["synth", "--input", str(seeds), "--output", str(tmp_path / "o.jsonl"), "--backend", "openai", "--model", "m"])
+    code = main(
+        ["synth", "--input", str(seeds), "--output", str(tmp_path / "o.jsonl"), "--backend", "openai", "--model", "m"]
+    )
     assert code == 2
     error = capsys.readouterr().err
     assert "row 2" in error and "duplicate id 'a'" in error
@@ -235,7 +265,9 @@ def test_seeds_load_from_parquet_and_a_saved_dataset(tmp_path):
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "seeds_dataset"))
     for path in (tmp_path / "seeds.parquet", tmp_path / "seeds_dataset"):
         seeds = load_seeds(path, fields)
-        assert [(seed.id, seed.program, seed.instruction) for seed in seeds] == [(f"t{i}", f"x = {i}\n", "set x") for i in range(3)]
+        assert [(seed.id, seed.program, seed.instruction) for seed in seeds] == [
+            (f"t{i}", f"x = {i}\n", "set x") for i in range(3)
+        ]
     with pytest.raises(ValueError, match="row 1"):
         load_seeds(tmp_path / "seeds.parquet")  # no 'id'/'program' columns without the renaming
 
@@ -297,9 +329,26 @@ def test_synth_command_counts_bad_replies_in_its_summary(tmp_path, capsys):
     rows = [{"id": seed.id, "program": seed.program, "instruction": seed.instruction} for seed in HOSTILE_SEEDS]
     seeds.write_text("".join(json.dumps(row) + "\n" for row in rows))
     with ChatServer(hostile) as server:
-        arguments = ["synth", "--input", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
-                     "--model", "m", "--base-url", server.base_url, "--cache", str(tmp_path / "cache.sqlite"),
-                     "--workers", "1", "--quiet", "--request-timeout", "30"]
+        arguments = [
+            "synth",
+            "--input",
+            str(seeds),
+            "--output",
+            str(tmp_path / "out.jsonl"),
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            server.base_url,
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+            "--workers",
+            "1",
+            "--quiet",
+            "--request-timeout",
+            "30",
+        ]
         assert main(arguments) == 0
     table = capsys.readouterr().out
     assert "failed generations: bad_reply: truncated JSON" in table
@@ -330,8 +379,23 @@ def test_synth_command_names_bad_replies_when_nothing_is_kept(tmp_path, capsys):
     row = {"id": HOSTILE_SEEDS[1].id, "program": HOSTILE_SEEDS[1].program, "instruction": "Cut."}
     seeds.write_text(json.dumps(row) + "\n")
     with ChatServer(hostile) as server:
-        arguments = ["synth", "--input", str(seeds), "--output", str(tmp_path / "out.jsonl"), "--backend", "openai",
-                     "--model", "m", "--base-url", server.base_url, "--no-cache", "--workers", "1", "--quiet"]
+        arguments = [
+            "synth",
+            "--input",
+            str(seeds),
+            "--output",
+            str(tmp_path / "out.jsonl"),
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--base-url",
+            server.base_url,
+            "--no-cache",
+            "--workers",
+            "1",
+            "--quiet",
+        ]
         assert main(arguments) == 1
     error = capsys.readouterr().err
     assert "generation_error 1 (failed generations: bad_reply: truncated JSON 1)" in error

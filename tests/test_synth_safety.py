@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 
 import pytest
-
 from acecoder.synth.parsing import DROP_REASONS, filter_tests
 from acecoder.synth.safety import unsafe_reason
 

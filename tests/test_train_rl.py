@@ -14,9 +14,9 @@ pytest.importorskip("datasets")
 
 from acecoder.cli import main  # noqa: E402
 from acecoder.exec import shutdown_shared_engines  # noqa: E402
+from acecoder.models.loading import build_tiny_model  # noqa: E402
 from acecoder.rewards import make_rm_reward  # noqa: E402
 from acecoder.train.config import load_config  # noqa: E402
-from acecoder.models.loading import build_tiny_model  # noqa: E402
 from acecoder.train.rl import load_questions, reward_history  # noqa: E402
 from acecoder.train.rl_config import RLConfig  # noqa: E402
 
@@ -60,6 +60,7 @@ def test_use_vllm_without_vllm_is_a_clear_error(tmp_path, monkeypatch):
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
+
     def find_spec(name, *rest):
         return None if name == "vllm" else real_find_spec(name, *rest)
 

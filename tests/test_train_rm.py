@@ -24,10 +24,10 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 from acecoder.cli import train_rm  # noqa: E402
-from acecoder.train.config import RewardModelConfig, load_config, save_config  # noqa: E402
 from acecoder.models.loading import build_tiny_model, load_reward_model  # noqa: E402
-from acecoder.train.reward_model import load_pairs, split_pairs, train_reward_model  # noqa: E402
 from acecoder.models.scoring import RewardScorer  # noqa: E402
+from acecoder.train.config import RewardModelConfig, load_config, save_config  # noqa: E402
+from acecoder.train.reward_model import load_pairs, split_pairs, train_reward_model  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -34,7 +34,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED
 
 HOSTILE = Path(__file__).parent / "hostile"

@@ -289,7 +289,6 @@ class ExecResult:
         return data
 
 
-
 Test = str | IOTest | CallTest
 
 

@@ -90,9 +90,7 @@ def _strip_test_code(program: str, tree: ast.Module | None) -> tuple[str, ast.Mo
     if tree is None:
         return program, None
     spans = {id(statement): _line_span(statement) for statement in tree.body}
-    kept_lines = {
-        number for statement in tree.body if not _is_test_code(statement) for number in spans[id(statement)]
-    }
+    kept_lines = {number for statement in tree.body if not _is_test_code(statement) for number in spans[id(statement)]}
     doomed: set[int] = set()
     for statement in tree.body:
         # A test statement sharing a line with program code ("x = f(); assert x") stays: lines are cut whole.

@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write_bytes", "atomic_write_text", "chmod_like_open", "open_mode", "share_saved_weights"]
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "chmod_like_open",
+    "open_mode",
+    "share_saved_weights",
+]
 
 # What open() asks the kernel for when it creates a file; the umask takes its bits away.
 _CREATE_MODE = 0o666

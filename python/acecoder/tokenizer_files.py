@@ -195,6 +195,7 @@ def offline_sources() -> dict[str, Path]:
 
 def render_generated_block(sources: dict[str, Path]) -> str:
     """The Python text of ``FROM_TOKENIZER_FILES`` for ``sources``, between the generated-block markers."""
+
     def literal(text: str) -> str:  # a JSON string is a Python string literal, double-quoted as the house writes
         return json.dumps(text, ensure_ascii=False)
 

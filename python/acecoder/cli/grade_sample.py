@@ -21,7 +21,11 @@ def run(arguments: argparse.Namespace) -> int:
 
     source = arguments.input or DEMO_SAMPLE
     rows = load_jsonl(source)
-    bad = [index for index, row in enumerate(rows) if not isinstance(row.get("program"), str) or not isinstance(row.get("tests"), list)]
+    bad = [
+        index
+        for index, row in enumerate(rows)
+        if not isinstance(row.get("program"), str) or not isinstance(row.get("tests"), list)
+    ]
     if bad:
         print(f"error: {source}: rows {bad[:5]} lack a str 'program' or a list 'tests'", file=sys.stderr)
         return 2
@@ -53,7 +57,9 @@ def run(arguments: argparse.Namespace) -> int:
             by_variant[row.get("variant", "all")].append(result.pass_rate)
             statuses[result.status.value] += 1
             record = {key: row[key] for key in ("task_id", "variant") if key in row}
-            record.update(status=result.status.value, passed=result.passed, total=result.total, pass_rate=result.pass_rate)
+            record.update(
+                status=result.status.value, passed=result.passed, total=result.total, pass_rate=result.pass_rate
+            )
             handle.write(json.dumps(record) + "\n")
 
     total_tests = sum(result.total for result in results)

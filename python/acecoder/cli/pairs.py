@@ -28,11 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rule = PairRule()  # the defaults are AceCoder's rule as the library holds it
     parser.add_argument("--input", required=True, help="rows with pass rates (acecoder passrate's output)")
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
-    parser.add_argument("--chosen-min", type=fraction, default=rule.chosen_min, help="lowest pass rate of a chosen program")
-    parser.add_argument("--margin-min", type=fraction, default=rule.margin_min, help="lowest chosen − rejected pass rate")
-    parser.add_argument("--rejected-min", type=fraction, default=rule.rejected_min, help="a rejected program's pass rate must exceed this")
-    parser.add_argument("--rejected-inclusive", action="store_true",
-                        help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too")
+    parser.add_argument(
+        "--chosen-min", type=fraction, default=rule.chosen_min, help="lowest pass rate of a chosen program"
+    )
+    parser.add_argument(
+        "--margin-min", type=fraction, default=rule.margin_min, help="lowest chosen − rejected pass rate"
+    )
+    parser.add_argument(
+        "--rejected-min",
+        type=fraction,
+        default=rule.rejected_min,
+        help="a rejected program's pass rate must exceed this",
+    )
+    parser.add_argument(
+        "--rejected-inclusive",
+        action="store_true",
+        help="a rejected program may pass exactly --rejected-min: with 0, programs passing no test too",
+    )
     parser.add_argument("--max-pairs-per-question", type=positive_int, default=None, help="cap (default: no cap)")
     parser.add_argument("--conversational", action="store_true", help="message lists instead of strings")
     add_kill_rate_flag(parser)
@@ -125,8 +137,12 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"warning: left out {len(error_records)} error records of {arguments.input} (rows an earlier step "
                   f"could not use), the first: row {error_records[0].get('row')}: {error_records[0].get('error')}",
                   file=sys.stderr)  # fmt: skip
-        rule = PairRule(chosen_min=arguments.chosen_min, margin_min=arguments.margin_min,
-                        rejected_min=arguments.rejected_min, rejected_exclusive=not arguments.rejected_inclusive)
+        rule = PairRule(
+            chosen_min=arguments.chosen_min,
+            margin_min=arguments.margin_min,
+            rejected_min=arguments.rejected_min,
+            rejected_exclusive=not arguments.rejected_inclusive,
+        )
         problem = unscored_input(rows, arguments.input)
         if problem is not None:
             print(f"error: {problem}; nothing written", file=sys.stderr)

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                default=Limits().test_cpu_seconds, help="CPU seconds one test may use")  # fmt: skip
     parser.add_argument("--ray", action="store_true", help="shard over a Ray cluster (ray.init(address=--ray-address))")
     parser.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
-    parser.add_argument("--ray-actors", type=positive_int, default=None, help="engine actors (default: one per node CPU group)")
+    parser.add_argument(
+        "--ray-actors", type=positive_int, default=None, help="engine actors (default: one per node CPU group)"
+    )
     parser.add_argument("--strict", action="store_true", help="stop at the first row that cannot be scored (default: "
                         "write an error record in its place and go on)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -48,8 +50,11 @@ def run(arguments: argparse.Namespace) -> int:
         output_format(arguments.output)
         rows = read_acecode_rows(arguments.input)
         if rows and not any(isinstance(row, dict) and "inferences" in row for row in rows):
-            print(f"error: {arguments.input} holds questions without sampled programs ('inferences'); run "
-                  f"`acecoder sample --input {arguments.input}` first and score its output", file=sys.stderr)
+            print(
+                f"error: {arguments.input} holds questions without sampled programs ('inferences'); run "
+                f"`acecoder sample --input {arguments.input}` first and score its output",
+                file=sys.stderr,
+            )
             return 2
         if arguments.strict or arguments.ray:  # Ray shards rows as they are: every one must be scorable
             check_rows(rows)
@@ -71,8 +76,14 @@ def run(arguments: argparse.Namespace) -> int:
             from acecoder.pairs.ray_runner import score_rows_with_ray
 
             checked = [row for row in rows if isinstance(row, dict)]  # every row, by check_rows above
-            summary = score_rows_with_ray(checked, arguments.output, address=arguments.ray_address,
-                                          actors=arguments.ray_actors, limits=limits, progress=callback)
+            summary = score_rows_with_ray(
+                checked,
+                arguments.output,
+                address=arguments.ray_address,
+                actors=arguments.ray_actors,
+                limits=limits,
+                progress=callback,
+            )
         else:
             with Engine(workers=arguments.workers, limits=limits) as engine:
                 summary = score_rows(rows, engine, arguments.output, progress=callback)
@@ -80,16 +91,20 @@ def run(arguments: argparse.Namespace) -> int:
         if progress:
             progress.close()
     statuses = ", ".join(f"{status} {count}" for status, count in summary.statuses.most_common())
-    print(f"questions {summary.questions}: scored {summary.scored}, resumed {summary.resumed}, errors "
-          f"{len(summary.errors)}; programs run {summary.jobs_run} ({summary.programs_per_second:,.0f}/s), tests "
-          f"{summary.tests_run} ({summary.tests_per_second:,.0f}/s); statuses: {statuses or 'none'}")
+    print(
+        f"questions {summary.questions}: scored {summary.scored}, resumed {summary.resumed}, errors "
+        f"{len(summary.errors)}; programs run {summary.jobs_run} ({summary.programs_per_second:,.0f}/s), tests "
+        f"{summary.tests_run} ({summary.tests_per_second:,.0f}/s); statuses: {statuses or 'none'}"
+    )
     print(time_limit_report(summary, limits.test_cpu_seconds))
     if not arguments.output.exists():
         print(f"error: nothing was written to {arguments.output}", file=sys.stderr)
         return 1
     print(f"wrote {arguments.output}")
     if summary.errors:
-        shown = "; ".join(summary.errors[:5]) + (f"; and {len(summary.errors) - 5} more" if len(summary.errors) > 5 else "")
+        shown = "; ".join(summary.errors[:5]) + (
+            f"; and {len(summary.errors) - 5} more" if len(summary.errors) > 5 else ""
+        )
         print(f"error: {len(summary.errors)} of {summary.questions} rows could not be scored and hold an error record "
               f"('error') in the output: {shown}", file=sys.stderr)  # fmt: skip
         return 1

@@ -46,7 +46,9 @@ SMOOTHING = 0.1
 # Bars show the bar on a terminal; log lines leave it out (it means nothing as a line of text). The unit is given
 # with a leading space: tqdm glues it to the figures ("2.00 programs/s", not "2.00programs/s"). The rate is always
 # items per second (tqdm would turn a slow one into "9.91s/ sequences").
-_TERMINAL_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_noinv_fmt}]"
+_TERMINAL_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_noinv_fmt}]"
+)
 _LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt}{unit} [{elapsed}<{remaining}, {rate_noinv_fmt}]"
 
 

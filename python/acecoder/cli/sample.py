@@ -19,8 +19,12 @@ DEFAULT_QUESTIONS = "mbpp-train"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", default=DEFAULT_QUESTIONS, help="AceCode rows (JSONL or Parquet) with question and "
-                        "test_cases; default: the bundled MBPP train tasks 601-974 with their own tests")
+    parser.add_argument(
+        "--input",
+        default=DEFAULT_QUESTIONS,
+        help="AceCode rows (JSONL or Parquet) with question and "
+        "test_cases; default: the bundled MBPP train tasks 601-974 with their own tests",
+    )
     parser.add_argument("--output", type=Path, required=True, help=".jsonl or .parquet")
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--n", type=positive_int, default=16, help="programs per question")
@@ -44,18 +48,23 @@ def load_questions(source: str) -> list[dict]:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.generation import backend_from_arguments
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format
     from acecoder.data.journal import output_journal
-    from acecoder.pairs.sampling import sample_rows
-    from acecoder.cli.generation import backend_from_arguments
     from acecoder.generation import Sampling
+    from acecoder.pairs.sampling import sample_rows
 
     try:
         output_format(arguments.output)
         rows = load_questions(arguments.input)[: arguments.limit]
-        sampling = Sampling(n=arguments.n, temperature=arguments.temperature, top_p=arguments.top_p,
-                            max_tokens=arguments.max_tokens, seed=arguments.seed)
+        sampling = Sampling(
+            n=arguments.n,
+            temperature=arguments.temperature,
+            top_p=arguments.top_p,
+            max_tokens=arguments.max_tokens,
+            seed=arguments.seed,
+        )
         if not rows:
             print(f"error: {arguments.input} holds no questions; nothing to sample, nothing written", file=sys.stderr)
             return 1
@@ -78,8 +87,10 @@ def run(arguments: argparse.Namespace) -> int:
         if progress:
             progress.close()
         backend.close()
-    print(f"questions {summary.questions}: sampled {summary.sampled}, resumed {summary.resumed}, "
-          f"completions {summary.completions}, failed requests {sum(summary.failures.values())} (rerun to retry)")
+    print(
+        f"questions {summary.questions}: sampled {summary.sampled}, resumed {summary.resumed}, "
+        f"completions {summary.completions}, failed requests {sum(summary.failures.values())} (rerun to retry)"
+    )
     if not arguments.output.exists():
         print(f"error: nothing was written to {arguments.output}", file=sys.stderr)
         return 1

@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="binary",
         help="binary: 1.0 only when every test passes (AceCoder's); pass_rate: passed / total",
     )
-    parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per usable CPU)")
+    parser.add_argument(
+        "--workers", type=positive_int, default=None, help="engine workers (default: one per usable CPU)"
+    )
     parser.add_argument(
         "--max-pending",
         type=positive_int,

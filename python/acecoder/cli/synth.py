@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser, required=True, model_help=MODEL_HELP)
     parser.add_argument("--oracle-model", default=None, help="model writing the oracle solutions (default: --model)")
     parser.add_argument("--oracle-base-url", default=None, help="server of the oracle model (default: --base-url)")
-    parser.add_argument("--num-tests", type=positive_int, default=defaults.num_tests, help="tests to ask for per question")
+    parser.add_argument(
+        "--num-tests", type=positive_int, default=defaults.num_tests, help="tests to ask for per question"
+    )
     parser.add_argument("--min-tests", type=non_negative_int, default=None,
                         help=f"drop questions with fewer surviving tests (default: {defaults.min_tests}; "
                         f"{LINES_MIN_TESTS} in the lines format)")  # fmt: skip
@@ -44,13 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=positive_int, default=None,
                         help=f"tokens per reply (default: {defaults.max_tokens} in the json format, {LINES_MAX_TOKENS} per "
                         "sample in the lines format)")  # fmt: skip
-    parser.add_argument("--format", choices=("auto", "json", "lines"), default="auto",
-                        help="json: AceCoder's rewrite (a question and its tests as JSON); lines: for small models, "
-                        "the seed's task as the question and tests continued line by line from 'assert name(' "
-                        "(needs the transformers or vllm backend); auto: lines for the packaged smollm2, else json")
-    parser.add_argument("--oracle", choices=("auto", "model", "seed"), default="auto",
-                        help="what judges the tests: the oracle model's greedy solution (AceCoder) or the seed's own "
-                        "program; auto: seed with the lines format, else model")
+    parser.add_argument(
+        "--format",
+        choices=("auto", "json", "lines"),
+        default="auto",
+        help="json: AceCoder's rewrite (a question and its tests as JSON); lines: for small models, "
+        "the seed's task as the question and tests continued line by line from 'assert name(' "
+        "(needs the transformers or vllm backend); auto: lines for the packaged smollm2, else json",
+    )
+    parser.add_argument(
+        "--oracle",
+        choices=("auto", "model", "seed"),
+        default="auto",
+        help="what judges the tests: the oracle model's greedy solution (AceCoder) or the seed's own "
+        "program; auto: seed with the lines format, else model",
+    )
     add_option(parser, "--n", old=("--samples",), type=positive_int, default=defaults.samples,
                help="replies per seed in the lines format (each a few tests)")  # fmt: skip
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N seeds (default: all)")
@@ -67,19 +77,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from acecoder.cli.generation import backend_from_arguments
     from acecoder.cli.progress import Progress
     from acecoder.data.acecode import output_format
     from acecoder.data.seeds import load_seeds
     from acecoder.exec import Engine
-    from acecoder.cli.generation import backend_from_arguments
     from acecoder.generation import ResponseCache
-    from acecoder.synth.pipeline import Synthesizer, SynthConfig
+    from acecoder.synth.pipeline import SynthConfig, Synthesizer
 
     synth_format = resolved_format(arguments)
     oracle = arguments.oracle if arguments.oracle != "auto" else "seed" if synth_format == "lines" else "model"
     if synth_format == "lines" and arguments.backend == "openai":
-        print("error: --format lines continues a reply the model has begun, which the openai backend cannot ask "
-              "of a server; use --backend transformers or vllm, or --format json", file=sys.stderr)
+        print(
+            "error: --format lines continues a reply the model has begun, which the openai backend cannot ask "
+            "of a server; use --backend transformers or vllm, or --format json",
+            file=sys.stderr,
+        )
         return 2
     defaults = SynthConfig()
     max_tokens = arguments.max_tokens or (LINES_MAX_TOKENS if synth_format == "lines" else defaults.max_tokens)
@@ -88,8 +101,11 @@ def run(arguments: argparse.Namespace) -> int:
         seeds = load_seeds(arguments.input)
         config = SynthConfig(
             num_tests=arguments.num_tests,
-            min_tests=arguments.min_tests if arguments.min_tests is not None
-            else LINES_MIN_TESTS if synth_format == "lines" else defaults.min_tests,
+            min_tests=arguments.min_tests
+            if arguments.min_tests is not None
+            else LINES_MIN_TESTS
+            if synth_format == "lines"
+            else defaults.min_tests,
             temperature=arguments.temperature,
             max_tokens=max_tokens,
             oracle_max_tokens=arguments.max_tokens or defaults.oracle_max_tokens,
@@ -115,8 +131,11 @@ def run(arguments: argparse.Namespace) -> int:
         oracle_backend = backend_from_arguments(arguments, arguments.oracle_model, oracle_url, cache=cache)
     progress = None if arguments.quiet else Progress()
     oracle_name = "the seed's program" if oracle == "seed" else oracle_backend.model
-    print(f"acecoder synth: {len(seeds)} seeds → {arguments.output} ({arguments.backend}: {arguments.model}, "
-          f"{synth_format} format; oracle: {oracle_name})", file=sys.stderr)
+    print(
+        f"acecoder synth: {len(seeds)} seeds → {arguments.output} ({arguments.backend}: {arguments.model}, "
+        f"{synth_format} format; oracle: {oracle_name})",
+        file=sys.stderr,
+    )
     try:
         with Engine(workers=arguments.workers) as engine:
             update = progress.update if progress else None
@@ -135,12 +154,17 @@ def run(arguments: argparse.Namespace) -> int:
     if summary.questions_out == 0:
         causes = ", ".join(f"{cause} {count}" for cause, count in sorted(summary.failures.items())) or "none recorded"
         if summary.failed_generations:
-            causes += " (failed generations: " + ", ".join(
-                f"{cause} {count}" for cause, count in sorted(summary.failed_generations.items())
-            ) + ")"
-        print(f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
-              f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
-              "--min-tests or more --n keep more", file=sys.stderr)
+            causes += (
+                " (failed generations: "
+                + ", ".join(f"{cause} {count}" for cause, count in sorted(summary.failed_generations.items()))
+                + ")"
+            )
+        print(
+            f"error: no question kept of {summary.questions_in} (dropped: {causes}); nothing written to "
+            f"{arguments.output}. A small model needs --format lines (the default for smollm2); fewer "
+            "--min-tests or more --n keep more",
+            file=sys.stderr,
+        )
         return 1
     if harden_status:
         return harden_status

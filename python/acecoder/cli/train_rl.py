@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acecoder.cli.config_flags import train_and_report_errors, add_training_arguments, positive_int, print_table, training_config
+from acecoder.cli.config_flags import (
+    add_training_arguments,
+    positive_int,
+    print_table,
+    train_and_report_errors,
+    training_config,
+)
 
 HELP = "train a policy with GRPO and the test-pass reward (TRL GRPOTrainer)"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acecoder.cli.config_flags import train_and_report_errors, add_training_arguments, print_table, training_config
+from acecoder.cli.config_flags import add_training_arguments, print_table, train_and_report_errors, training_config
 
 HELP = "train a reward model on preference pairs (TRL RewardTrainer, Bradley–Terry)"
 

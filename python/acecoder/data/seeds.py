@@ -85,7 +85,9 @@ def load_seeds(path: str | Path | None = None, fields: Mapping[str, str] | None 
         else:
             seen.add(str(identifier))
             source = row.get(names["source"])
-            seeds.append(Seed(str(identifier), program, instruction, source if isinstance(source, str) else default_source))
+            seeds.append(
+                Seed(str(identifier), program, instruction, source if isinstance(source, str) else default_source)
+            )
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise ValueError(f"{path}: {len(problems)} malformed seed rows: {shown}")
@@ -106,11 +108,13 @@ def mbpp_train_questions(disjoint_from_mbpp_plus: bool = False) -> list[dict]:
             continue
         setup = (task.get("test_setup_code") or "").strip()
         tests = [f"{setup}\n{test}" if setup else test for test in task["test_list"]]
-        rows.append({
-            "id": f"mbpp/{task['task_id']}",
-            "source": "mbpp",
-            "question": task["text"],
-            "test_cases": tests,
-            "context_messages": [{"role": "user", "content": task["text"]}],
-        })
+        rows.append(
+            {
+                "id": f"mbpp/{task['task_id']}",
+                "source": "mbpp",
+                "question": task["text"],
+                "test_cases": tests,
+                "context_messages": [{"role": "user", "content": task["text"]}],
+            }
+        )
     return rows

@@ -411,7 +411,9 @@ def failure_counts(results: Mapping) -> collections.Counter[str]:
 
 def _jsonable(inputs: list) -> list:
     """Failing inputs as JSON can hold them (sets and complex numbers become lists and strings, as in evalplus)."""
-    return json.loads(json.dumps(inputs, default=lambda value: list(value) if isinstance(value, (set, frozenset)) else str(value)))
+    return json.loads(
+        json.dumps(inputs, default=lambda value: list(value) if isinstance(value, (set, frozenset)) else str(value))
+    )
 
 
 def summarize(results: Mapping, plus: bool) -> dict[str, dict[str, float]]:

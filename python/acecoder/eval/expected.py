@@ -93,9 +93,7 @@ def driver_program(task: Mapping, split: str, only_not_none: bool, start: int = 
 
 def ground_truth_engine(workers: int | None = None) -> Engine:
     """An engine sized for the drivers: long programs, large outputs captured whole."""
-    limits = Limits(
-        program_cpu_seconds=300.0, memory_bytes=4 << 30, output_bytes=200 << 20, capture_bytes=200 << 20
-    )
+    limits = Limits(program_cpu_seconds=300.0, memory_bytes=4 << 30, output_bytes=200 << 20, capture_bytes=200 << 20)
     return Engine(workers=workers, limits=limits)
 
 

@@ -80,9 +80,7 @@ class OpenAIBackend:
         try:
             import openai
         except ImportError as error:
-            raise ImportError(
-                "OpenAIBackend needs the 'openai' package: pip install 'acecoder[synth]'"
-            ) from error
+            raise ImportError("OpenAIBackend needs the 'openai' package: pip install 'acecoder[synth]'") from error
         if not model:
             raise ValueError("model must name a model")
         if concurrency < 1:

@@ -27,13 +27,20 @@ class TransformersBackend:
     for ``n`` samples counts ``n`` sequences, so a batch holds ``batch_size // n`` requests (at least one)."""
 
     def __init__(
-        self, model: str, device: str | None = None, batch_size: int = 8, dtype: str = "auto", threads: int | None = None
+        self,
+        model: str,
+        device: str | None = None,
+        batch_size: int = 8,
+        dtype: str = "auto",
+        threads: int | None = None,
     ) -> None:
         try:
             import torch
             import transformers
         except ImportError as error:
-            raise ImportError("the transformers backend needs torch and transformers: pip install 'acecoder[synth]'") from error
+            raise ImportError(
+                "the transformers backend needs torch and transformers: pip install 'acecoder[synth]'"
+            ) from error
         self.model = model
         self.batch_size = max(1, int(batch_size))
         self._torch = torch
@@ -114,7 +121,9 @@ class TransformersBackend:
 
         return SequenceWatcher()
 
-    def _generate_batch(self, requests: Sequence[ChatRequest], sampling: Sampling, watcher: Any = None) -> list[list[str]]:
+    def _generate_batch(
+        self, requests: Sequence[ChatRequest], sampling: Sampling, watcher: Any = None
+    ) -> list[list[str]]:
         torch = self._torch
         prompts = [self._prompt(request) for request in requests]
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)

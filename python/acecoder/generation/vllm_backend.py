@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acecoder.generation.base import ChatRequest, Generation, ResultCallback, Sampling, group_by_sampling
+from acecoder.generation.base import ChatRequest, Generation, ResultCallback, group_by_sampling
 
 
 class VLLMBackend:
@@ -32,7 +32,9 @@ class VLLMBackend:
             )
             # A conversation that ends with an assistant message is continued from it (the reply's start given).
             for continued in (False, True):
-                chosen = [index for index in indices if (requests[index].messages[-1]["role"] == "assistant") is continued]
+                chosen = [
+                    index for index in indices if (requests[index].messages[-1]["role"] == "assistant") is continued
+                ]
                 if not chosen:
                     continue
                 conversations = [list(requests[index].messages) for index in chosen]

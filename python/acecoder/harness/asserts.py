@@ -16,7 +16,6 @@ import random
 import resource
 import signal
 import sys
-import time
 
 from acecoder.harness.calls import short
 from acecoder.harness.channel import RunnerLost
@@ -300,7 +299,9 @@ def _keep_only(descriptors) -> None:
             low = fd + 1
 
 
-def judge_child(job: dict, plan: dict, steps: list, first: int, session: Session, names: list, importable, records, keep):
+def judge_child(
+    job: dict, plan: dict, steps: list, first: int, session: Session, names: list, importable, records, keep
+):
     """The judge child's whole life: run tests ``first..`` and report each; never returns."""
     status = 0
     try:
@@ -346,5 +347,3 @@ def _write(fd: int, record: dict) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-

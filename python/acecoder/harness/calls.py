@@ -172,7 +172,13 @@ class CallJudge:
         test = self.tests[index]
         budget = self.plan["test_cpu"][index]
         oracle = test.get("oracle")
-        flags = protocol.PICKLE_DIGEST if oracle == "pickle_digest" else protocol.REPR_DIGEST if oracle == "repr_digest" else 0
+        flags = (
+            protocol.PICKLE_DIGEST
+            if oracle == "pickle_digest"
+            else protocol.REPR_DIGEST
+            if oracle == "repr_digest"
+            else 0
+        )
         reference = b"#G" + wire.Encoder().encode(test["entry_point"])
         target = wire.SLOT_HEADER.pack(wire.EXTENDED, len(reference)) + reference
         arguments = base64.b64decode(test["arguments"])
@@ -196,7 +202,9 @@ class CallJudge:
             index = in_flight[0]
             budget = self.plan["test_cpu"][index]
             try:
-                frame = runner.receive(_now() + self.plan["test_wall"][index], last_cpu + budget + max(0.1, 0.1 * budget))
+                frame = runner.receive(
+                    _now() + self.plan["test_wall"][index], last_cpu + budget + max(0.1, 0.1 * budget)
+                )
             except RunnerLost:
                 return index
             in_flight.popleft()

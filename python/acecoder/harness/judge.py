@@ -37,7 +37,13 @@ from acecoder.harness.proxies import InvalidAnswer, TestNamespace, TestTimeout
 from acecoder.harness.session import Session, call_request
 from acecoder.harness.supply import RunnerSupply, SandboxFailure
 from acecoder.harness.verdicts import (
-    TIMER_GRANULARITY, death, from_exception, job_status, not_run, timeout, truncate, verdict,
+    TIMER_GRANULARITY,
+    death,
+    from_exception,
+    job_status,
+    not_run,
+    timeout,
+    verdict,
 )  # fmt: skip
 
 FRAME = struct.Struct("<I")
@@ -159,7 +165,9 @@ class Judge:
         privilege = config.get("runner_privilege")
         if privilege:
             os.chown(self.runner_scratch, privilege["uid"], privilege["gid"])
-            readable = all(paths.traversable(path) for path, kind in plan["rules"] if kind != "write" and os.path.exists(path))
+            readable = all(
+                paths.traversable(path) for path, kind in plan["rules"] if kind != "write" and os.path.exists(path)
+            )
             privilege = dict(privilege, keep_read_search=not readable)
         child = {"rlimits": {
             "memory_bytes": self.limits["memory_bytes"], "file_size_bytes": self.limits["output_bytes"],
@@ -461,7 +469,16 @@ class Judge:
         try:
             for position, frame in replies:
                 reference, arguments, keywords, _ = ahead[run[position]]
-                if self._run_one(steps, run[position], namespace, session, plan, job, outcome, (reference, arguments, keywords, frame)):
+                if self._run_one(
+                    steps,
+                    run[position],
+                    namespace,
+                    session,
+                    plan,
+                    job,
+                    outcome,
+                    (reference, arguments, keywords, frame),
+                ):
                     if position + 1 < len(run):
                         session.runner.kill("done")  # calls made ahead for tests that will not run
                     return True
@@ -605,7 +622,11 @@ def _names(table) -> list:
             continue
         name, kind, detail = entry
         if kind == "class":
-            if type(detail) is not tuple or len(detail) != 3 or not all(type(part) in (str, type(None)) for part in detail[:2]):
+            if (
+                type(detail) is not tuple
+                or len(detail) != 3
+                or not all(type(part) in (str, type(None)) for part in detail[:2])
+            ):
                 continue
             bases = detail[2]
             if bases is not None and not (type(bases) is tuple and all(type(base) is str for base in bases)):
@@ -633,7 +654,9 @@ def _drain(fd: int) -> bytes:
 
 def _clean(directory: str) -> None:
     for name in os.listdir(directory):
-        protocol.clean_directory(os.path.join(directory, name)) if os.path.isdir(os.path.join(directory, name)) else _unlink(os.path.join(directory, name))
+        protocol.clean_directory(os.path.join(directory, name)) if os.path.isdir(
+            os.path.join(directory, name)
+        ) else _unlink(os.path.join(directory, name))
 
 
 def _unlink(path: str) -> None:

@@ -100,7 +100,9 @@ def runner_files(importable: Sequence[str], extra_read: Sequence[str]) -> dict:
     rules.append((interpreter, "read"))
     stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
     rules.append((stdlib, "list"))
-    rules += [(path, "read") for path in _entries_except(stdlib, lambda name: name in ("site-packages", "dist-packages"))]
+    rules += [
+        (path, "read") for path in _entries_except(stdlib, lambda name: name in ("site-packages", "dist-packages"))
+    ]
     sys_path = []
     version = "%d%d" % sys.version_info[:2]
     archive = os.path.join(sys.base_prefix, "lib", "python%s.zip" % version)
@@ -123,7 +125,9 @@ def runner_files(importable: Sequence[str], extra_read: Sequence[str]) -> dict:
         if location not in sys_path:
             sys_path.append(location)
             rules.append((location, "list"))
-        rules += [(os.path.join(location, top), "read") for top in sorted(tops) if os.path.exists(os.path.join(location, top))]
+        rules += [
+            (os.path.join(location, top), "read") for top in sorted(tops) if os.path.exists(os.path.join(location, top))
+        ]
     rules += [(os.path.realpath(path), "read") for path in extra_read if os.path.exists(path)]
     return {"rules": rules, "sys_path": sys_path}
 

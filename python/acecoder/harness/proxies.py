@@ -152,6 +152,7 @@ class ProgramObject:
     __le__ = _refuse("<=")
     __gt__ = _refuse(">")
     __ge__ = _refuse(">=")
+
     def __bool__(self) -> bool:
         if self._flags & wire.TRUTH_KNOWN:
             return bool(self._flags & wire.TRUTH_VALUE)

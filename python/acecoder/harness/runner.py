@@ -323,7 +323,9 @@ class Session:
         kind = frame[:1]
         handler = _HANDLERS.get(kind)
         if handler is None:
-            return self._reply(REPLY_ERROR, wire.encode_slot(([("acecoder", "ProtocolError")], "bad request", None)), 0.0)
+            return self._reply(
+                REPLY_ERROR, wire.encode_slot(([("acecoder", "ProtocolError")], "bad request", None)), 0.0
+            )
         return handler(self, frame)
 
     def run_program(self, frame: bytes) -> bytes:
@@ -413,7 +415,11 @@ class Session:
                         changed.append((index, arguments[index]))
                 except wire.Unencodable:
                     pass
-            return body + INDEX.pack(len(changed)) + b"".join(INDEX.pack(index) + self._slot(value) for index, value in changed)
+            return (
+                body
+                + INDEX.pack(len(changed))
+                + b"".join(INDEX.pack(index) + self._slot(value) for index, value in changed)
+            )
 
         return self._reply(*self._measured(budget, work))
 
@@ -550,6 +556,8 @@ def name_process(name: bytes, libc=None) -> None:
         (libc or ctypes.CDLL(None)).prctl(PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_CREATE_RULESET = 444  # the same numbers on x86_64 and aarch64
@@ -620,12 +628,17 @@ class ChildSandbox:
         if not self.landlock:
             return -1
         size = self.landlock.get("attribute_size", len(self.attributes))
-        ruleset = _check(self.libc.syscall(SYS_LANDLOCK_CREATE_RULESET, self.attributes, ctypes.c_size_t(size), 0), "landlock")
+        ruleset = _check(
+            self.libc.syscall(SYS_LANDLOCK_CREATE_RULESET, self.attributes, ctypes.c_size_t(size), 0), "landlock"
+        )
         own = os.open(run_directory, os.O_PATH | os.O_CLOEXEC)
         try:
             own_rule = ctypes.create_string_buffer(struct.pack("<Qi", self.landlock["write"], own), 12)
             for rule, _ in [*self.rules, (own_rule, own)]:
-                _check(self.libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0), "landlock rule")
+                _check(
+                    self.libc.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, rule, 0),
+                    "landlock rule",
+                )
         except BaseException:
             os.close(ruleset)
             raise
@@ -659,7 +672,11 @@ class ChildSandbox:
         if limits.get("memory_bytes") and self.address_space_base:
             ceiling = self.address_space_base + limits["memory_bytes"]
             resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
-        for name, key in (("RLIMIT_FSIZE", "file_size_bytes"), ("RLIMIT_NOFILE", "open_files"), ("RLIMIT_NPROC", "threads")):
+        for name, key in (
+            ("RLIMIT_FSIZE", "file_size_bytes"),
+            ("RLIMIT_NOFILE", "open_files"),
+            ("RLIMIT_NPROC", "threads"),
+        ):
             value = limits.get(key)
             if value:
                 resource.setrlimit(getattr(resource, name), (value, value))
@@ -764,9 +781,7 @@ class Zygote:
     def _reap(self, pid: int) -> None:
         try:
             _, status, usage = os.wait4(pid, 0)
-            reply = struct.pack(
-                "<iiddq", pid, status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss * 1024
-            )
+            reply = struct.pack("<iiddq", pid, status, usage.ru_utime, usage.ru_stime, usage.ru_maxrss * 1024)
         except ChildProcessError:
             reply = struct.pack("<iiddq", pid, -1, 0.0, 0.0, 0)
         self.control.send(b"r" + reply)

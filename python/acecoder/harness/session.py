@@ -28,12 +28,15 @@ from acecoder.harness.proxies import InvalidAnswer, ProgramClass, ProgramObject,
 CALLBACK_GRACE = 0.1  # extra CPU seconds before the judge kills a runner that ignores its own timer
 MAX_IN_FLIGHT = 64  # requests sent ahead of their answers in a pipeline
 _U64 = struct.Struct("<Q")
-_BUILTIN_REFERENCES = {name: b"#b" + marshal.dumps(name, 2) for name in ("str", "int", "float", "complex", "round", "format")}
+_BUILTIN_REFERENCES = {
+    name: b"#b" + marshal.dumps(name, 2) for name in ("str", "int", "float", "complex", "round", "format")
+}
 
 
 # The judge's own CPU per step: its thread's clock. A process's CPU clock advances only at scheduler ticks (a few
 # milliseconds) while a CPU timer or RLIMIT_CPU is armed, as both are here; a thread's clock is exact.
 _judge_clock = time.thread_time
+
 
 class Session:
     def __init__(self, runner: Runner, native: Native, program_module: str = "__acecoder__"):
@@ -226,7 +229,9 @@ class Session:
         judge_used, runner_used = self.step_cpu()
         names = [qualname for _, qualname in lineage]
         # The runner's word that its CPU timer fired can only turn its own answer into a timeout: it is believed.
-        if flags & protocol.TIMER_FIRED or ("KeyboardInterrupt" in names and judge_used + runner_used >= self.cpu_limit - 0.05):
+        if flags & protocol.TIMER_FIRED or (
+            "KeyboardInterrupt" in names and judge_used + runner_used >= self.cpu_limit - 0.05
+        ):
             return TestTimeout()
         kind = self._known_class(lineage)
         if issubclass(kind, (StopIteration, StopAsyncIteration)):
@@ -283,7 +288,11 @@ class Session:
         if prefetched is not None:
             self.prefetched = None
             reference, expected_arguments, expected_keywords, frame = prefetched
-            if target._reference == reference and _same(arguments, expected_arguments) and _same(keywords, expected_keywords):
+            if (
+                target._reference == reference
+                and _same(arguments, expected_arguments)
+                and _same(keywords, expected_keywords)
+            ):
                 self.prefetched_cpu += protocol.CPU.unpack_from(frame, 1)[0]
                 return self.answer(frame, arguments if flags & protocol.COPY_BACK else ())
         slots = target_slot(target) + self._slot(tuple(arguments)) + self._slot(keywords)
@@ -445,7 +454,11 @@ def target_slot(target) -> bytes:
 def _exception_type(name: str, qualname: str, module: str, bases: list) -> type:
     """A judge-side exception class with the given bases, less those another base already derives from; a set
     Python cannot combine (two builtin bases with conflicting layouts) keeps the first."""
-    minimal = tuple(base for base in dict.fromkeys(bases) if not any(other is not base and issubclass(other, base) for other in bases))
+    minimal = tuple(
+        base
+        for base in dict.fromkeys(bases)
+        if not any(other is not base and issubclass(other, base) for other in bases)
+    )
     namespace = {"__module__": module, "__qualname__": qualname}
     try:
         return type(name, minimal or (Exception,), namespace)

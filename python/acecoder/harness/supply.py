@@ -48,7 +48,11 @@ for position in range(0, len(arguments), 2):
     exec(compile(source, "<" + name + ">", "exec"), module.__dict__)
 sys.modules["acecoder.harness.runner"].main(config)
 """
-RUNNER_MODULES = (("acecoder.digest", digest), ("acecoder.harness.wire", wire), ("acecoder.harness.runner", runner_module))
+RUNNER_MODULES = (
+    ("acecoder.digest", digest),
+    ("acecoder.harness.wire", wire),
+    ("acecoder.harness.runner", runner_module),
+)
 STARTUP_SECONDS = 120.0
 REPLY_SECONDS = 60.0
 _REAPED = struct.Struct("<iiddq")

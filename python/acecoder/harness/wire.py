@@ -231,7 +231,9 @@ class Encoder:
                 return False
             self.pieces.append(b"#t" + b"".join(map(pack, fields)) + _UINT8.pack(value.fold) + zone)
         elif kind is datetime.timedelta:
-            self.pieces.append(b"#e" + _INT64.pack(value.days) + _INT64.pack(value.seconds) + _INT64.pack(value.microseconds))
+            self.pieces.append(
+                b"#e" + _INT64.pack(value.days) + _INT64.pack(value.seconds) + _INT64.pack(value.microseconds)
+            )
         else:
             return False
         return True

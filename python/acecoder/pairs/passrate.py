@@ -46,6 +46,8 @@ MAX_COMPLETION_CHARACTERS = 1_000_000
 TOO_LONG = "completion_too_long"
 
 
+# Counters of one run, one plain field each; the other steps' summaries have the same shape, deliberately (each step
+# counts its own things, and a shared base would hide which counts a step has).
 @dataclass
 class PassRateSummary:
     questions: int = 0
@@ -131,7 +133,13 @@ def scored_inference(inference: dict, program: str | None, result: ExecResult | 
     statuses = [test.status.value for test in result.tests]
     passed = sum(1 for status in statuses if status == Status.PASSED.value)
     pass_rate = None if result.status == Status.SANDBOX_ERROR else passed / test_count
-    return {**inference, "program": program, "pass_rate": pass_rate, "test_statuses": statuses, "status": result.status.value}
+    return {
+        **inference,
+        "program": program,
+        "pass_rate": pass_rate,
+        "test_statuses": statuses,
+        "status": result.status.value,
+    }
 
 
 def _program(inference: dict) -> str | None:

@@ -222,9 +222,7 @@ def hard_subset(rows: Iterable[dict], drop_flat: bool = False) -> list[dict]:
     hard = [entry for entry in scored if entry[1] <= median_mean + EPSILON]
     median_std = statistics.median(std for _, _, std in hard)
     return [
-        {**row, "mean_pass_rate": mean, "std_pass_rate": std}
-        for row, mean, std in hard
-        if std >= median_std - EPSILON
+        {**row, "mean_pass_rate": mean, "std_pass_rate": std} for row, mean, std in hard if std >= median_std - EPSILON
     ]
 
 

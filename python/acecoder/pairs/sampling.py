@@ -25,6 +25,7 @@ from acecoder.generation.base import Backend, ChatRequest, Generation, Sampling,
 from acecoder.prompts import policy_prompt
 
 
+# Counters of one run, the same shape as the other steps' summaries, deliberately (see pairs/passrate.py).
 @dataclass
 class SampleSummary:
     questions: int = 0

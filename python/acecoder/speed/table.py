@@ -151,9 +151,7 @@ def count_mismatches(reference: Sequence[int], other: Sequence[int]) -> int:
     return differing + abs(len(reference) - len(other))
 
 
-def format_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], *, left: int = 1, indent: str = "  "
-) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, left: int = 1, indent: str = "  ") -> str:
     """A plain-text table: the first ``left`` columns (labels) left-aligned, the others (figures) right-aligned."""
     cells = [[str(header) for header in headers]] + [[str(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]

@@ -71,7 +71,9 @@ _TEMPLATES: list[tuple[str, str, _Arguments]] = [
     (
         "reverse_words",
         "def reverse_words(text):\n    words = text.split()\n    return ' '.join(reversed(words)) + '!' * {k_small}\n",
-        lambda rng: (" ".join(rng.choice(["alpha", "beta", "gamma", "delta", "pi"]) for _ in range(rng.randint(1, 6))),),
+        lambda rng: (
+            " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "pi"]) for _ in range(rng.randint(1, 6))),
+        ),
     ),
     (
         "count_vowels",
@@ -104,7 +106,7 @@ _TEMPLATES: list[tuple[str, str, _Arguments]] = [
     (
         "digit_sum",
         "def digit_sum(n):\n    return sum(int(d) for d in str(abs(n))) * {k_small}\n",
-        lambda rng: (rng.randint(-10**9, 10**9),),
+        lambda rng: (rng.randint(-(10**9), 10**9),),
     ),
     (
         "top_letter",
@@ -225,7 +227,9 @@ def mbpp_workload(count: int, path: str | Path | None = None) -> tuple[list[str]
 # ------------------------------------------------------------------------------------------------------ entry
 
 
-def build_workload(name: str, count: int | None = None, *, seed: int = 0, mbpp_path: str | Path | None = None) -> Workload:
+def build_workload(
+    name: str, count: int | None = None, *, seed: int = 0, mbpp_path: str | Path | None = None
+) -> Workload:
     """The named workload (``tiny``, ``mbpp`` or ``mixed``) with ``count`` jobs (``DEFAULT_JOBS`` if None)."""
     if name not in WORKLOADS:
         raise ValueError(f"unknown workload {name!r}; choose one of {', '.join(WORKLOADS)}")

@@ -18,7 +18,9 @@ from acecoder.synth.prompts import oracle_messages
 
 def oracle_request(question: str, tests: Sequence[str], max_tokens: int = 2048, shown: int = 2) -> ChatRequest:
     """Greedy (temperature 0), one sample."""
-    return ChatRequest(oracle_messages(question, list(tests), shown), Sampling(n=1, temperature=0.0, max_tokens=max_tokens))
+    return ChatRequest(
+        oracle_messages(question, list(tests), shown), Sampling(n=1, temperature=0.0, max_tokens=max_tokens)
+    )
 
 
 @dataclass

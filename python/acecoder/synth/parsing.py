@@ -137,7 +137,8 @@ def parse_test_lines(texts: Sequence[str], start: str, name: str, question: str 
 def _calls(test: str, name: str) -> bool:
     tree = parse_python(test)
     return tree is not None and any(
-        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name for node in ast.walk(tree)
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+        for node in ast.walk(tree)
     )
 
 

@@ -46,7 +46,12 @@ from acecoder.generation.base import (
 from acecoder.synth.oracle import judge_tests, oracle_request
 from acecoder.synth.parsing import ParsedReply, parse_reply, parse_test_lines
 from acecoder.synth.prompts import (
-    TESTS_BY_LINE_START, entry_function, question_messages, rewrite_messages, seed_question, lines_messages,
+    TESTS_BY_LINE_START,
+    entry_function,
+    lines_messages,
+    question_messages,
+    rewrite_messages,
+    seed_question,
 )  # fmt: skip
 from acecoder.time_limits import LIMIT_COLUMN, calibrate
 
@@ -92,6 +97,7 @@ class SynthConfig:
             raise ValueError(f"oracle must be one of {', '.join(ORACLES)}, got {self.oracle!r}")
 
 
+# Counters of one run, the same shape as the other steps' summaries, deliberately (see pairs/passrate.py).
 @dataclass
 class Summary:
     questions_in: int = 0
@@ -149,7 +155,9 @@ def rewrite_request(seed: Seed, config: SynthConfig) -> ChatRequest | None:
             seed=config.seed,
         )  # fmt: skip
         return ChatRequest(lines_messages(seed.program, seed.instruction, function.name), sampling)
-    sampling = Sampling(n=1, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
+    sampling = Sampling(
+        n=1, temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed
+    )
     return ChatRequest(rewrite_messages(seed.program, seed.instruction, config.num_tests), sampling)
 
 
@@ -251,7 +259,9 @@ class Synthesizer:
                 requests[index] = request
         asked = list(requests)
         rewrite_sequences, oracle_sequences = self._sequences_per_seed()
-        replies = generate_with_progress(self.backend, [requests[index] for index in asked], on_sequences=self._finished)
+        replies = generate_with_progress(
+            self.backend, [requests[index] for index in asked], on_sequences=self._finished
+        )
         parsed: list[tuple[Seed, ParsedReply]] = []
         for index, generation in zip(asked, replies):
             seed = seeds[index]
@@ -268,7 +278,9 @@ class Synthesizer:
         if self.config.oracle == "seed":  # no oracle calls: the seed's program judges
             if not parsed:
                 return records, transient
-            verdicts = judge_tests(self.engine, [seed.program for seed, _ in parsed], [reply.tests for _, reply in parsed])
+            verdicts = judge_tests(
+                self.engine, [seed.program for seed, _ in parsed], [reply.tests for _, reply in parsed]
+            )
             return self._verdicts([(item, None) for item in parsed], verdicts, records, transient)
         if not parsed:
             return records, transient
@@ -281,7 +293,11 @@ class Synthesizer:
             (item, generation) for item, generation in zip(parsed, oracle_replies)
             if self._usable(generation, "oracle_generation_error", transient)
         ]  # fmt: skip
-        verdicts = judge_tests(self.engine, [generation.texts[0] for _, generation in answered], [reply.tests for (_, reply), _ in answered])
+        verdicts = judge_tests(
+            self.engine,
+            [generation.texts[0] for _, generation in answered],
+            [reply.tests for (_, reply), _ in answered],
+        )
         return self._verdicts(answered, verdicts, records, transient)
 
     def _verdicts(self, answered, verdicts, records: list[dict], transient: collections.Counter):

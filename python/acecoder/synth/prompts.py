@@ -28,7 +28,8 @@ REWRITE_RULES = """Do the following.
 Answer with JSON only, in exactly this format:
 {{"question": "<the question>", "tests": ["assert ...", "assert ..."]}}"""
 
-REWRITE_WITH_INSTRUCTION = """Turn a coding task and its reference solution into a well-defined programming question with tests.
+REWRITE_WITH_INSTRUCTION = (
+    """Turn a coding task and its reference solution into a well-defined programming question with tests.
 
 The original task:
 {instruction}
@@ -38,16 +39,21 @@ Its reference solution:
 {program}
 ```
 
-""" + REWRITE_RULES
+"""
+    + REWRITE_RULES
+)
 
-REWRITE_WITHOUT_INSTRUCTION = """Turn a piece of code into a well-defined programming question with tests.
+REWRITE_WITHOUT_INSTRUCTION = (
+    """Turn a piece of code into a well-defined programming question with tests.
 
 The code:
 ```python
 {program}
 ```
 
-""" + REWRITE_RULES
+"""
+    + REWRITE_RULES
+)
 
 ORACLE_PROMPT = """{question}
 
@@ -60,7 +66,9 @@ Write the complete solution as one Python code block."""
 def rewrite_messages(program: str, instruction: str | None, num_tests: int = 20) -> tuple[Message, ...]:
     """The chat that asks for ``{"question", "tests"}`` from a seed (with or without its instruction)."""
     if instruction and instruction.strip():
-        user = REWRITE_WITH_INSTRUCTION.format(instruction=instruction.strip(), program=program.strip(), num_tests=num_tests)
+        user = REWRITE_WITH_INSTRUCTION.format(
+            instruction=instruction.strip(), program=program.strip(), num_tests=num_tests
+        )
     else:
         user = REWRITE_WITHOUT_INSTRUCTION.format(program=program.strip(), num_tests=num_tests)
     return ({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user})

@@ -47,14 +47,17 @@ def save_strategy_help(choices: str) -> str:
     return f"Checkpoints during training: {choices}; with checkpoints a rerun resumes from the last complete one."
 
 
+# The same shape as RLConfig's first fields, deliberately: each names its own input and help (one field each).
 @dataclass(kw_only=True)
 class RewardModelConfig(RewardConfig):
     """``trl.RewardConfig`` plus the model, the pairs file, the held-out split, LoRA and margin options."""
 
     model_name_or_path: str = field(metadata={"help": MODEL_HELP})
     pairs: str = field(
-        metadata={"help": "Preference pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset with prompt, "
-                  "chosen and rejected (strings or message lists), optionally id, margin and pass rates."}  # fmt: skip
+        metadata={
+            "help": "Preference pairs from `acecoder pairs`: JSONL, Parquet or a saved dataset with prompt, "
+            "chosen and rejected (strings or message lists), optionally id, margin and pass rates."
+        }  # fmt: skip
     )
     eval_fraction: float = field(
         default=0.05,
@@ -62,15 +65,19 @@ class RewardModelConfig(RewardConfig):
     )
     global_batch_size: int | None = field(
         default=None,
-        metadata={"help": f"Pairs per optimizer step over all devices (default {DEFAULT_GLOBAL_BATCH_SIZE}); "
-                  "gradient_accumulation_steps is derived from it as ceil(global / (per-device batch × world "
-                  "size))."}  # fmt: skip
+        metadata={
+            "help": f"Pairs per optimizer step over all devices (default {DEFAULT_GLOBAL_BATCH_SIZE}); "
+            "gradient_accumulation_steps is derived from it as ceil(global / (per-device batch × world "
+            "size))."
+        },  # fmt: skip
     )
     gradient_accumulation_steps: int | None = field(  # type: ignore[assignment]
         default=None,
-        metadata={"help": "Forward passes per optimizer step (default: derived from global_batch_size). Given alone "
-                  "it is honoured and the global batch follows from it; with a global_batch_size they must "
-                  "agree."}  # fmt: skip
+        metadata={
+            "help": "Forward passes per optimizer step (default: derived from global_batch_size). Given alone "
+            "it is honoured and the global batch follows from it; with a global_batch_size they must "
+            "agree."
+        },  # fmt: skip
     )
     resume: bool = field(default=True, metadata={"help": RESUME_HELP})
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (merged into the saved model)."})
@@ -79,16 +86,20 @@ class RewardModelConfig(RewardConfig):
     lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA inputs."})
     use_margin: bool = field(
         default=False,
-        metadata={"help": "Bradley–Terry with a margin: loss -log σ(r_c − r_r − m), m from a `margin` column or else "
-                  "chosen_pass_rate − rejected_pass_rate. AceCoder trains without one."}  # fmt: skip
+        metadata={
+            "help": "Bradley–Terry with a margin: loss -log σ(r_c − r_r − m), m from a `margin` column or else "
+            "chosen_pass_rate − rejected_pass_rate. AceCoder trains without one."
+        },  # fmt: skip
     )
 
     # TRL and transformers fields whose defaults are AceCoder's here.
     learning_rate: float = field(default=1e-5, metadata={"help": LEARNING_RATE_HELP})
     logging_steps: float = field(
         default=0.01,
-        metadata={"help": "Log the loss every N optimizer steps, or every fraction N (< 1) of the run: the default "
-                  "logs every step of a run under 100 steps and about 100 points of a longer one."}  # fmt: skip
+        metadata={
+            "help": "Log the loss every N optimizer steps, or every fraction N (< 1) of the run: the default "
+            "logs every step of a run under 100 steps and about 100 points of a longer one."
+        },  # fmt: skip
     )
     lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
     warmup_steps: float = field(
@@ -293,4 +304,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "to_dict"):  # e.g. accelerate's AcceleratorConfig
         return _plain(value.to_dict())
     return str(value)
-

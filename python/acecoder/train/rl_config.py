@@ -41,8 +41,10 @@ class RLConfig(GRPOConfig):
 
     model_name_or_path: str = field(metadata={"help": MODEL_HELP})
     dataset: str = field(
-        metadata={"help": "Questions with tests (id, question, test_cases): the output of `acecoder hard-subset` "
-                  "(AceCoder's choice) or any AceCode rows, as JSONL, Parquet or a saved dataset."}  # fmt: skip
+        metadata={
+            "help": "Questions with tests (id, question, test_cases): the output of `acecoder hard-subset` "
+            "(AceCoder's choice) or any AceCode rows, as JSONL, Parquet or a saved dataset."
+        }  # fmt: skip
     )
     reward_mode: str = field(
         default="binary",
@@ -57,8 +59,10 @@ class RLConfig(GRPOConfig):
     rm_squash: bool = field(default=False, metadata={"help": "Use σ(RM score), in (0, 1), instead of the logit."})
     conversational: bool = field(
         default=True,
-        metadata={"help": "Give the policy its prompt as a user message through its chat template (instruct "
-                  "models); false gives the plain text."}  # fmt: skip
+        metadata={
+            "help": "Give the policy its prompt as a user message through its chat template (instruct "
+            "models); false gives the plain text."
+        },  # fmt: skip
     )
     max_questions: int | None = field(
         default=None, metadata={"help": "Train on the first N questions only (default: all)."}
@@ -74,7 +78,9 @@ class RLConfig(GRPOConfig):
     beta: float = field(default=0.01, metadata={"help": "KL coefficient against the starting policy."})
     num_generations: int | None = field(default=8, metadata={"help": "Samples per prompt (one GRPO group)."})
     logging_steps: float = field(default=1, metadata={"help": "Log every N steps (the reward curve's resolution)."})
-    save_strategy: SaveStrategy | str = field(default="no", metadata={"help": save_strategy_help("'no', 'steps' or 'epoch'")})
+    save_strategy: SaveStrategy | str = field(
+        default="no", metadata={"help": save_strategy_help("'no', 'steps' or 'epoch'")}
+    )
     # None until __post_init__ decides from the machine, hence the wider type than TrainingArguments declares.
     gradient_checkpointing: bool | None = field(  # type: ignore[assignment]
         default=None, metadata={"help": GRADIENT_CHECKPOINTING_HELP}
