@@ -37,6 +37,8 @@ STAGE_UNITS = {
     "expected outputs": "programs",  # a driver program per task and split (split again when too large)
     "samples": "samples",
     "graded": "programs",
+    "audit": "questions",  # acecoder audit: a question's mutants are done together
+    "hardening": "questions",  # synth --harden: a batch of questions at a time
 }
 
 # A pace sample shorter than this is noise (tqdm's mininterval: also the least time between two redraws).
