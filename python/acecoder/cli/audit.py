@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, required=True, help=".jsonl or .parquet: the rows with kill_rate and audit"
     )
-    parser.add_argument("--mutants", type=positive_int, default=DEFAULT_MUTANTS, help="mutants per question "
-                        f"(default {DEFAULT_MUTANTS}; fewer where the reference has fewer mutation sites)")  # fmt: skip
+    parser.add_argument("--mutants", type=positive_int, default=DEFAULT_MUTANTS,
+                        help="mutants per question (fewer where the reference has fewer mutation sites)")  # fmt: skip
     parser.add_argument("--reference-column", default=None, help="the column holding each question's reference "
                         "solution (default: the oracle solution synth keeps, provenance.oracle_solution)")  # fmt: skip
     parser.add_argument("--ground-truth-tests", default=None, help="a second, independent suite: rows (id, "
@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N rows (default: all)")
     parser.add_argument("--workers", type=positive_int, default=None, help="engine workers (default: one per CPU)")
     parser.add_argument("--test-cpu-seconds", type=positive_float, default=DEFAULT_TEST_CPU_SECONDS,
-                        help=f"CPU seconds one test may use where a row has no calibrated limit (test_cpu_seconds column, "
-                        f"acecoder calibrate) (default {DEFAULT_TEST_CPU_SECONDS:g}: mutants often loop)")  # fmt: skip
+                        help="CPU seconds one test may use where a row has no calibrated limit (its test_cpu_seconds "
+                        "column, from acecoder calibrate or synth); short, since mutants often loop")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None, help="the kill-rate histogram (default: OUTPUT's name "
                         "with .kill_rate.png)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress display")
