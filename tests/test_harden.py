@@ -87,6 +87,11 @@ def test_a_failed_call_is_asked_again_by_the_next_run_and_finished_questions_are
             again, summary = Hardener(backend, engine, config).run([ROW, other], output)
         assert server.requests == []
     assert (summary.resumed, again) == (2, rows)
+    # Other tests for a question (synthesis rerun with other settings) are another question: hardened again.
+    changed = {**other, "test_cases": [*other["test_cases"], "assert is_adult(31)"]}
+    with ChatServer(respond) as server, OpenAIBackend("recorded", base_url=server.base_url) as backend:
+        rows, summary = Hardener(backend, engine, config).run([ROW, changed], output)
+    assert summary.resumed == 1 and rows[1]["test_cases"][:3] == changed["test_cases"]
     # Other settings are another result: recomputed, not mixed in.
     with ChatServer(respond) as server, OpenAIBackend("recorded", base_url=server.base_url) as backend:
         _, summary = Hardener(backend, engine, HardenConfig(rounds=1, mutants=20)).run([ROW, other], output)

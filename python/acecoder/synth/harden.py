@@ -173,9 +173,14 @@ class Hardener:
         """Hardens every row the journal beside ``output`` does not hold yet; returns all rows in input order
         (hardened) and the summary. The caller writes them."""
         keys = [row_key(row, number) for number, row in enumerate(rows, start=1)]
-        resume = ResumableOutput(
-            output, keys, RowJournal(journal_path(output)), accept=lambda record: record.get("fingerprint") == self.fingerprint
-        )  # fmt: skip
+        # A record counts only under the same settings and for the same question: a rerun after synthesis changed
+        # a question's tests (other settings there) hardens it again rather than reading back the old result.
+        inputs = {self._input_digest(row) for row in rows}
+
+        def accept(record: dict) -> bool:
+            return record.get("fingerprint") == self.fingerprint and record.get("input") in inputs
+
+        resume = ResumableOutput(output, keys, RowJournal(journal_path(output)), accept=accept)
         done = {position: record["row"] for position, record in resume.done.items()}
         pending = resume.pending
         summary = HardenSummary(questions=len(rows), resumed=resume.resumed)
@@ -185,7 +190,8 @@ class Hardener:
             hardened, failed = self._harden(([rows[position] for position in batch]), summary)
             for place, row, retry in zip(range(start, start + len(batch)), hardened, failed):
                 done[pending[place]] = row
-                record = {"id": row.get("id"), "fingerprint": self.fingerprint, "row": row}
+                record = {"id": row.get("id"), "fingerprint": self.fingerprint, "row": row,
+                          "input": self._input_digest(rows[pending[place]])}  # fmt: skip
                 appender.finish(place, None if retry else record)
             if self.progress is not None:
                 self.progress("hardening", len(done), len(rows))
@@ -193,6 +199,11 @@ class Hardener:
         for row in hardened:
             summary.add(row)
         return hardened, summary
+
+    def _input_digest(self, row: dict) -> str:
+        """What hardening reads of a row: its id, question, tests and reference."""
+        read = [row.get("id"), row.get("question"), row.get("test_cases"), reference_of(row, self.reference_column)]
+        return hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def harden(self, rows: Sequence[dict], summary: HardenSummary | None = None) -> list[dict]:
         """The rows with their tests hardened (no journal)."""
