@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--with-survivors", action="store_true", help="only questions whose tests leave a mutant alive")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the rows, cache and figures go")
+    parser.add_argument("--hardened-from", type=Path, nargs="*", default=None, help="no hardening here: the hardened "
+                        "rows of earlier runs (their hardened.jsonl), by id; other questions keep MBPP's tests")  # fmt: skip
     arguments = parser.parse_args()
     results = arguments.results
     results.mkdir(parents=True, exist_ok=True)
@@ -88,17 +90,24 @@ def main() -> None:
         rows = questions(arguments.limit, engine, arguments.with_survivors)
         figures["questions"] = [row["id"] for row in rows]
         started = time.perf_counter()
-        config = HardenConfig(rounds=arguments.rounds, mutants=20, samples=arguments.harden_samples,
-                              max_tokens=arguments.max_tokens, format="lines", seed=0)  # fmt: skip
-        hardener = Hardener(backend, engine, config, reference_column="reference")
-        hardened, summary = hardener.run(rows, results / "hardened.jsonl")
-        write_rows(hardened, results / "hardened.jsonl")
-        figures["harden_seconds"] = time.perf_counter() - started
-        print(summary.table())
-        figures["harden"] = {
-            "proposed": summary.proposed, "kept": summary.kept, "kill_rate_before": summary.kill_rates_before,
-            "kill_rate_after": summary.kill_rates_after, "model_calls": summary.requests,
-        }  # fmt: skip
+        if arguments.hardened_from is not None:
+            earlier = {}
+            for path in arguments.hardened_from:
+                earlier |= {row["id"]: row for row in map(json.loads, path.read_text().splitlines())}
+            hardened = [earlier.get(row["id"], row) for row in rows]
+            figures["hardened_questions"] = sum(row["id"] in earlier for row in rows)
+        else:
+            config = HardenConfig(rounds=arguments.rounds, mutants=20, samples=arguments.harden_samples,
+                                  max_tokens=arguments.max_tokens, format="lines", seed=0)  # fmt: skip
+            hardener = Hardener(backend, engine, config, reference_column="reference")
+            hardened, summary = hardener.run(rows, results / "hardened.jsonl")
+            write_rows(hardened, results / "hardened.jsonl")
+            figures["harden_seconds"] = time.perf_counter() - started
+            print(summary.table())
+            figures["harden"] = {
+                "proposed": summary.proposed, "kept": summary.kept, "kill_rate_before": summary.kill_rates_before,
+                "kill_rate_after": summary.kill_rates_after, "model_calls": summary.requests,
+            }  # fmt: skip
         started = time.perf_counter()
         sampling = Sampling(n=arguments.n, temperature=0.7, max_tokens=arguments.max_tokens, seed=0)
         sample_rows(rows, backend, results / "samples.jsonl", sampling)
@@ -134,7 +143,7 @@ def main() -> None:
     figures["hardened_tests"] = precision(hard)
     (results / "figures.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps({key: value for key, value in figures.items() if key != "harden"}, indent=1))
-    print(f"harden: proposed {summary.proposed}, kept {summary.kept}; figures: {results / 'figures.json'}")
+    print(f"figures: {results / 'figures.json'}")
 
 
 if __name__ == "__main__":
