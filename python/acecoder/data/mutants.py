@@ -120,7 +120,7 @@ _NAME_SWAPS = {
 @dataclass(frozen=True)
 class Mutant:
     """One mutant: its source, the unified diff from the reference (both as ``ast.unparse`` writes them, so the
-    diff shows the one changed line), what was changed (``"< → <="``) and the line it is on."""
+    diff shows the one changed line), what was changed (``"< → <="``) and its line in the program as given."""
 
     source: str
     diff: str
