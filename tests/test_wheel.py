@@ -34,14 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.prefix) / "bin"
 # The engine's own tests that need nothing of the checkout but the files beside them (test_sandbox imports
 # test_hostile; both read tests/hostile/). The pipeline and CLI tests import optional extras and are left out.
-# test_hostile runs only the published cases of ../shared/hostile, which a machine without them skips: it is left
-# out there rather than counted as run.
-ENGINE_TESTS = tuple(
-    name
-    for name in ("test_exec.py", "test_sandbox.py", "test_hostile.py", "test_judge.py", "test_containment.py",
-                 "test_verdicts.py")
-    if name != "test_hostile.py" or (SHARED / "hostile" / "cases.jsonl").exists()
+ENGINE_TEST_FILES = (
+    "test_exec.py", "test_sandbox.py", "test_hostile.py", "test_judge.py", "test_containment.py", "test_verdicts.py"
 )  # fmt: skip
+# All of them are copied (test_sandbox imports test_hostile), but test_hostile runs only the published cases of
+# ../shared/hostile, which a machine without them skips: it is not run there rather than counted as run.
+ENGINE_TESTS = tuple(
+    name for name in ENGINE_TEST_FILES if name != "test_hostile.py" or (SHARED / "hostile" / "cases.jsonl").exists()
+)
 TEST_REQUIREMENTS = ("pytest", "pytest-timeout", "numpy")
 # The only commands the engine tests run; the tests' PATH holds links to these and the venv's bin, nothing else.
 COMMANDS = ("kill", "setpriv")
@@ -108,7 +108,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installe
     # can be imported.
     tests = root / "checkout" / "tests"
     tests.mkdir(parents=True)
-    for name in ("conftest.py", *ENGINE_TESTS):
+    for name in ("conftest.py", *ENGINE_TEST_FILES):
         shutil.copy(ROOT / "tests" / name, tests / name)
     shutil.copytree(ROOT / "tests" / "hostile", tests / "hostile", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tests.parent / "pyproject.toml")
