@@ -119,24 +119,19 @@ def _format_value(value: Any) -> str:
 
 def plot(rows: Sequence[dict], pairs: Iterable[dict] | None, directory: str | Path) -> list[Path]:
     """Writes ``pass_rate_histogram.png``, ``tests_per_question.png``, ``kill_rate_histogram.png`` when rows carry
-    a ``kill_rate`` (``acecoder audit``) and, when ``pairs`` is given, ``pairs_per_question.png`` into ``directory`` (created if missing); returns their paths in that order.
-    Needs matplotlib."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    a ``kill_rate`` (``acecoder audit``) and, when ``pairs`` is given, ``pairs_per_question.png`` into
+    ``directory`` (created if missing); returns their paths in that order. Needs matplotlib."""
+    import matplotlib  # noqa: F401 - a missing matplotlib fails here, before the directory is made
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
     rates = [rate for row in rows for rate in scored_pass_rates(row)]
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    axes = figure.subplots()
-    axes.hist(rates, bins=[step / 20 for step in range(21)], color="tab:blue", edgecolor="white")
-    axes.set_xlim(0.0, 1.0)
-    axes.set_title(f"Pass rates of {len(rates):,} scored programs")
-    axes.set_xlabel("pass rate (fraction of the question's tests passed)")
-    axes.set_ylabel("programs")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    title = f"Pass rates of {len(rates):,} scored programs"
+    figure = _fraction_histogram(
+        rates, 20, "tab:blue", title, "pass rate (fraction of the question's tests passed)", "programs"
+    )
     written.append(_save(figure, directory / "pass_rate_histogram.png"))
 
     tests = [len(row.get("test_cases") or ()) for row in rows]
@@ -146,13 +141,9 @@ def plot(rows: Sequence[dict], pairs: Iterable[dict] | None, directory: str | Pa
 
     kill_rates = _kill_rates(rows)
     if kill_rates:
-        figure = Figure(figsize=(7, 4.5), layout="constrained")
-        axes = figure.subplots()
-        axes.hist(kill_rates, bins=[step / 10 for step in range(11)], color="tab:purple", edgecolor="white")
-        axes.set_xlim(0.0, 1.0)
-        axes.set_title(f"Kill rates of {len(kill_rates):,} audited questions' tests")
-        axes.set_xlabel("kill rate (mutants of the reference the tests kill)")
-        axes.set_ylabel("questions")
+        title = f"Kill rates of {len(kill_rates):,} audited questions' tests"
+        xlabel = "kill rate (mutants of the reference the tests kill)"
+        figure = _fraction_histogram(kill_rates, 10, "tab:purple", title, xlabel, "questions")
         written.append(_save(figure, directory / "kill_rate_histogram.png"))
 
     if pairs is not None:
@@ -162,6 +153,22 @@ def plot(rows: Sequence[dict], pairs: Iterable[dict] | None, directory: str | Pa
                                     "questions")  # fmt: skip
         written.append(_save(figure, directory / "pairs_per_question.png"))
     return written
+
+
+def _fraction_histogram(values: list[float], bins: int, color: str, title: str, xlabel: str, ylabel: str) -> Figure:
+    """Values in [0, 1] in ``bins`` equal bins, counts on an integer axis."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.subplots()
+    axes.hist(values, bins=[step / bins for step in range(bins + 1)], color=color, edgecolor="white")
+    axes.set_xlim(0.0, 1.0)
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
 
 
 def _integer_histogram(values: list[int], color: str, title: str, xlabel: str, ylabel: str) -> Figure:
