@@ -186,6 +186,7 @@ def judge_plan(plan: _Plan) -> dict[str, Any]:
     return record
 
 
+# Counters of one run, the same shape as the other steps' summaries, deliberately (see pairs/passrate.py).
 @dataclass
 class AuditCounters:
     """What ran: for the summary and the throughput figures."""

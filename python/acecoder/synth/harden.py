@@ -65,6 +65,7 @@ class HardenConfig:
             raise ValueError(f"HardenConfig.format must be one of {', '.join(FORMATS)}, got {self.format!r}")
 
 
+# Counters of one run, the same shape as the other steps' summaries, deliberately (see pairs/passrate.py).
 @dataclass
 class HardenSummary:
     questions: int = 0
